@@ -1,0 +1,95 @@
+"""Slot specifications: which model serves which slot.
+
+A slot is a named place that serves one model: ``det``, ``cls``, ``rec`` and
+further recognizers ``rec:<language>`` (``det:<name>``/``cls:<name>`` work the
+same way).  The part before ``:`` is the model kind.  A spec is written
+``SLOT=MODEL[@VERSION|@FORMAT]`` where MODEL is an installed name or the
+folder of an installed version; ``@onnx``/``@paddle`` picks the latest version
+of that format when a name is installed in both.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ocrserve.errors import InvalidInput
+from ocrserve.models.repository import FORMATS, InstalledModel, ModelRepository, read_manifest
+
+KINDS = ("det", "cls", "rec")
+_SLOT = re.compile(r"^(det|cls|rec)(:[A-Za-z0-9_.-]+)?$")
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    slot: str
+    model: str
+    version: int | None = None
+    format: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return slot_kind(self.slot)
+
+
+def slot_kind(slot: str) -> str:
+    return slot.split(":", 1)[0]
+
+
+def normalize_slot(name: str, kind: str) -> str:
+    """Map a request's slot field to a slot name: '' -> kind, 'french' -> 'rec:french'."""
+    if not name:
+        return kind
+    if name == kind or name.startswith(kind + ":"):
+        return name
+    if ":" in name or name in KINDS:
+        raise InvalidInput(f"slot {name!r} is not a {kind} slot")
+    return f"{kind}:{name}"
+
+
+def parse_slot_spec(text: str) -> SlotSpec:
+    slot, sep, model = text.partition("=")
+    slot, model = slot.strip(), model.strip()
+    if not sep or not model or not _SLOT.match(slot):
+        raise InvalidInput(
+            f"bad slot spec {text!r}: expected SLOT=MODEL[@VERSION] with SLOT one of "
+            "det, cls, rec or KIND:NAME (e.g. rec:french=french_mobile_v2.0_rec)"
+        )
+    name, at, qualifier = model.rpartition("@")
+    if at and qualifier.isdigit():
+        return SlotSpec(slot=slot, model=name, version=int(qualifier))
+    if at and qualifier in FORMATS:
+        return SlotSpec(slot=slot, model=name, format=qualifier)
+    return SlotSpec(slot=slot, model=model)
+
+
+def parse_slot_specs(texts: Iterable[str]) -> list[SlotSpec]:
+    specs = [parse_slot_spec(t) for t in texts]
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.slot in seen:
+            raise InvalidInput(f"slot {spec.slot!r} is given twice")
+        seen.add(spec.slot)
+    if not any(s.kind == "det" for s in specs) and not any(s.kind == "rec" for s in specs):
+        raise InvalidInput("no det or rec slot configured: nothing to serve")
+    return specs
+
+
+def resolve_model(repo: ModelRepository, spec: SlotSpec) -> InstalledModel:
+    """The installed model a spec names, checked to be of the slot's kind."""
+    if "/" in spec.model:
+        folder = Path(spec.model)
+        if not (folder / "manifest.json").is_file():
+            raise InvalidInput(
+                f"slot {spec.slot}: {folder} is not an installed model version (no "
+                f"manifest.json); install it first: ocr-models import NAME {folder}"
+            )
+        model = read_manifest(folder)
+    else:
+        model = repo.get(spec.model, spec.version, format=spec.format)
+    if model.kind != spec.kind:
+        raise InvalidInput(f"slot {spec.slot} needs a {spec.kind} model, but {model.name} "
+                           f"is a {model.kind} model")
+    return model

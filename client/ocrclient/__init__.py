@@ -1,0 +1,92 @@
+"""Python client for the ocrserve gRPC OCR server.
+
+    from ocrclient import OcrClient
+
+    with OcrClient("127.0.0.1:50051") as client:
+        result = client.ocr_one("page.png", language="french")
+        for line in result.lines:
+            print(f"{line.score:.3f}  {line.text}")
+
+:class:`AsyncOcrClient` has the same methods as coroutines.  Errors are the
+:class:`OcrClientError` tree (see ``_errors.py``); results are frozen
+dataclasses (see ``_types.py``).
+"""
+
+from ocrclient._errors import (
+    Cancelled,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    OcrClientError,
+    ResourceExhausted,
+    ServerError,
+    Unavailable,
+    Unimplemented,
+)
+from ocrclient._images import ChannelOrder, ImageLike, to_image
+from ocrclient._params import (
+    ClassificationParams,
+    DetectionParams,
+    DetectParams,
+    OcrParams,
+    RecognitionParams,
+)
+from ocrclient._retry import RetryPolicy
+from ocrclient._types import (
+    Box,
+    CatalogModel,
+    Classification,
+    DetectResult,
+    InstalledVersion,
+    ModelRef,
+    OcrResult,
+    Point,
+    Recognition,
+    SlotStatus,
+    StageTimings,
+    TextBox,
+    TextLine,
+)
+from ocrclient.aio import AsyncOcrClient
+from ocrclient.client import OcrClient
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncOcrClient",
+    "Box",
+    "Cancelled",
+    "CatalogModel",
+    "ChannelOrder",
+    "Classification",
+    "ClassificationParams",
+    "DeadlineExceeded",
+    "DetectParams",
+    "DetectResult",
+    "DetectionParams",
+    "FailedPrecondition",
+    "ImageLike",
+    "InstalledVersion",
+    "InvalidArgument",
+    "ModelRef",
+    "NotFound",
+    "OcrClient",
+    "OcrClientError",
+    "OcrParams",
+    "OcrResult",
+    "Point",
+    "Recognition",
+    "RecognitionParams",
+    "ResourceExhausted",
+    "RetryPolicy",
+    "ServerError",
+    "SlotStatus",
+    "StageTimings",
+    "TextBox",
+    "TextLine",
+    "Unavailable",
+    "Unimplemented",
+    "__version__",
+    "to_image",
+]

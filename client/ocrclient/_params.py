@@ -1,0 +1,135 @@
+"""Inference parameters: declared once, as TypedDicts, and turned into protos.
+
+The TypedDicts are the keyword arguments of the client methods (``**params:
+Unpack[OcrParams]``), so type checkers see every name and type.  The same
+declarations drive the proto building here and the CLI flags (``cli.py``), so
+a parameter is added in one place: its TypedDict, plus a line in ``HELP``.
+
+Names follow PaddleOCR's options; a key maps to the proto field of the same
+name unless ``_RENAMED`` says otherwise.  Unset keys (or ``None``) leave the
+proto field unset, which means "server default".
+"""
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, TypedDict, TypeVar
+
+from google.protobuf.message import Message
+
+from ocrclient._proto.ocr.v1 import ocr_pb2
+
+M = TypeVar("M", bound=Message)
+
+
+class DetectionParams(TypedDict, total=False):
+    det_slot: str
+    limit_side_len: int
+    limit_type: Literal["max", "min", "resize_long"]
+    thresh: float
+    box_thresh: float
+    unclip_ratio: float
+    max_candidates: int
+    score_mode: Literal["fast", "slow"]
+    use_dilation: bool
+    box_type: Literal["quad", "poly"]
+
+
+class ClassificationParams(TypedDict, total=False):
+    cls_slot: str
+    cls_thresh: float
+
+
+class RecognitionParams(TypedDict, total=False):
+    language: str
+    drop_score: float
+
+
+class DetectParams(DetectionParams, total=False):
+    return_timings: bool
+
+
+class OcrParams(DetectionParams, ClassificationParams, RecognitionParams, total=False):
+    use_angle_cls: bool
+    return_timings: bool
+
+
+HELP: dict[str, str] = {
+    "det_slot": "detection slot (default: det)",
+    "limit_side_len": "detector input side limit in pixels (default: 960)",
+    "limit_type": "how limit_side_len applies (default: max)",
+    "thresh": "DB pixel binarisation threshold (default: 0.3)",
+    "box_thresh": "minimum detection box score (default: 0.6)",
+    "unclip_ratio": "DB box expansion ratio (default: 1.5)",
+    "max_candidates": "maximum boxes considered per image (default: 1000)",
+    "score_mode": "box score over the bounding rectangle (fast) or the polygon (slow)",
+    "use_dilation": "dilate the DB probability map before finding boxes",
+    "box_type": "quadrilateral boxes or polygons for curved text (default: quad)",
+    "cls_slot": "angle classifier slot (default: cls)",
+    "cls_thresh": "rotate a line when the classifier says 180 with a score above this "
+                  "(default: 0.9)",
+    "language": "recognizer slot or language, e.g. rec, rec:french or french (default: rec)",
+    "drop_score": "drop lines recognised with a score below this (default: 0.5)",
+    "use_angle_cls": "run the angle classifier (default: when the server has one)",
+    "return_timings": "return server-side per-stage timings",
+}
+
+_RENAMED = {"det_slot": "slot", "cls_slot": "slot", "cls_thresh": "thresh", "language": "slot"}
+
+
+def param_names(params: type) -> frozenset[str]:
+    """The keys of one of the parameter TypedDicts above, inherited ones included."""
+    names: frozenset[str] = params.__optional_keys__  # type: ignore[attr-defined]
+    return names
+
+
+def check_names(params: Mapping[str, object], allowed: type) -> None:
+    """Raise TypeError for a keyword that the method does not take (a typo)."""
+    names = param_names(allowed)
+    unknown = sorted(set(params) - names)
+    if unknown:
+        raise TypeError(f"unexpected parameter(s) {', '.join(unknown)}; "
+                        f"expected some of {', '.join(sorted(names))}")
+
+
+def detection_params(params: Mapping[str, Any]) -> ocr_pb2.DetectionParams:
+    return _fill(ocr_pb2.DetectionParams(), params, param_names(DetectionParams))
+
+
+def classification_params(params: Mapping[str, Any]) -> ocr_pb2.ClassificationParams:
+    return _fill(ocr_pb2.ClassificationParams(), params, param_names(ClassificationParams))
+
+
+def recognition_params(params: Mapping[str, Any]) -> ocr_pb2.RecognitionParams:
+    return _fill(ocr_pb2.RecognitionParams(), params, param_names(RecognitionParams))
+
+
+def enum_choices(enum: Any) -> list[str]:
+    """The lower-case names a string parameter may take: ``["max", "min", ...]``.
+
+    ``enum`` is a protobuf EnumDescriptor (C or Python implementation).
+    """
+    prefix = _enum_prefix(enum)
+    return [v.name.removeprefix(prefix).lower() for v in enum.values if v.number != 0]
+
+
+def _fill(msg: M, params: Mapping[str, Any], names: Iterable[str]) -> M:
+    for name in names:
+        value = params.get(name)
+        if value is None:
+            continue
+        field = msg.DESCRIPTOR.fields_by_name[_RENAMED.get(name, name)]
+        if field.enum_type is not None:
+            value = _enum_number(field.enum_type, name, value)
+        setattr(msg, field.name, value)
+    return msg
+
+
+def _enum_number(enum: Any, name: str, value: object) -> int:
+    choices = enum_choices(enum)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return int(enum.values_by_name[_enum_prefix(enum) + str(value).upper()].number)
+
+
+def _enum_prefix(enum: Any) -> str:
+    # proto3 style: value 0 is PREFIX_UNSPECIFIED, every value shares PREFIX_.
+    return str(enum.values_by_number[0].name).removesuffix("UNSPECIFIED")

@@ -1,0 +1,56 @@
+"""Angle classifier input, decoding and the 180° rule."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from ocrserve.errors import InvalidInput, ModelError
+from ocrserve.ops.cls import ClsParams, apply_angle, cls_decode, cls_preprocess
+
+
+def test_defaults_are_paddleocrs() -> None:
+    params = ClsParams()
+    assert (params.image_shape, params.labels, params.thresh, params.batch_num) == (
+        (3, 48, 192), ("0", "180"), 0.9, 6)
+    params.validate()
+
+
+@pytest.mark.parametrize("change", [{"image_shape": (1, 48, 192)}, {"thresh": 2.0},
+                                    {"batch_num": 0}])
+def test_invalid_params(change: dict[str, object]) -> None:
+    with pytest.raises(InvalidInput):
+        replace(ClsParams(), **change).validate()  # type: ignore[arg-type]
+
+
+def test_narrow_crop_is_padded_with_zeros_on_the_right() -> None:
+    chw = cls_preprocess(np.full((24, 48, 3), 255, np.uint8), (3, 48, 192))
+    assert chw.shape == (3, 48, 192) and chw.dtype == np.float32
+    assert (chw[:, :, :96] == 1.0).all()  # white -> 1.0, resized to 48×96
+    assert (chw[:, :, 96:] == 0.0).all()
+
+
+def test_wide_crop_is_squeezed_to_the_model_width() -> None:
+    chw = cls_preprocess(np.zeros((10, 1000, 3), np.uint8), (3, 48, 192))
+    assert chw.shape == (3, 48, 192) and (chw == -1.0).all()  # black -> -1.0, no padding
+
+
+def test_cls_decode_picks_the_best_label() -> None:
+    probs = np.array([[0.2, 0.8], [0.97, 0.03]], np.float32)
+    result = cls_decode(probs)
+    assert [label for label, _ in result] == ["180", "0"]
+    assert [score for _, score in result] == [pytest.approx(0.8), pytest.approx(0.97)]
+
+
+def test_cls_decode_rejects_wrong_class_count() -> None:
+    with pytest.raises(ModelError):
+        cls_decode(np.zeros((2, 3), np.float32))
+
+
+def test_rotation_only_for_confident_180() -> None:
+    crop = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    np.testing.assert_array_equal(apply_angle(crop, "180", 0.95, 0.9), crop[::-1, ::-1])
+    assert apply_angle(crop, "180", 0.9, 0.9) is crop  # not strictly above the threshold
+    assert apply_angle(crop, "0", 0.99, 0.9) is crop

@@ -1,0 +1,172 @@
+"""Batch formation policy: which queued items run together, and when.
+
+Pure functions of the queued items and a time value (no event loop, no I/O), so every
+decision the batcher makes can be tested with plain numbers.  The knobs are named after
+Triton's dynamic batcher (``max_batch_size``, ``max_queue_delay_microseconds``,
+``preferred_batch_size``, ``max_queue_size``, priority levels).
+
+The rules:
+
+- Only items with equal ``group_key`` (a shape bucket) share a batch.
+- A group is *ready* when it holds ``max_batch_size`` items, when it can form a preferred
+  size, when its oldest item has waited ``max_queue_delay_us``, or when the batcher drains.
+- Among ready groups, the one holding the most urgent item runs first: lowest ``priority``
+  value, then earliest ``enqueued_at``, then admission order.
+- A batch takes the largest preferred size that fits the group and ``max_batch_size``,
+  otherwise as many items as fit.
+- Inside a group, higher priority levels are taken first.  Where a level cannot be taken
+  whole, the batch takes a run of items adjacent in ``sort_key`` order (similar crops pad
+  little) that always contains the level's oldest item, so no item is passed over forever.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from ocrserve.errors import InvalidInput
+
+HIGH = 0
+NORMAL = 1
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """How one batcher forms batches.  Call :meth:`validate` before use."""
+
+    max_batch_size: int = 8
+    max_queue_delay_us: int = 2000
+    preferred_batch_sizes: tuple[int, ...] = ()
+    max_queue_size: int = 256
+
+    def validate(self) -> None:
+        """Raise InvalidInput naming the first field that makes no sense."""
+        if self.max_batch_size < 1:
+            raise InvalidInput(f"max_batch_size must be >= 1, got {self.max_batch_size}")
+        if self.max_queue_delay_us < 0:
+            raise InvalidInput(
+                f"max_queue_delay_us must be >= 0, got {self.max_queue_delay_us}")
+        if self.max_queue_size < 1:
+            raise InvalidInput(f"max_queue_size must be >= 1, got {self.max_queue_size}")
+        sizes = self.preferred_batch_sizes
+        if list(sizes) != sorted(set(sizes)):
+            raise InvalidInput(f"preferred_batch_sizes must be ascending and unique, got {sizes}")
+        if sizes and not 1 <= sizes[0] <= sizes[-1] <= self.max_batch_size:
+            raise InvalidInput(
+                f"preferred_batch_sizes must lie in 1..max_batch_size "
+                f"({self.max_batch_size}), got {sizes}")
+
+    @property
+    def max_queue_delay_s(self) -> float:
+        return self.max_queue_delay_us / 1e6
+
+
+class Queued(Protocol):
+    """What the policy reads from a queued item."""
+
+    @property
+    def group_key(self) -> Hashable: ...
+    @property
+    def sort_key(self) -> float: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def enqueued_at(self) -> float: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def deadline(self) -> float | None: ...
+
+
+T = TypeVar("T", bound=Queued)
+K = TypeVar("K", bound=Hashable)
+
+
+def is_expired(item: Queued, now: float) -> bool:
+    return item.deadline is not None and item.deadline <= now
+
+
+def batch_size(available: int, policy: BatchPolicy) -> int:
+    """Items to take from a ready group holding ``available`` items."""
+    cap = min(available, policy.max_batch_size)
+    return max((s for s in policy.preferred_batch_sizes if s <= cap), default=cap)
+
+
+def ready_at(items: Sequence[Queued], policy: BatchPolicy, *, draining: bool) -> float:
+    """Clock time from which the group ``items`` may run (-inf: already full enough)."""
+    if not items:
+        return math.inf
+    smallest_preferred = min(policy.preferred_batch_sizes, default=math.inf)
+    if draining or len(items) >= min(policy.max_batch_size, smallest_preferred):
+        return -math.inf
+    return min(item.enqueued_at for item in items) + policy.max_queue_delay_s
+
+
+def ready_groups(groups: Mapping[K, Sequence[Queued]], now: float, policy: BatchPolicy,
+                 *, draining: bool) -> list[K]:
+    """Keys of the groups ready at ``now``, the one holding the most urgent item first."""
+    ready = [(min(_urgency(item) for item in items), key) for key, items in groups.items()
+             if ready_at(items, policy, draining=draining) <= now]
+    return [key for _, key in sorted(ready, key=lambda pair: pair[0])]
+
+
+def select_items(items: Sequence[T], size: int) -> list[T]:
+    """Pick ``size`` of ``items`` (one group), returned in ascending ``sort_key`` order."""
+    taken: list[T] = []
+    for level in sorted({item.priority for item in items}):
+        need = size - len(taken)
+        if need <= 0:
+            break
+        same_level = sorted((item for item in items if item.priority == level), key=_by_sort_key)
+        taken.extend(same_level if len(same_level) <= need else _run_with_oldest(same_level, need))
+    return sorted(taken, key=_by_sort_key)
+
+
+def plan_batch(groups: Mapping[K, Sequence[T]], now: float, policy: BatchPolicy,
+               *, draining: bool) -> tuple[K, list[T]] | None:
+    """The next batch to run as (group key, items), or None when no group is ready."""
+    ready = ready_groups(groups, now, policy, draining=draining)
+    if not ready:
+        return None
+    key = ready[0]
+    items = groups[key]
+    return key, select_items(items, batch_size(len(items), policy))
+
+
+def next_wakeup(groups: Mapping[K, Sequence[Queued]], policy: BatchPolicy, *,
+                draining: bool, batch_running: bool) -> float | None:
+    """Earliest clock time at which something changes without new input, or None.
+
+    That is an item's deadline, or (when no batch runs, so one could start) the time a
+    group becomes ready.
+    """
+    times = [item.deadline for items in groups.values() for item in items
+             if item.deadline is not None]
+    if not batch_running:
+        times.extend(ready_at(items, policy, draining=draining) for items in groups.values())
+    return min(times, default=None)
+
+
+def _urgency(item: Queued) -> tuple[int, float, int]:
+    return item.priority, item.enqueued_at, item.seq
+
+
+def _by_sort_key(item: Queued) -> tuple[float, int]:
+    return item.sort_key, item.seq
+
+
+def _oldest_first(item: Queued) -> tuple[float, float, int]:
+    # Among items admitted together (one request's crops) start from the smallest sort
+    # key, so a request's crops are cut into batches in sort order, as PaddleOCR does.
+    return item.enqueued_at, item.sort_key, item.seq
+
+
+def _run_with_oldest(ordered: list[T], size: int) -> list[T]:
+    """The ``size`` adjacent items of ``ordered`` (by sort key) containing the oldest item
+    whose sort keys span the least."""
+    anchor = min(range(len(ordered)), key=lambda i: _oldest_first(ordered[i]))
+    starts = range(max(0, anchor - size + 1), min(anchor, len(ordered) - size) + 1)
+    best = min(starts, key=lambda s: (ordered[s + size - 1].sort_key - ordered[s].sort_key, s))
+    return ordered[best:best + size]

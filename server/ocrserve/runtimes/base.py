@@ -1,0 +1,149 @@
+"""The seam between the engine and an inference library.
+
+A backend loads one model and runs one numpy batch at a time.  PaddleOCR's
+det/cls/rec networks all have exactly one input and one output, so the
+interface is deliberately that small; a backend that needs more (e.g. TensorRT
+shape profiles) takes it from :class:`RuntimeOptions`.
+
+The helpers below hold what every backend must do identically: validate the
+options, check a batch against the declared input, normalise declared shapes
+and outputs.  Backends translate their library's exceptions into
+:mod:`ocrserve.errors` classes; nothing library-specific leaves a backend.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ocrserve.errors import InvalidInput, ModelError
+
+PRECISIONS = ("fp32", "fp16")
+_DEVICE = re.compile(r"cpu|cuda:(\d+)")
+
+Shape = tuple[int | None, ...]
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How to run a model; filled from the server settings.
+
+    ``precision`` applies on CUDA only (and to TensorRT engines); CPU always
+    runs fp32.  Invalid values raise :class:`InvalidInput` at construction so
+    a bad setting fails at startup, not at the first request.
+    """
+
+    device: str = "cpu"  # "cpu" or "cuda:N"
+    cpu_threads: int = 2
+    enable_mkldnn: bool = True  # Paddle on CPU: worth 5-7x (FACTS.md §3)
+    gpu_memory_mb: int = 500  # Paddle's initial GPU memory pool
+    use_tensorrt: bool = False
+    precision: str = "fp32"  # fp32 | fp16 (TensorRT / CUDA only)
+
+    def __post_init__(self) -> None:
+        if _DEVICE.fullmatch(self.device) is None:
+            raise InvalidInput(f"device must be 'cpu' or 'cuda:N', got {self.device!r}")
+        if self.cpu_threads < 1:
+            raise InvalidInput(f"cpu_threads must be >= 1, got {self.cpu_threads}")
+        if self.gpu_memory_mb < 1:
+            raise InvalidInput(f"gpu_memory_mb must be >= 1, got {self.gpu_memory_mb}")
+        if self.precision not in PRECISIONS:
+            raise InvalidInput(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+    @property
+    def gpu_id(self) -> int | None:
+        """The CUDA device index, or None when running on the CPU."""
+        match = _DEVICE.fullmatch(self.device)
+        assert match is not None  # checked in __post_init__
+        return None if match.group(1) is None else int(match.group(1))
+
+
+class Runtime(Protocol):
+    """One loaded model.  ``run`` is blocking and not re-entrant: the engine
+    calls it from one worker thread per slot.
+
+    ``input_shape``/``output_shape`` are what the model file declares, with
+    None for dynamic dimensions.  Only fixed channel/height/class dimensions
+    are trustworthy: some exports declare stale spatial sizes (the v2 det ONNX
+    declares a 960×960 output whatever the input), so callers learn the rest
+    from a warm-up run.
+    """
+
+    backend: str
+    input_shape: Shape
+    output_shape: Shape
+    #: True when the first run at a new input shape is slow (Paddle with MKLDNN
+    #: builds kernels per shape): the engine then warms every shape bucket and
+    #: keeps batch sizes to powers of two so the set of shapes stays small.
+    shape_specialized: bool
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Run an NCHW float32 batch; return the single output, batch-first,
+        as a C-contiguous float32 array the caller owns.
+
+        Raises :class:`InvalidInput` for a batch that breaks the contract
+        (dtype, rank, a fixed declared dimension), :class:`ModelError` when the
+        library fails, :class:`FailedPrecondition` after :meth:`close`.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the model's memory; idempotent."""
+        ...
+
+
+class RuntimeLoader(Protocol):
+    def __call__(self, model_dir: Path, model_format: str, options: RuntimeOptions) -> Runtime: ...
+
+
+def require_format(backend: str, model_format: str, supported: str) -> None:
+    """Fail the load early when a backend is asked to run another format."""
+    if model_format != supported:
+        raise ModelError(
+            f"the {backend} backend runs {supported!r} models, not {model_format!r}"
+        )
+
+
+def require_file(path: Path) -> Path:
+    """Return ``path`` if it is a regular file, else raise ModelError naming it."""
+    if not path.is_file():
+        raise ModelError(f"model file missing: {path}")
+    return path
+
+
+def declared_shape(dims: Iterable[object]) -> Shape:
+    """Normalise a library's declared dimensions: positive ints stay, and
+    everything that means "dynamic" (None, -1, 0, symbolic names) becomes None."""
+    return tuple(d if isinstance(d, int) and d > 0 else None for d in dims)
+
+
+def check_batch(batch: np.ndarray, declared: Shape) -> np.ndarray:
+    """Check a batch against the runtime contract; return it C-contiguous.
+
+    Wrong dtype is rejected rather than cast: the engine's preprocessing
+    always produces float32, so anything else is a caller bug that a silent
+    cast (and its hidden copy) would mask.
+    """
+    if batch.dtype != np.float32:
+        raise InvalidInput(f"batch must be float32, got {batch.dtype}")
+    if batch.ndim != 4:
+        raise InvalidInput(f"batch must be 4-D NCHW, got shape {batch.shape}")
+    if 0 in batch.shape:
+        raise InvalidInput(f"batch has an empty dimension: {batch.shape}")
+    for axis, (got, want) in enumerate(zip(batch.shape, declared, strict=False)):
+        if want is not None and got != want:
+            raise InvalidInput(
+                f"batch shape {batch.shape} does not match the model's declared "
+                f"input {declared}: dimension {axis} must be {want}"
+            )
+    return np.ascontiguousarray(batch)
+
+
+def as_output(array: np.ndarray) -> np.ndarray:
+    """The output contract: C-contiguous float32 (no copy when already so)."""
+    return np.ascontiguousarray(array, dtype=np.float32)

@@ -1,0 +1,149 @@
+"""onnxruntime backend for ``model_dir/model.onnx``.
+
+Provider choice follows ``options.device``:
+
+* ``cpu``: CPUExecutionProvider with ``cpu_threads`` intra-op threads and one
+  inter-op thread (the det/cls/rec graphs are a single chain: parallel
+  branches would only oversubscribe the cores the engine's other slots use).
+* ``cuda:N``: TensorRT (when ``use_tensorrt`` and installed), then CUDA, then
+  CPU for the odd unsupported node.  A CUDA request on an onnxruntime without
+  the CUDA provider raises :class:`ModelError` instead of quietly running on
+  the CPU: an operator who asked for a GPU must learn that they did not get
+  one at startup, not from latency graphs.  A missing TensorRT provider is
+  only a warning, since CUDA still serves the request on the GPU.
+
+``precision`` fp16 reaches TensorRT only; plain CUDA runs the graph as stored.
+onnxruntime's ``InferenceSession.run`` is thread-safe, but the engine still
+drives one runtime per thread, like every backend.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from ocrserve.errors import FailedPrecondition, ModelError
+from ocrserve.runtimes.base import (
+    RuntimeOptions,
+    Shape,
+    as_output,
+    check_batch,
+    declared_shape,
+    require_file,
+    require_format,
+)
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.onnx"
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+TENSORRT = "TensorrtExecutionProvider"
+
+Provider = tuple[str, dict[str, Any]]
+
+
+class OnnxRuntime:
+    """One ``InferenceSession`` with a single input and a single output."""
+
+    backend = "onnxruntime"
+    shape_specialized = False  # no per-shape first-run penalty (FACTS.md §3)
+
+    def __init__(self, session: ort.InferenceSession) -> None:
+        (model_input,) = session.get_inputs()
+        (model_output,) = session.get_outputs()
+        self.input_shape: Shape = declared_shape(model_input.shape)
+        self.output_shape: Shape = declared_shape(model_output.shape)
+        self._session: ort.InferenceSession | None = session
+        self._input_name: str = model_input.name
+        self._output_names = [model_output.name]
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        if self._session is None:
+            raise FailedPrecondition("onnxruntime runtime is closed")
+        batch = check_batch(batch, self.input_shape)
+        try:
+            (output,) = self._session.run(self._output_names, {self._input_name: batch})
+        except Exception as exc:  # onnxruntime's pybind errors share no public base
+            raise ModelError(
+                f"onnxruntime inference failed on a {batch.shape} batch: {exc}"
+            ) from exc
+        return as_output(output)
+
+    def close(self) -> None:
+        # onnxruntime frees a session when its last reference goes.
+        self._session = None
+
+
+def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> OnnxRuntime:
+    """Load ``model_dir/model.onnx`` on the providers ``options.device`` asks for."""
+    require_format("onnxruntime", model_format, "onnx")
+    model_file = require_file(model_dir / MODEL_FILE)
+    providers = select_providers(options, ort.get_available_providers())
+    try:
+        session = ort.InferenceSession(
+            str(model_file), sess_options=_session_options(options), providers=providers
+        )
+    except Exception as exc:
+        raise ModelError(f"onnxruntime could not load {model_file}: {exc}") from exc
+    _check_providers(session, options, model_file)
+    try:
+        return OnnxRuntime(session)
+    except ValueError as exc:  # the unpacking of inputs/outputs
+        raise ModelError(f"{model_file} must have exactly one input and one output") from exc
+
+
+def select_providers(options: RuntimeOptions, available: list[str]) -> list[Provider]:
+    """The execution providers for ``options``, best first, from ``available``.
+
+    Pure so that the GPU choice is testable on a CPU-only machine.
+    """
+    gpu_id = options.gpu_id
+    if gpu_id is None:
+        return [(CPU, {})]
+    if CUDA not in available:
+        raise ModelError(
+            f"device {options.device} requested but this onnxruntime has no {CUDA} "
+            f"(available: {', '.join(available)}); install onnxruntime-gpu"
+        )
+    providers: list[Provider] = []
+    if options.use_tensorrt:
+        if TENSORRT in available:
+            providers.append(
+                (TENSORRT, {"device_id": gpu_id, "trt_fp16_enable": options.precision == "fp16"})
+            )
+        else:
+            log.warning("%s not available; running on CUDA without TensorRT", TENSORRT)
+    providers.append((CUDA, {"device_id": gpu_id}))
+    providers.append((CPU, {}))
+    return providers
+
+
+def _session_options(options: RuntimeOptions) -> ort.SessionOptions:
+    session_options = ort.SessionOptions()
+    session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session_options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    session_options.intra_op_num_threads = options.cpu_threads
+    session_options.inter_op_num_threads = 1
+    # Errors only: the v2 exports declare stale output sizes (det 960x960, rec
+    # 25 steps) and onnxruntime warns about that on every run.  The one
+    # warning that matters, a dropped GPU provider, _check_providers turns
+    # into an error.
+    session_options.log_severity_level = 3
+    return session_options
+
+
+def _check_providers(session: ort.InferenceSession, options: RuntimeOptions, path: Path) -> None:
+    """onnxruntime drops a provider whose libraries fail to load (e.g. no
+    cuDNN) with only a log line; refuse to serve on the CPU in that case."""
+    active = session.get_providers()
+    if options.gpu_id is not None and CUDA not in active:
+        raise ModelError(
+            f"onnxruntime could not start {CUDA} for {path} (active providers: "
+            f"{', '.join(active)}); check the CUDA/cuDNN libraries"
+        )

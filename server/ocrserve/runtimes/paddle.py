@@ -1,0 +1,195 @@
+"""Paddle Inference backend (``paddlepaddle`` or ``paddlepaddle-gpu``, 2.6 or 3.x).
+
+Loads the old-format program ``inference.pdmodel`` + ``inference.pdiparams``
+with the CPU settings PaddleOCR 2.8's ``tools/infer/utility.py`` uses, plus
+two deliberate differences: the thread count applies with or without MKLDNN
+(PaddleOCR only sets it inside its MKLDNN branch), and the new IR is forced
+off when MKLDNN is on, because on Paddle 3.x that combination breaks det
+(FACTS.md §3).
+
+The GPU path (``cuda:N``, optionally TensorRT) mirrors PaddleOCR's but cannot
+be exercised here (no paddlepaddle-gpu on the test machines), so it is kept
+to the minimum: device, memory pool, precision, and a TensorRT engine without
+PaddleOCR's collected dynamic-shape ranges (so TensorRT may reject or
+rebuild on varying shapes: treat ``use_tensorrt`` with Paddle as experimental).
+
+Not thread-safe: a predictor owns its input/output buffers, so one
+:class:`PaddleRuntime` must be driven by one thread at a time.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ocrserve.errors import FailedPrecondition, ModelError
+from ocrserve.runtimes.base import (
+    RuntimeOptions,
+    Shape,
+    as_output,
+    check_batch,
+    declared_shape,
+    require_file,
+    require_format,
+)
+
+with warnings.catch_warnings():
+    # Paddle 3.x warns about a missing C++ compiler cache on import; it only
+    # matters for building custom ops, which a server never does.
+    warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+    import paddle.inference as paddle_infer
+    from paddle.base.proto import framework_pb2
+
+MODEL_FILE = "inference.pdmodel"
+PARAMS_FILE = "inference.pdiparams"
+
+# MKLDNN caches one kernel set per input shape.  PaddleOCR caps it at 10; the
+# engine pads inputs to shape buckets and batch sizes to powers of two, which
+# makes ~100 distinct shapes, all warmed at load: a cap below that would
+# evict warmed kernels.  Beyond the buckets the cap still bounds memory.
+MKLDNN_SHAPE_CACHE = 128
+
+# Fusion passes PaddleOCR's create_predictor deletes for every model; off here
+# too so that outputs match the reference pipeline.
+_UNSAFE_PASSES = ("conv_transpose_eltwiseadd_bn_fuse_pass", "matmul_transpose_reshape_fuse_pass")
+
+
+class PaddleRuntime:
+    """One Paddle predictor with zero-copy handles for its single input/output."""
+
+    backend = "paddle"
+
+    def __init__(self, predictor: Any, input_shape: Shape, output_shape: Shape,
+                 shape_specialized: bool = False) -> None:
+        self.shape_specialized = shape_specialized
+        self.input_shape = input_shape
+        self.output_shape = output_shape
+        self._predictor: Any = predictor
+        self._input = predictor.get_input_handle(predictor.get_input_names()[0])
+        self._output = predictor.get_output_handle(predictor.get_output_names()[0])
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        if self._predictor is None:
+            raise FailedPrecondition("paddle runtime is closed")
+        batch = check_batch(batch, self.input_shape)
+        try:
+            self._input.copy_from_cpu(batch)
+            self._predictor.run()
+            output: np.ndarray = self._output.copy_to_cpu()
+        except Exception as exc:  # Paddle raises bare RuntimeError/ValueError/OSError
+            raise ModelError(f"paddle inference failed on a {batch.shape} batch: {exc}") from exc
+        return as_output(output)
+
+    def close(self) -> None:
+        if self._predictor is None:
+            return
+        self._predictor.clear_intermediate_tensor()
+        self._predictor.try_shrink_memory()
+        self._predictor = self._input = self._output = None
+
+
+def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> PaddleRuntime:
+    """Load ``model_dir/inference.pdmodel`` (+ ``.pdiparams``) for ``options.device``."""
+    require_format("paddle", model_format, "paddle")
+    model_file = require_file(model_dir / MODEL_FILE)
+    params_file = require_file(model_dir / PARAMS_FILE)
+    # Parsed before Paddle sees the file: Paddle segfaults on a corrupt program.
+    input_shape, output_shape = _read_signature(model_file)
+    config = paddle_infer.Config(str(model_file), str(params_file))
+    if options.gpu_id is None:
+        _configure_cpu(config, options)
+    else:
+        _configure_gpu(config, options, options.gpu_id)
+    _configure_common(config)
+    try:
+        predictor = paddle_infer.create_predictor(config)
+    except Exception as exc:
+        raise ModelError(f"paddle could not load {model_dir}: {exc}") from exc
+    # MKLDNN (CPU) and TensorRT (GPU) build kernels or engines per input shape.
+    specialized = options.enable_mkldnn if options.gpu_id is None else options.use_tensorrt
+    return PaddleRuntime(predictor, input_shape, output_shape, specialized)
+
+
+def _configure_cpu(config: Any, options: RuntimeOptions) -> None:
+    config.disable_gpu()
+    config.set_cpu_math_library_num_threads(options.cpu_threads)
+    if options.enable_mkldnn:
+        config.set_mkldnn_cache_capacity(MKLDNN_SHAPE_CACHE)
+        config.enable_mkldnn()
+        if hasattr(config, "enable_new_ir"):  # Paddle >= 3.0; off by default there today
+            config.enable_new_ir(False)
+
+
+def _configure_gpu(config: Any, options: RuntimeOptions, gpu_id: int) -> None:
+    """Untested here (see module docstring)."""
+    precision = (
+        paddle_infer.PrecisionType.Half
+        if options.precision == "fp16"
+        else paddle_infer.PrecisionType.Float32
+    )
+    if not options.use_tensorrt:
+        config.enable_use_gpu(options.gpu_memory_mb, gpu_id, precision)
+        return
+    # With TensorRT the precision belongs to the engine, as in PaddleOCR.
+    config.enable_use_gpu(options.gpu_memory_mb, gpu_id)
+    config.enable_tensorrt_engine(
+        workspace_size=1 << 30,
+        # PaddleOCR's defaults; it also tunes dynamic shapes, which we do not yet.
+        max_batch_size=10,
+        min_subgraph_size=15,
+        precision_mode=precision,
+        use_static=False,
+        use_calib_mode=False,
+    )
+
+
+def _configure_common(config: Any) -> None:
+    config.enable_memory_optim()
+    config.disable_glog_info()
+    for name in _UNSAFE_PASSES:
+        config.delete_pass(name)
+    config.switch_use_feed_fetch_ops(False)
+    config.switch_ir_optim(True)
+
+
+def _read_signature(model_file: Path) -> tuple[Shape, Shape]:
+    """Read the declared input and output shapes from the program description.
+
+    A predictor reports shape ``[0]`` until its first run, so the program (a
+    protobuf) is the only place that says e.g. rec v4 takes height 48 and
+    outputs 6625 classes.  Parsing it also rejects a corrupt file cleanly.
+    """
+    try:
+        # Generated protobuf code: its classes are created at runtime, unseen by mypy.
+        program_desc: Any = framework_pb2.ProgramDesc  # type: ignore[attr-defined]
+        block = program_desc.FromString(model_file.read_bytes()).blocks[0]
+        variables = {var.name: var for var in block.vars}
+        (input_name,) = _op_vars(block, "feed", "Out")
+        (output_name,) = _op_vars(block, "fetch", "X")
+        return _var_shape(variables[input_name]), _var_shape(variables[output_name])
+    except Exception as exc:
+        raise ModelError(
+            f"{model_file} is not a single-input, single-output Paddle program: {exc!r}"
+        ) from exc
+
+
+def _op_vars(block: Any, op_type: str, slot: str) -> list[str]:
+    """Names of the variables the ``feed``/``fetch`` ops bind to ``slot``."""
+    return [
+        name
+        for op in block.ops
+        if op.type == op_type
+        for var in (*op.inputs, *op.outputs)
+        if var.parameter == slot
+        for name in var.arguments
+    ]
+
+
+def _var_shape(var: Any) -> Shape:
+    # The tensor field was renamed lod_tensor (Paddle 2.x) -> dense_tensor (3.x).
+    fields = var.type.DESCRIPTOR.fields_by_name
+    tensor = var.type.dense_tensor if "dense_tensor" in fields else var.type.lod_tensor
+    return declared_shape(tensor.tensor.dims)

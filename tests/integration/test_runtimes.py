@@ -1,0 +1,216 @@
+"""Both backends on the real PaddleOCR models from the model repository.
+
+The repository is found at ``$OCR_MODEL_REPOSITORY`` (default: ``models/`` at
+the project root, filled by ``ocr-models install-defaults``); the tests skip
+only when it does not exist.  Paddle tests skip when paddlepaddle (an optional
+extra) is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ocrserve.errors import FailedPrecondition, InvalidInput, ModelError
+from ocrserve.runtimes import Runtime, RuntimeOptions, load_runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+REPOSITORY = Path(os.environ.get("OCR_MODEL_REPOSITORY", ROOT / "models"))
+OPTIONS = RuntimeOptions(device="cpu", cpu_threads=2)
+
+DET_V2 = "ch_PP-OCRv2_det"
+REC_V2 = "ch_PP-OCRv2_rec"
+DET_V4 = "ch_PP-OCRv4_det"
+CLS = "ch_ppocr_mobile_v2.0_cls"
+
+needs_paddle = pytest.mark.skipif(
+    importlib.util.find_spec("paddle") is None, reason="paddlepaddle is not installed"
+)
+
+
+def model_dir(name: str, model_format: str) -> Path:
+    """The installed version folder of ``name`` in ``model_format``."""
+    if not REPOSITORY.is_dir():
+        pytest.skip(
+            f"no model repository at {REPOSITORY}: run `ocr-models install-defaults` "
+            "or set OCR_MODEL_REPOSITORY"
+        )
+    for manifest in sorted(REPOSITORY.glob(f"{name}/*/manifest.json")):
+        if json.loads(manifest.read_text())["format"] == model_format:
+            return manifest.parent
+    pytest.fail(f"{name} ({model_format}) is not installed in {REPOSITORY}")
+
+
+def load(name: str, model_format: str) -> Iterator[Runtime]:
+    runtime = load_runtime(None, model_dir(name, model_format), model_format, OPTIONS)
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture(scope="module")
+def det_v2_onnx() -> Iterator[Runtime]:
+    yield from load(DET_V2, "onnx")
+
+
+@pytest.fixture(scope="module")
+def rec_v2_onnx() -> Iterator[Runtime]:
+    yield from load(REC_V2, "onnx")
+
+
+@pytest.fixture(scope="module")
+def cls_onnx() -> Iterator[Runtime]:
+    yield from load(CLS, "onnx")
+
+
+@pytest.fixture(scope="module")
+def cls_paddle() -> Iterator[Runtime]:
+    yield from load(CLS, "paddle")
+
+
+def random_batch(*shape: int) -> np.ndarray:
+    return np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+
+
+def det_input_with_text(size: int) -> tuple[np.ndarray, slice]:
+    """A white square with one line of black text, normalised as PaddleOCR's
+    det preprocessing does; also the rows the text occupies."""
+    image = np.full((size, size, 3), 255, dtype=np.uint8)
+    cv2.putText(image, "OCR serve 2024", (40, 340), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (0, 0, 0), 4)
+    mean = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+    std = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+    chw = ((image.astype(np.float32) / 255 - mean) / std).transpose(2, 0, 1)
+    return chw[None].copy(), slice(290, 360)
+
+
+def test_onnx_reports_declared_shapes(det_v2_onnx: Runtime, rec_v2_onnx: Runtime) -> None:
+    assert det_v2_onnx.backend == "onnxruntime"
+    assert det_v2_onnx.input_shape == (None, 3, None, None)
+    assert rec_v2_onnx.output_shape[-1] == 6625
+
+
+def test_det_v2_onnx_finds_the_text_line(det_v2_onnx: Runtime) -> None:
+    batch, text_rows = det_input_with_text(640)
+    probs = det_v2_onnx.run(batch)
+    assert probs.shape == (1, 1, 640, 640)
+    assert probs.dtype == np.float32
+    assert probs.flags.c_contiguous
+    assert probs.min() >= 0.0 and probs.max() <= 1.0
+    assert probs[0, 0, text_rows].max() > 0.9
+    background = np.delete(probs[0, 0], np.r_[text_rows], axis=0)
+    assert background.max() < 0.3
+
+
+def test_rec_v2_onnx_gives_softmax_rows(rec_v2_onnx: Runtime) -> None:
+    probs = rec_v2_onnx.run(random_batch(1, 3, 32, 320))
+    assert probs.shape == (1, 80, 6625)
+    np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-4)
+
+
+@needs_paddle
+def test_paddle_reports_shapes_from_the_program(cls_paddle: Runtime) -> None:
+    assert cls_paddle.backend == "paddle"
+    assert cls_paddle.input_shape == (None, 3, None, None)
+    assert cls_paddle.output_shape == (None, 2)
+
+
+@needs_paddle
+def test_cls_paddle_and_onnx_agree(cls_paddle: Runtime, cls_onnx: Runtime) -> None:
+    batch = random_batch(4, 3, 48, 192)
+    paddle_probs = cls_paddle.run(batch)
+    assert paddle_probs.shape == (4, 2)
+    np.testing.assert_allclose(paddle_probs, cls_onnx.run(batch), atol=1e-4)
+
+
+@needs_paddle
+def test_det_v4_paddle_runs_at_two_shapes() -> None:
+    for runtime in load(DET_V4, "paddle"):
+        for shape in [(1, 3, 320, 480), (2, 3, 640, 320)]:
+            probs = runtime.run(random_batch(*shape))
+            assert probs.shape == (shape[0], 1, *shape[2:])
+            assert probs.min() >= 0.0 and probs.max() <= 1.0
+        with pytest.raises(ModelError, match="paddle inference failed"):
+            runtime.run(random_batch(1, 3, 50, 50))
+
+
+def test_non_contiguous_batch_gives_the_same_result(cls_onnx: Runtime) -> None:
+    batch = random_batch(2, 3, 48, 384)
+    strided = batch[:, :, :, ::2]
+    np.testing.assert_array_equal(cls_onnx.run(strided), cls_onnx.run(strided.copy()))
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        random_batch(1, 3, 48, 192).astype(np.float64),
+        random_batch(3, 48, 192),
+        random_batch(1, 1, 48, 192),
+    ],
+    ids=["float64", "3-D", "one-channel"],
+)
+def test_contract_violations_are_invalid_input(cls_onnx: Runtime, batch: np.ndarray) -> None:
+    with pytest.raises(InvalidInput):
+        cls_onnx.run(batch)
+
+
+def test_library_failure_is_a_model_error(det_v2_onnx: Runtime) -> None:
+    # Not a multiple of 32: the FPN's upsampled maps no longer line up.
+    with pytest.raises(ModelError, match="onnxruntime inference failed"):
+        det_v2_onnx.run(random_batch(1, 3, 50, 50))
+
+
+@pytest.mark.parametrize(
+    ("model_format", "missing"), [("onnx", "model.onnx"), ("paddle", "inference.pdmodel")]
+)
+def test_empty_folder_names_the_missing_file(
+    tmp_path: Path, model_format: str, missing: str
+) -> None:
+    if model_format == "paddle" and importlib.util.find_spec("paddle") is None:
+        pytest.skip("paddlepaddle is not installed")
+    with pytest.raises(ModelError, match=str(tmp_path / missing)):
+        load_runtime(None, tmp_path, model_format, OPTIONS)
+
+
+@pytest.mark.parametrize(
+    ("model_format", "files"),
+    [("onnx", ["model.onnx"]), ("paddle", ["inference.pdmodel", "inference.pdiparams"])],
+)
+def test_corrupt_files_are_model_errors(
+    tmp_path: Path, model_format: str, files: list[str]
+) -> None:
+    if model_format == "paddle" and importlib.util.find_spec("paddle") is None:
+        pytest.skip("paddlepaddle is not installed")
+    for name in files:
+        (tmp_path / name).write_bytes(np.random.default_rng(1).bytes(4096))
+    with pytest.raises(ModelError, match=str(tmp_path)):
+        load_runtime(None, tmp_path, model_format, OPTIONS)
+
+
+@needs_paddle
+def test_truncated_paddle_params_are_a_model_error(tmp_path: Path) -> None:
+    source = model_dir(CLS, "paddle")
+    (tmp_path / "inference.pdmodel").write_bytes((source / "inference.pdmodel").read_bytes())
+    (tmp_path / "inference.pdiparams").write_bytes(
+        (source / "inference.pdiparams").read_bytes()[:1000]
+    )
+    with pytest.raises(ModelError, match="paddle could not load"):
+        load_runtime(None, tmp_path, "paddle", OPTIONS)
+
+
+def test_backend_refuses_another_format() -> None:
+    with pytest.raises(ModelError, match="runs 'onnx' models, not 'paddle'"):
+        load_runtime("onnxruntime", model_dir(CLS, "onnx"), "paddle", OPTIONS)
+
+
+def test_run_after_close_fails() -> None:
+    for runtime in load(CLS, "onnx"):
+        runtime.close()
+        runtime.close()  # idempotent
+        with pytest.raises(FailedPrecondition):
+            runtime.run(random_batch(1, 3, 48, 192))

@@ -1,0 +1,121 @@
+"""Runtime options, the batch contract and onnxruntime's provider choice:
+the logic every backend shares, tested without loading a model."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ocrserve.errors import InvalidInput, ModelError
+from ocrserve.runtimes import load_runtime
+from ocrserve.runtimes.base import (
+    RuntimeOptions,
+    as_output,
+    check_batch,
+    declared_shape,
+    require_file,
+)
+from ocrserve.runtimes.onnxruntime import CPU, CUDA, TENSORRT, select_providers
+
+
+@pytest.mark.parametrize(("device", "gpu_id"), [("cpu", None), ("cuda:0", 0), ("cuda:12", 12)])
+def test_device_gives_gpu_id(device: str, gpu_id: int | None) -> None:
+    assert RuntimeOptions(device=device).gpu_id == gpu_id
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"device": "gpu"},
+        {"device": "cuda"},
+        {"device": "cuda:x"},
+        {"device": "CPU"},
+        {"cpu_threads": 0},
+        {"gpu_memory_mb": 0},
+        {"precision": "int8"},
+    ],
+)
+def test_invalid_options_fail_at_construction(bad: dict[str, object]) -> None:
+    with pytest.raises(InvalidInput):
+        RuntimeOptions(**bad)  # type: ignore[arg-type]
+
+
+def test_declared_shape_maps_dynamic_markers_to_none() -> None:
+    assert declared_shape([None, 3, "?", "p2o.DynamicDimension.1", -1, 0, 6625]) == (
+        None, 3, None, None, None, None, 6625,
+    )
+
+
+def test_check_batch_accepts_and_makes_contiguous() -> None:
+    view = np.zeros((2, 3, 8, 16), dtype=np.float32)[:, :, :, ::2]
+    assert not view.flags.c_contiguous
+    checked = check_batch(view, (None, 3, None, None))
+    assert checked.flags.c_contiguous
+    assert checked.shape == (2, 3, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("batch", "message"),
+    [
+        (np.zeros((1, 3, 8, 8), dtype=np.float64), "float32"),
+        (np.zeros((3, 8, 8), dtype=np.float32), "4-D"),
+        (np.zeros((0, 3, 8, 8), dtype=np.float32), "empty"),
+        (np.zeros((1, 1, 48, 8), dtype=np.float32), "dimension 1 must be 3"),
+        (np.zeros((1, 3, 32, 8), dtype=np.float32), "dimension 2 must be 48"),
+    ],
+)
+def test_check_batch_rejects(batch: np.ndarray, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        check_batch(batch, (None, 3, 48, None))
+
+
+def test_as_output_is_contiguous_float32() -> None:
+    out = as_output(np.ones((4, 2), dtype=np.float16).T)
+    assert out.dtype == np.float32
+    assert out.flags.c_contiguous
+    already = np.ones((2, 2), dtype=np.float32)
+    assert as_output(already) is already
+
+
+def test_require_file_names_the_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=str(tmp_path / "model.onnx")):
+        require_file(tmp_path / "model.onnx")
+
+
+def test_unknown_backend_is_invalid_input(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="unknown runtime backend 'tensorflow'"):
+        load_runtime("tensorflow", tmp_path, "onnx", RuntimeOptions())
+
+
+def test_cpu_gets_only_the_cpu_provider() -> None:
+    assert select_providers(RuntimeOptions(), [TENSORRT, CUDA, CPU]) == [(CPU, {})]
+
+
+def test_cuda_prefers_tensorrt_then_cuda_then_cpu() -> None:
+    options = RuntimeOptions(device="cuda:1", use_tensorrt=True, precision="fp16")
+    assert select_providers(options, [TENSORRT, CUDA, CPU]) == [
+        (TENSORRT, {"device_id": 1, "trt_fp16_enable": True}),
+        (CUDA, {"device_id": 1}),
+        (CPU, {}),
+    ]
+
+
+def test_cuda_without_tensorrt_request_skips_it() -> None:
+    providers = select_providers(RuntimeOptions(device="cuda:0"), [TENSORRT, CUDA, CPU])
+    assert [name for name, _ in providers] == [CUDA, CPU]
+
+
+def test_missing_tensorrt_warns_and_keeps_cuda(caplog: pytest.LogCaptureFixture) -> None:
+    options = RuntimeOptions(device="cuda:0", use_tensorrt=True)
+    with caplog.at_level(logging.WARNING):
+        providers = select_providers(options, [CUDA, CPU])
+    assert [name for name, _ in providers] == [CUDA, CPU]
+    assert TENSORRT in caplog.text
+
+
+def test_cuda_without_cuda_provider_refuses_to_fall_back() -> None:
+    with pytest.raises(ModelError, match="onnxruntime-gpu"):
+        select_providers(RuntimeOptions(device="cuda:0"), ["AzureExecutionProvider", CPU])

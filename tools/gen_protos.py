@@ -40,10 +40,16 @@ def generate(out: Path) -> None:
 
 
 def differences(a: Path, b: Path) -> list[str]:
-    files = {p.relative_to(a) for p in a.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
-    files |= {p.relative_to(b) for p in b.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
-    return sorted(str(f) for f in files
-                  if not ((a / f).exists() and (b / f).exists() and filecmp.cmp(a / f, b / f, False)))
+    def listing(root: Path) -> set[Path]:
+        return {p.relative_to(root) for p in root.rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts}
+
+    files = listing(a) | listing(b)
+
+    def same(f: Path) -> bool:
+        return (a / f).exists() and (b / f).exists() and filecmp.cmp(a / f, b / f, False)
+
+    return sorted(str(f) for f in files if not same(f))
 
 
 def main() -> int:

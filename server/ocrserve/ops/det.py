@@ -209,7 +209,7 @@ def _mean_score(prob: np.ndarray, points: np.ndarray) -> float:
     shifted = points.copy()
     shifted[:, 0] = shifted[:, 0] - xmin
     shifted[:, 1] = shifted[:, 1] - ymin
-    cv2.fillPoly(mask, [shifted.astype(np.int32)], 1)
+    cv2.fillPoly(mask, [shifted.astype(np.int32)], (1,))
     return float(cv2.mean(prob[ymin : ymax + 1, xmin : xmax + 1], mask)[0])
 
 

@@ -1,0 +1,46 @@
+"""``ocr-server``: parse settings, then run one process or the supervisor."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from ocrserve.errors import OcrError
+from ocrserve.settings import Settings
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        settings = Settings.load(argv)
+    except OcrError as exc:
+        print(f"ocr-server: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        if settings.workers == 0:
+            from ocrserve.engine.engine import Engine
+            from ocrserve.frontend.process import serve
+
+            asyncio.run(serve(settings, Engine.from_settings(settings, settings.device_list[0])))
+        else:
+            from ocrserve.supervisor.multiprocess import Supervisor
+
+            return Supervisor(settings).run()
+    except OcrError as exc:
+        logging.getLogger("ocrserve").error("%s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""The engine: every model slot of one device, each behind its own batcher.
+
+In single-process mode the front-end calls :meth:`Engine.infer` directly; in
+multi-process mode an engine process serves the same method over a Unix
+socket (``engine/transport.py``).  Either way it implements
+:class:`~ocrserve.engine.protocol.Inference`.
+
+A CPU device gets one inference thread for all its slots: each batch
+already uses every core (``cpu_threads``), so running det and rec batches at
+the same time would only make both slower.  A GPU device gets a thread per
+slot so that one slot's host work overlaps another's kernels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from ocrserve.engine.policy import BatchPolicy
+from ocrserve.engine.protocol import PRIORITY_NORMAL, SlotInfo
+from ocrserve.engine.slots import LoadedSlot, SlotConfig
+from ocrserve.errors import NotFound, Unavailable
+from ocrserve.models.repository import ModelRepository
+from ocrserve.models.slots import parse_slot_specs, resolve_model
+from ocrserve.runtimes import RuntimeOptions
+from ocrserve.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def slot_configs(settings: Settings, device: str) -> list[SlotConfig]:
+    """Resolve the configured slot specs against the model repository."""
+    repo = ModelRepository(Path(settings.model_repository))
+    runtime = RuntimeOptions(
+        device=device,
+        cpu_threads=settings.cpu_threads,
+        enable_mkldnn=settings.enable_mkldnn,
+        gpu_memory_mb=settings.gpu_memory_mb,
+        use_tensorrt=settings.use_tensorrt,
+        precision=settings.precision,
+    )
+    max_batch = {"det": settings.det_max_batch_size, "cls": settings.cls_max_batch_size,
+                 "rec": settings.rec_max_batch_size}
+    configs = []
+    for spec in parse_slot_specs(settings.slot):
+        model = resolve_model(repo, spec)
+        policy = BatchPolicy(max_batch_size=max_batch[spec.kind],
+                             max_queue_delay_us=settings.max_queue_delay_us,
+                             max_queue_size=settings.max_queue_size)
+        configs.append(SlotConfig(
+            slot=spec.slot, model=model, backend=settings.backend or None, runtime=runtime,
+            policy=policy, det_buckets=settings.det_buckets,
+            rec_width_buckets=settings.rec_width_buckets,
+            det_warm_limit=settings.det_limit_side_len, warmup=settings.warmup,
+        ))
+    return configs
+
+
+class Engine:
+    def __init__(self, configs: Sequence[SlotConfig], device: str = "cpu") -> None:
+        self.device = device
+        self._configs = list(configs)
+        self._slots: dict[str, LoadedSlot] = {}
+        self._executors: list[ThreadPoolExecutor] = []
+        self._closing = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, device: str = "cpu") -> Engine:
+        return cls(slot_configs(settings, device), device)
+
+    def _executor_for(self, slot: str) -> Executor:
+        if self.device == "cpu" and self._executors:
+            return self._executors[0]
+        executor = ThreadPoolExecutor(1, thread_name_prefix=f"infer-{slot}")
+        self._executors.append(executor)
+        return executor
+
+    async def start(self) -> None:
+        """Load and warm every slot (off the event loop); fails on the first bad slot."""
+        loop = asyncio.get_running_loop()
+        for cfg in self._configs:
+            executor = self._executor_for(cfg.slot)
+            self._slots[cfg.slot] = await loop.run_in_executor(
+                executor, LoadedSlot.load, cfg, executor)
+
+    def slots(self) -> Mapping[str, SlotInfo]:
+        return {name: s.info for name, s in self._slots.items()}
+
+    def stats(self) -> dict[str, object]:
+        return {name: s.batcher.stats for name, s in self._slots.items()}
+
+    async def infer(self, slot: str, items: Sequence[np.ndarray], *,
+                    priority: int = PRIORITY_NORMAL,
+                    deadline: float | None = None) -> list[np.ndarray]:
+        if self._closing:
+            raise Unavailable("the engine is shutting down")
+        loaded = self._slots.get(slot)
+        if loaded is None:
+            raise NotFound(f"no slot named {slot!r}; loaded: {', '.join(self._slots) or 'none'}")
+        return await loaded.infer(items, priority, deadline)
+
+    async def close(self) -> None:
+        """Finish queued work, then release the models."""
+        self._closing = True
+        await asyncio.gather(*(s.close() for s in self._slots.values()))
+        for executor in self._executors:
+            executor.shutdown(wait=True)

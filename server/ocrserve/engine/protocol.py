@@ -1,0 +1,71 @@
+"""What a front-end knows about the engine: the :class:`Inference` seam.
+
+The pipeline talks to models only through ``Inference.infer``.  Two
+implementations exist: the in-process :class:`~ocrserve.engine.engine.Engine`
+(single-process mode and unit tests) and
+:class:`~ocrserve.engine.transport.EngineClient`, which reaches an engine
+process over a Unix socket.  The pipeline cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+#: Priority levels, Triton-style: lower is served first.
+PRIORITY_HIGH = 0
+PRIORITY_NORMAL = 1
+
+
+@dataclass(frozen=True)
+class SlotInfo:
+    """A loaded slot as the front-end needs to see it (crosses processes as a dict)."""
+
+    slot: str
+    kind: str
+    model: str
+    version: int
+    backend: str
+    device: str
+    input_shape: tuple[int | None, ...]  # C, H, W; None where dynamic
+    dictionary: str | None = None  # rec: path to the dictionary file
+    state: str = "READY"
+
+    @property
+    def input_height(self) -> int:
+        height = self.input_shape[1]
+        if height is None:
+            raise ValueError(f"slot {self.slot} has no fixed input height")
+        return height
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SlotInfo:
+        return cls(**{**data, "input_shape": tuple(data["input_shape"])})
+
+
+class Inference(Protocol):
+    """Runs model slots on batches merged across requests."""
+
+    def slots(self) -> Mapping[str, SlotInfo]: ...
+
+    async def infer(
+        self,
+        slot: str,
+        items: Sequence[np.ndarray],
+        *,
+        priority: int = PRIORITY_NORMAL,
+        deadline: float | None = None,
+    ) -> list[np.ndarray]:
+        """Run ``items`` (one CHW tensor each) through ``slot``; one output per item.
+
+        ``deadline`` is a ``time.monotonic()`` instant (system-wide on Linux, so
+        valid across processes); items still queued then fail with
+        DeadlineExceeded.  Cancelling the awaiting task drops queued items.
+        """
+        ...

@@ -1,0 +1,51 @@
+"""Spread a front-end's work over the engines of several devices.
+
+Each request goes to the engine with the fewest requests in flight from this
+front-end; ties go round-robin.  Slots are the same on every engine (they are
+loaded from the same configuration), so the first engine describes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ocrserve.engine.protocol import PRIORITY_NORMAL, SlotInfo
+from ocrserve.engine.transport import EngineClient
+
+
+class EngineRouter:
+    def __init__(self, engines: Sequence[EngineClient]) -> None:
+        if not engines:
+            raise ValueError("EngineRouter needs at least one engine")
+        self._engines = list(engines)
+        self._in_flight = [0] * len(engines)
+        self._turn = itertools.count()
+
+    async def start(self) -> None:
+        await asyncio.gather(*(e.start() for e in self._engines))
+
+    async def close(self) -> None:
+        await asyncio.gather(*(e.close() for e in self._engines))
+
+    def slots(self) -> Mapping[str, SlotInfo]:
+        return self._engines[0].slots()
+
+    def _pick(self) -> int:
+        turn = next(self._turn)
+        n = len(self._engines)
+        return min(range(n), key=lambda i: (self._in_flight[i], (i - turn) % n))
+
+    async def infer(self, slot: str, items: Sequence[np.ndarray], *,
+                    priority: int = PRIORITY_NORMAL,
+                    deadline: float | None = None) -> list[np.ndarray]:
+        index = self._pick()
+        self._in_flight[index] += 1
+        try:
+            return await self._engines[index].infer(slot, items, priority=priority,
+                                                    deadline=deadline)
+        finally:
+            self._in_flight[index] -= 1

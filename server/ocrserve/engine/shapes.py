@@ -1,0 +1,171 @@
+"""How each model kind turns queued items into one input batch and back.
+
+Pure numpy: no runtime, no asyncio.  The batcher only merges items that share
+a ``group_key``; a shaper decides that key and how to pad:
+
+- det: an item is a normalised CHW image whose sides are multiples of 32.  It
+  is zero-padded bottom/right to a shape bucket, and the output probability
+  map is cropped back to the item's own size.  Buckets bound the number of
+  distinct input shapes, so every shape can be warmed at load.
+- cls: fixed 3x48x192 inputs; everything batches together.
+- rec: an item is a crop resized to the model height, unpadded.  Items are
+  grouped by padded-width bucket and zero-padded on the right, as PaddleOCR
+  pads a batch to its widest crop.  The output is reduced on the engine to
+  per-timestep (argmax, max prob): CTC greedy decoding needs nothing else,
+  and it is ~3000x smaller than the probability tensor.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ocrserve.errors import InvalidInput, ModelError
+
+#: Wider recognizer buckets are rare (a line over 26x as wide as tall) and costly to
+#: warm (seconds each with Paddle on CPU): they pay their first-run cost when used.
+REC_WARM_MAX_WIDTH = 1280
+#: Past the largest recognizer width bucket, widths round up to multiples of this.
+REC_OVERFLOW_STEP = 320
+
+
+def bucket_up(value: int, buckets: Sequence[int], step: int) -> int:
+    """Smallest bucket >= value; past the largest, the next multiple of ``step``."""
+    i = bisect.bisect_left(buckets, value)
+    if i < len(buckets):
+        return buckets[i]
+    return -(-value // step) * step
+
+
+class Shaper(Protocol):
+    def check(self, item: np.ndarray) -> None: ...
+
+    def group_key(self, item: np.ndarray) -> Hashable: ...
+
+    def sort_key(self, item: np.ndarray) -> float: ...
+
+    def assemble(self, items: Sequence[np.ndarray]) -> np.ndarray: ...
+
+    def split(self, output: np.ndarray, items: Sequence[np.ndarray]) -> list[np.ndarray]: ...
+
+    def warmup_batches(self, max_batch_size: int) -> list[np.ndarray]: ...
+
+
+def _check_chw(item: np.ndarray, channels: int, height: int | None) -> None:
+    if item.dtype != np.float32 or item.ndim != 3 or item.shape[0] != channels:
+        raise InvalidInput(f"expected a float32 {channels}xHxW tensor, got {item.dtype} "
+                           f"{tuple(item.shape)}")
+    if height is not None and item.shape[1] != height:
+        raise InvalidInput(f"expected height {height}, got {item.shape[1]}")
+
+
+@dataclass(frozen=True)
+class DetShaper:
+    buckets: tuple[int, ...]
+    #: Inputs larger than this are rare (the default limit_side_len is 960): their
+    #: buckets are not warmed.
+    warm_limit: int = 960
+
+    def check(self, item: np.ndarray) -> None:
+        _check_chw(item, 3, None)
+        if item.shape[1] % 32 or item.shape[2] % 32:
+            raise InvalidInput(f"detection input sides must be multiples of 32, got {item.shape}")
+
+    def bucket(self, height: int, width: int) -> tuple[int, int]:
+        return bucket_up(height, self.buckets, 32), bucket_up(width, self.buckets, 32)
+
+    def group_key(self, item: np.ndarray) -> Hashable:
+        return self.bucket(item.shape[1], item.shape[2])
+
+    def sort_key(self, item: np.ndarray) -> float:
+        return 0.0
+
+    def assemble(self, items: Sequence[np.ndarray]) -> np.ndarray:
+        h, w = self.bucket(max(i.shape[1] for i in items), max(i.shape[2] for i in items))
+        batch = np.zeros((len(items), 3, h, w), np.float32)
+        for n, item in enumerate(items):
+            batch[n, :, : item.shape[1], : item.shape[2]] = item
+        return batch
+
+    def split(self, output: np.ndarray, items: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if output.ndim != 4 or output.shape[1] != 1:
+            raise ModelError(f"detection model returned shape {output.shape}, expected Nx1xHxW")
+        return [np.ascontiguousarray(output[n, 0, : i.shape[1], : i.shape[2]])
+                for n, i in enumerate(items)]
+
+    def warmup_batches(self, max_batch_size: int) -> list[np.ndarray]:
+        sides = [b for b in self.buckets if b <= bucket_up(self.warm_limit, self.buckets, 32)]
+        return [np.zeros((1, 3, h, w), np.float32) for h in sides for w in sides]
+
+
+@dataclass(frozen=True)
+class ClsShaper:
+    height: int = 48
+    width: int = 192
+
+    def check(self, item: np.ndarray) -> None:
+        _check_chw(item, 3, self.height)
+        if item.shape[2] != self.width:
+            raise InvalidInput(f"expected width {self.width}, got {item.shape[2]}")
+
+    def group_key(self, item: np.ndarray) -> Hashable:
+        return None
+
+    def sort_key(self, item: np.ndarray) -> float:
+        return 0.0
+
+    def assemble(self, items: Sequence[np.ndarray]) -> np.ndarray:
+        return np.stack(items)
+
+    def split(self, output: np.ndarray, items: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if output.ndim != 2:
+            raise ModelError(f"classifier returned shape {output.shape}, expected NxLabels")
+        return [np.ascontiguousarray(row) for row in output]
+
+    def warmup_batches(self, max_batch_size: int) -> list[np.ndarray]:
+        shape = (3, self.height, self.width)
+        return [np.zeros((n, *shape), np.float32) for n in sorted({1, max_batch_size})]
+
+
+@dataclass(frozen=True)
+class RecShaper:
+    height: int
+    width_buckets: tuple[int, ...]
+    num_classes: int | None = None
+
+    def check(self, item: np.ndarray) -> None:
+        _check_chw(item, 3, self.height)
+
+    def group_key(self, item: np.ndarray) -> Hashable:
+        return bucket_up(item.shape[2], self.width_buckets, REC_OVERFLOW_STEP)
+
+    def sort_key(self, item: np.ndarray) -> float:
+        return float(item.shape[2])
+
+    def assemble(self, items: Sequence[np.ndarray]) -> np.ndarray:
+        width = max(int(self.group_key(i)) for i in items)  # type: ignore[call-overload]
+        batch = np.zeros((len(items), 3, self.height, width), np.float32)
+        for n, item in enumerate(items):
+            batch[n, :, :, : item.shape[2]] = item
+        return batch
+
+    def split(self, output: np.ndarray, items: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Return per item a (T, 2) float32 array: argmax class, its probability."""
+        if output.ndim != 3:
+            raise ModelError(f"recognizer returned shape {output.shape}, expected NxTxClasses")
+        if self.num_classes is not None and output.shape[2] != self.num_classes:
+            raise ModelError(
+                f"recognizer outputs {output.shape[2]} classes but its dictionary implies "
+                f"{self.num_classes} (lines + blank + space): wrong dictionary for this model?"
+            )
+        reduced = np.stack([output.argmax(axis=2).astype(np.float32), output.max(axis=2)], axis=2)
+        return [np.ascontiguousarray(r) for r in reduced]
+
+    def warmup_batches(self, max_batch_size: int) -> list[np.ndarray]:
+        widths = [w for w in self.width_buckets if w <= REC_WARM_MAX_WIDTH]
+        return [np.zeros((n, 3, self.height, w), np.float32)
+                for w in widths for n in sorted({1, max_batch_size})]

@@ -1,0 +1,150 @@
+"""A loaded slot: one model on one device, its runtime, shaper and batcher.
+
+Loading resolves the slot's model in the repository, loads it with the
+configured backend, checks what can only be checked by running it (a
+recognizer's class count against its dictionary), and runs every shape
+bucket once so the first real request does not pay for a new shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ocrserve.engine.batcher import DynamicBatcher
+from ocrserve.engine.policy import BatchPolicy
+from ocrserve.engine.protocol import SlotInfo
+from ocrserve.engine.shapes import ClsShaper, DetShaper, RecShaper, Shaper
+from ocrserve.errors import InvalidInput, ModelError
+from ocrserve.models.repository import InstalledModel
+from ocrserve.runtimes import Runtime, RuntimeOptions, load_runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SlotConfig:
+    """Everything the engine needs to load one slot (picklable: crosses into the engine)."""
+
+    slot: str
+    model: InstalledModel
+    backend: str | None
+    runtime: RuntimeOptions
+    policy: BatchPolicy
+    det_buckets: tuple[int, ...]
+    rec_width_buckets: tuple[int, ...]
+    det_warm_limit: int = 960
+    warmup: bool = True
+
+
+def make_shaper(cfg: SlotConfig) -> Shaper:
+    model = cfg.model
+    if model.kind == "det":
+        return DetShaper(cfg.det_buckets, cfg.det_warm_limit)
+    shape = model.input_shape
+    if model.kind == "cls":
+        return ClsShaper(int(shape[1] or 48), int(shape[2] or 192))
+    if model.kind == "rec":
+        if not shape[1]:
+            raise ModelError(f"{model.name}: unknown input height; set it on import")
+        return RecShaper(int(shape[1]), cfg.rec_width_buckets, model.num_classes)
+    raise ModelError(f"{model.name}: unknown model kind {model.kind!r}")
+
+
+def powers_of_two(limit: int) -> tuple[int, ...]:
+    """1, 2, 4, ... up to ``limit`` (and ``limit`` itself)."""
+    sizes = {1 << i for i in range(limit.bit_length()) if 1 << i <= limit}
+    return tuple(sorted(sizes | {limit}))
+
+
+class LoadedSlot:
+    def __init__(self, cfg: SlotConfig, runtime: Runtime, executor: Executor) -> None:
+        self.cfg = cfg
+        self.runtime = runtime
+        self.shaper = make_shaper(cfg)
+        self._executor = executor
+        policy = cfg.policy
+        if runtime.shape_specialized and not policy.preferred_batch_sizes:
+            policy = dataclasses.replace(policy,
+                                         preferred_batch_sizes=powers_of_two(policy.max_batch_size))
+        self.batcher = DynamicBatcher(self._run_batch, policy, name=cfg.slot)
+        self.info = SlotInfo(
+            slot=cfg.slot,
+            kind=cfg.model.kind,
+            model=cfg.model.name,
+            version=cfg.model.version,
+            backend=runtime.backend,
+            device=cfg.runtime.device,
+            input_shape=tuple(cfg.model.input_shape),
+            dictionary=str(cfg.model.dictionary) if cfg.model.dictionary else None,
+        )
+
+    @classmethod
+    def load(cls, cfg: SlotConfig, executor: Executor) -> LoadedSlot:
+        """Blocking: load, check and warm.  Run it off the event loop."""
+        started = time.perf_counter()
+        model = cfg.model
+        runtime = load_runtime(cfg.backend, Path(model.path), model.format, cfg.runtime)
+        slot = cls(cfg, runtime, executor)
+        if model.kind == "rec":
+            slot.check_class_count()
+        if cfg.warmup:
+            slot.warm()
+        log.info("slot %s: %s v%d on %s/%s ready in %.1fs", cfg.slot, model.name, model.version,
+                 runtime.backend, cfg.runtime.device, time.perf_counter() - started)
+        return slot
+
+    def check_class_count(self) -> None:
+        """A recognizer must output dictionary lines + 2 classes (FACTS.md §1)."""
+        expected = self.cfg.model.num_classes
+        height = self.info.input_height
+        out = self.runtime.run(np.zeros((1, 3, height, 320), np.float32))
+        if expected is not None and out.shape[-1] != expected:
+            raise ModelError(
+                f"{self.cfg.model.name}: the model outputs {out.shape[-1]} classes, but its "
+                f"dictionary gives {expected} (lines + blank + space); wrong dictionary?"
+            )
+
+    def warm(self) -> None:
+        """Run every shape bucket once, or once in all for shape-agnostic runtimes."""
+        batches = self.shaper.warmup_batches(self.batcher.policy.max_batch_size)
+        for batch in batches if self.runtime.shape_specialized else batches[:1]:
+            self.runtime.run(batch)
+
+    async def infer(self, items: Sequence[np.ndarray], priority: int,
+                    deadline: float | None) -> list[np.ndarray]:
+        for item in items:
+            self.shaper.check(item)
+        return await self.batcher.submit_many(
+            list(items),
+            group_keys=[self.shaper.group_key(i) for i in items],
+            sort_keys=[self.shaper.sort_key(i) for i in items],
+            priority=priority,
+            deadline=deadline,
+        )
+
+    async def _run_batch(self, items: list[np.ndarray]) -> list[np.ndarray]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run_sync, items)
+
+    def _run_sync(self, items: list[np.ndarray]) -> list[np.ndarray]:
+        batch = self.shaper.assemble(items)
+        try:
+            output = self.runtime.run(batch)
+        except InvalidInput:
+            raise
+        except Exception as exc:  # a runtime failure must reach every caller, not kill the engine
+            raise ModelError(f"{self.cfg.slot}: inference failed: {exc}") from exc
+        return self.shaper.split(output, items)
+
+    async def close(self) -> None:
+        await self.batcher.close()
+        self.runtime.close()

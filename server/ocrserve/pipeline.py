@@ -1,0 +1,220 @@
+"""PaddleOCR's system pipeline over the :class:`Inference` seam.
+
+det -> sort boxes -> crop -> cls (optional) -> rec -> drop_score, as
+PaddleOCR's ``TextSystem`` does it, with the same pre- and post-processing
+(``ocrserve.ops``).  The model calls go to ``Inference.infer``; there the
+engine merges crops of this image with crops of other requests into batches.
+
+CPU-heavy steps (resize, DB post-processing, perspective warps) run in a
+thread pool so one large image does not stall the event loop; OpenCV and
+numpy release the GIL for most of that work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
+
+import numpy as np
+
+from ocrserve.engine.protocol import PRIORITY_NORMAL, Inference, SlotInfo
+from ocrserve.errors import NotFound
+from ocrserve.models.catalog import load_catalog
+from ocrserve.ops import cls as cls_ops
+from ocrserve.ops import det as det_ops
+from ocrserve.ops import geometry
+from ocrserve.ops import rec as rec_ops
+
+T = TypeVar("T")
+
+#: PaddleOCR's rec_image_shape width: no batch is narrower (every catalog rec model).
+REC_BASE_WIDTH = 320
+#: Widest recognizer input; wider crops are squeezed (PaddleOCR issue 7454: OOM).
+REC_MAX_WIDTH = 3200
+
+
+@dataclass(frozen=True)
+class DetectedBox:
+    points: np.ndarray  # (N, 2) float32, N == 4 for quads
+    score: float
+
+
+@dataclass(frozen=True)
+class Angle:
+    angle: int  # 0 or 180
+    score: float
+
+
+@dataclass(frozen=True)
+class TextLine:
+    points: np.ndarray
+    text: str
+    score: float
+    box_score: float
+    angle: int = 0
+    angle_score: float = 0.0
+
+
+@dataclass(frozen=True)
+class OcrParams:
+    """Everything a request may override; the server fills the rest from settings."""
+
+    det: det_ops.DetParams = field(default_factory=det_ops.DetParams)
+    use_angle_cls: bool = True
+    cls_thresh: float = 0.9
+    drop_score: float = 0.5
+    det_slot: str = "det"
+    cls_slot: str = "cls"
+    rec_slot: str = "rec"
+
+
+@dataclass
+class Timings:
+    """Milliseconds per stage for one image (wall time, queueing included)."""
+
+    det_ms: float = 0.0
+    cls_ms: float = 0.0
+    rec_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Request:
+    """Per-RPC context the pipeline passes down to the engine."""
+
+    deadline: float | None = None
+    priority: int = PRIORITY_NORMAL
+
+
+class Pipeline:
+    def __init__(self, inference: Inference, executor: Executor | None = None) -> None:
+        self._inference = inference
+        self._executor = executor
+        self._decoders: dict[str, rec_ops.CtcDecoder] = {}
+
+    # ------------------------------------------------------------ helpers
+
+    def slot(self, name: str, kind: str) -> SlotInfo:
+        info = self._inference.slots().get(name)
+        if info is None or info.kind != kind:
+            known = sorted(s for s, i in self._inference.slots().items() if i.kind == kind)
+            raise NotFound(f"no {kind} slot named {name!r}; loaded: {', '.join(known) or 'none'}")
+        return info
+
+    def has_slot(self, name: str) -> bool:
+        return name in self._inference.slots()
+
+    async def _cpu(self, fn: Callable[..., T], *args: object) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, partial(fn, *args))
+
+    async def _infer(self, slot: str, items: Sequence[np.ndarray],
+                     req: Request) -> list[np.ndarray]:
+        if not items:
+            return []
+        return await self._inference.infer(slot, items, priority=req.priority,
+                                           deadline=req.deadline)
+
+    def _decoder(self, info: SlotInfo) -> rec_ops.CtcDecoder:
+        key = f"{info.slot}/{info.model}/{info.version}"
+        if key not in self._decoders:
+            if info.dictionary is None:
+                raise NotFound(f"rec slot {info.slot} has no dictionary")
+            chars = rec_ops.load_dictionary(info.dictionary)
+            # PaddleOCR reverses right-to-left text for its Arabic dictionary.
+            entry = load_catalog().get(info.model)
+            reverse = entry is not None and entry.language == "arabic"
+            self._decoders[key] = rec_ops.CtcDecoder(chars, use_space_char=True, reverse=reverse)
+        return self._decoders[key]
+
+    # ------------------------------------------------------------- stages
+
+    async def detect(self, image: np.ndarray, params: det_ops.DetParams, slot: str = "det",
+                     req: Request = Request()) -> list[DetectedBox]:
+        """Boxes in reading order, in the coordinates of ``image``."""
+        self.slot(slot, "det")
+        tensor, shape_info = await self._cpu(det_ops.det_preprocess, image, params)
+        (prob,) = await self._infer(slot, [tensor], req)
+        return await self._cpu(_postprocess_det, prob, shape_info, params, image.shape)
+
+    async def classify(self, crops: Sequence[np.ndarray], slot: str = "cls",
+                       req: Request = Request()) -> list[Angle]:
+        info = self.slot(slot, "cls")
+        _, height, width = info.input_shape
+        shape = (3, int(height or 48), int(width or 192))
+        tensors = await self._cpu(_map, partial(cls_ops.cls_preprocess, image_shape=shape), crops)
+        outputs = await self._infer(slot, tensors, req)
+        if not outputs:
+            return []
+        decoded = cls_ops.cls_decode(np.stack(outputs))
+        return [Angle(180 if "180" in label else 0, score) for label, score in decoded]
+
+    async def recognize(self, crops: Sequence[np.ndarray], slot: str = "rec",
+                        req: Request = Request()) -> list[tuple[str, float]]:
+        info = self.slot(slot, "rec")
+        decoder = self._decoder(info)
+        tensors = await self._cpu(_map, partial(_rec_tensor, height=info.input_height), crops)
+        outputs = await self._infer(slot, tensors, req)
+        return [decoder.decode(out[None, :, 0].astype(np.int64), out[None, :, 1])[0]
+                for out in outputs]
+
+    async def ocr(self, image: np.ndarray, params: OcrParams,
+                  req: Request = Request(), timings: Timings | None = None) -> list[TextLine]:
+        """The full pipeline; lines scoring below ``drop_score`` are dropped."""
+        timings = timings if timings is not None else Timings()
+        started = time.perf_counter()
+        boxes = await self.detect(image, params.det, params.det_slot, req)
+        crop = geometry.crop_quad if params.det.box_type == "quad" else geometry.crop_min_area_rect
+        crops = await self._cpu(_map, partial(crop, image), [b.points for b in boxes])
+        after_det = time.perf_counter()
+        timings.det_ms = (after_det - started) * 1000
+
+        angles = [Angle(0, 0.0)] * len(crops)
+        if params.use_angle_cls and crops:
+            angles = await self.classify(crops, params.cls_slot, req)
+            crops = [cls_ops.apply_angle(c, str(a.angle), a.score, params.cls_thresh)
+                     for c, a in zip(crops, angles, strict=True)]
+        after_cls = time.perf_counter()
+        timings.cls_ms = (after_cls - after_det) * 1000
+
+        texts = await self.recognize(crops, params.rec_slot, req)
+        timings.rec_ms = (time.perf_counter() - after_cls) * 1000
+        return [
+            TextLine(box.points, text, score, box.score, angle.angle, angle.score)
+            for box, angle, (text, score) in zip(boxes, angles, texts, strict=True)
+            if score >= params.drop_score
+        ]
+
+
+def _map(fn: Callable[[np.ndarray], T], items: Sequence[np.ndarray]) -> list[T]:
+    return [fn(item) for item in items]
+
+
+def _rec_tensor(crop: np.ndarray, height: int) -> np.ndarray:
+    """Resize a crop to the model height as PaddleOCR does, without the batch padding.
+
+    PaddleOCR gives a crop ``ceil(H * w / h)`` columns (all but the widest of its
+    batch of 6, which gets the floor) and pads the batch to its widest; here
+    the engine pads each batch to a width bucket afterwards.  Widths are capped
+    at REC_MAX_WIDTH so a pathological aspect ratio cannot exhaust memory.
+    """
+    h, w = crop.shape[:2]
+    width = min(REC_MAX_WIDTH, max(REC_BASE_WIDTH, math.ceil(height * w / max(h, 1))))
+    return rec_ops.rec_resize_normalize(crop, height, width)
+
+
+def _postprocess_det(prob: np.ndarray, shape_info: det_ops.ShapeInfo, params: det_ops.DetParams,
+                     image_shape: tuple[int, ...]) -> list[DetectedBox]:
+    boxes, scores = det_ops.db_postprocess(prob, shape_info, params)
+    boxes, scores = det_ops.filter_det_boxes(boxes, scores, image_shape[0], image_shape[1],
+                                             params.box_type)
+    return [DetectedBox(np.asarray(boxes[i], np.float32), float(scores[i]))
+            for i in geometry.sort_order(boxes)]
+
+
+__all__ = ["Angle", "DetectedBox", "OcrParams", "Pipeline", "Request", "TextLine", "Timings"]

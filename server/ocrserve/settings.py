@@ -1,0 +1,254 @@
+"""Server configuration, declared once.
+
+Every option is a field of :class:`Settings` with a default and a help text.
+From that one declaration come the config-file key (``det_db_thresh``), the
+CLI flag (``--det-db-thresh``) and the environment variable
+(``OCR_DET_DB_THRESH``).  Precedence: defaults < config file (TOML) <
+environment < command line.  :func:`Settings.validate` runs at start-up so a
+bad value stops the server before it binds a port.
+
+Detection, classification and recognition defaults are PaddleOCR's own
+inference defaults (tools/infer/utility.py), under PaddleOCR's option names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from ocrserve.errors import InvalidInput
+
+#: The slots served when neither the config nor the command line names any:
+#: the exact PP-OCRv2 system (det, rec) with the v2.0 angle classifier.
+DEFAULT_SLOTS = (
+    "det=ch_PP-OCRv2_det",
+    "cls=ch_ppocr_mobile_v2.0_cls@onnx",
+    "rec=ch_PP-OCRv2_rec",
+)
+
+
+def _opt(default: Any, help: str, **kw: Any) -> Any:
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- serving
+    host: str = _opt("0.0.0.0", "address to listen on")
+    port: int = _opt(50051, "gRPC port (0 picks a free one)")
+    workers: int = _opt(
+        0, "front-end processes sharing the port; 0 = single process with the engine in-process"
+    )
+    devices: str = _opt("cpu", "engine devices: 'cpu' or 'cuda:0,cuda:1,...' (one engine each)")
+    max_message_mb: int = _opt(64, "largest request or response message, MiB")
+    max_image_pixels: int = _opt(50_000_000, "largest decoded image (width*height)")
+    max_images_per_request: int = _opt(64, "most images in one request")
+    grace_period_s: float = _opt(10.0, "on SIGTERM, time allowed for in-flight work")
+    # --- models
+    model_repository: str = _opt("models", "folder of installed models")
+    slot: tuple[str, ...] = _opt(
+        DEFAULT_SLOTS,
+        "SLOT=MODEL[@VERSION|@onnx|@paddle]: det=, cls=, rec= or rec:LANG= with an installed "
+        "name or version folder",
+        repeat=True,
+    )
+    backend: str = _opt("", "runtime for every slot: paddle | onnxruntime (empty: by model format)")
+    cpu_threads: int = _opt(2, "inference threads per engine on CPU")
+    enable_mkldnn: bool = _opt(True, "use oneDNN (MKLDNN) with Paddle on CPU")
+    gpu_memory_mb: int = _opt(500, "Paddle's initial GPU memory pool per slot, MiB")
+    use_tensorrt: bool = _opt(False, "TensorRT on GPU (Paddle or onnxruntime)")
+    precision: str = _opt("fp32", "fp32 | fp16 (GPU only)")
+    # --- batching (Triton's names)
+    det_max_batch_size: int = _opt(4, "detection: most images in one batch")
+    cls_max_batch_size: int = _opt(32, "angle classifier: most crops in one batch")
+    rec_max_batch_size: int = _opt(16, "recognizer: most crops in one batch")
+    max_queue_delay_us: int = _opt(2000, "longest wait for a batch to fill, microseconds")
+    max_queue_size: int = _opt(1024, "queued items per slot before RESOURCE_EXHAUSTED")
+    det_buckets: tuple[int, ...] = _opt(
+        (320, 480, 640, 800, 960, 1280, 1600, 1920),
+        "detection side lengths inputs are padded up to (larger: next multiple of 32)",
+    )
+    rec_width_buckets: tuple[int, ...] = _opt(
+        (320, 480, 640, 800, 960, 1280, 1600, 1920, 2560, 3200),
+        "recognizer input widths crops are padded up to (larger: next multiple of 320)",
+    )
+    warmup: bool = _opt(True, "run each shape bucket once at load (Paddle+MKLDNN stalls otherwise)")
+    # --- PaddleOCR inference defaults, per-request overridable
+    det_limit_side_len: int = _opt(960, "detection resize limit")
+    det_limit_type: str = _opt("max", "max | min | resize_long")
+    det_db_thresh: float = _opt(0.3, "DB binarisation threshold")
+    det_db_box_thresh: float = _opt(0.6, "DB minimum box score")
+    det_db_unclip_ratio: float = _opt(1.5, "DB box expansion")
+    det_db_score_mode: str = _opt("fast", "fast | slow")
+    det_max_candidates: int = _opt(1000, "DB most boxes per image")
+    use_dilation: bool = _opt(False, "dilate the DB bitmap")
+    det_box_type: str = _opt("quad", "quad | poly")
+    use_angle_cls: bool = _opt(True, "run the angle classifier in Ocr when a cls slot exists")
+    cls_thresh: float = _opt(0.9, "rotate a line when cls says 180 above this score")
+    drop_score: float = _opt(0.5, "drop Ocr lines scoring below this")
+    log_level: str = _opt("info", "debug | info | warning | error")
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def load(
+        cls,
+        argv: Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Defaults < ``--config`` file < environment < flags; validated."""
+        env = os.environ if env is None else env
+        parser = cls.argument_parser()
+        args = parser.parse_args(argv)
+        values: dict[str, Any] = {}
+        config_path = args.config or env.get("OCR_CONFIG")
+        if config_path:
+            values.update(_read_toml(Path(config_path)))
+        for f in fields(cls):
+            raw = env.get(env_name(f.name))
+            if raw is not None:
+                values[f.name] = _parse(f, raw)
+        for f in fields(cls):
+            given = getattr(args, f.name)
+            if given is not None:
+                values[f.name] = tuple(given) if isinstance(given, list) else given
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    @classmethod
+    def argument_parser(cls) -> argparse.ArgumentParser:
+        parser = argparse.ArgumentParser(
+            prog="ocr-server",
+            description="gRPC OCR inference server. Every flag also reads OCR_<NAME> "
+            "from the environment and NAME from the --config TOML file.",
+        )
+        parser.add_argument("--config", help="TOML config file (env OCR_CONFIG)")
+        for f in fields(cls):
+            flag = "--" + f.name.replace("_", "-")
+            help_text = f"{f.metadata['help']} (default: {_show(f.default)})"
+            kind = _base_type(f)
+            if kind is bool:
+                parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                    help=help_text)
+            elif f.metadata.get("repeat"):
+                parser.add_argument(flag, action="append", default=None, help=help_text)
+            else:
+                parser.add_argument(flag, default=None, type=partial(_parse, f), help=help_text)
+        return parser
+
+    # ----------------------------------------------------------------- checking
+
+    def validate(self) -> None:
+        """Reject impossible values with a message naming the option."""
+        checks = [
+            (0 <= self.port <= 65535, "port must be 0..65535"),
+            (self.workers >= 0, "workers must be >= 0"),
+            (self.max_message_mb >= 1, "max_message_mb must be >= 1"),
+            (self.max_image_pixels >= 1, "max_image_pixels must be >= 1"),
+            (self.max_images_per_request >= 1, "max_images_per_request must be >= 1"),
+            (self.grace_period_s >= 0, "grace_period_s must be >= 0"),
+            (self.cpu_threads >= 1, "cpu_threads must be >= 1"),
+            (self.backend in ("", "paddle", "onnxruntime"),
+             "backend must be paddle or onnxruntime"),
+            (self.precision in ("fp32", "fp16"), "precision must be fp32 or fp16"),
+            (min(self.det_max_batch_size, self.cls_max_batch_size, self.rec_max_batch_size) >= 1,
+             "*_max_batch_size must be >= 1"),
+            (self.max_queue_delay_us >= 0, "max_queue_delay_us must be >= 0"),
+            (self.max_queue_size >= 1, "max_queue_size must be >= 1"),
+            (all(b > 0 and b % 32 == 0 for b in self.det_buckets),
+             "det_buckets must be positive multiples of 32"),
+            (all(b > 0 for b in self.rec_width_buckets), "rec_width_buckets must be positive"),
+            (self.log_level in ("debug", "info", "warning", "error"), "bad log_level"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InvalidInput(f"invalid configuration: {message}")
+        for device in self.device_list:
+            if device != "cpu" and not (device.startswith("cuda:") and device[5:].isdigit()):
+                raise InvalidInput(f"invalid configuration: device {device!r} is not cpu or cuda:N")
+        from ocrserve.models.slots import parse_slot_specs  # avoid an import cycle at load
+
+        parse_slot_specs(self.slot)
+        self.detection_defaults().validate()
+
+    @property
+    def device_list(self) -> list[str]:
+        return [d.strip() for d in self.devices.split(",") if d.strip()]
+
+    # ------------------------------------------------------- derived objects
+
+    def detection_defaults(self) -> Any:
+        from ocrserve.ops.det import DetParams
+
+        return DetParams(
+            limit_side_len=self.det_limit_side_len,
+            limit_type=self.det_limit_type,
+            thresh=self.det_db_thresh,
+            box_thresh=self.det_db_box_thresh,
+            unclip_ratio=self.det_db_unclip_ratio,
+            max_candidates=self.det_max_candidates,
+            score_mode=self.det_db_score_mode,
+            use_dilation=self.use_dilation,
+            box_type=self.det_box_type,
+        )
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def env_name(field_name: str) -> str:
+    return "OCR_" + field_name.upper()
+
+
+def _base_type(f: dataclasses.Field[Any]) -> type:
+    hints = typing.get_type_hints(Settings)
+    hint = hints[f.name]
+    origin = typing.get_origin(hint)
+    return origin if origin is not None else hint
+
+
+def _parse(f: dataclasses.Field[Any], raw: Any) -> Any:
+    """Parse a string (env/flag) or TOML value into the field's type."""
+    kind = _base_type(f)
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            lowered = str(raw).strip().lower()
+            if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(raw)
+            return lowered in ("1", "true", "yes", "on")
+        if kind is tuple:
+            items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+            item_type = typing.get_args(typing.get_type_hints(Settings)[f.name])[0]
+            return tuple(item_type(str(i).strip()) for i in items if str(i).strip())
+        return kind(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"invalid configuration: {f.name}={raw!r}: {exc}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidInput(f"cannot read config file {path}: {exc}") from None
+    known = {f.name: f for f in fields(Settings)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise InvalidInput(f"unknown option(s) in {path}: {', '.join(unknown)}")
+    return {name: _parse(known[name], value) for name, value in data.items()}
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)

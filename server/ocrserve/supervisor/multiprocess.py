@@ -1,0 +1,148 @@
+"""The parent process: spawn engines and front-ends, keep them alive, drain.
+
+    run():  spawn one engine per device, then N front-ends on one port
+            loop { handle recorded signals; restart children that died }
+            drain: SIGTERM front-ends (health NOT_SERVING, in-flight RPCs
+            finish within the grace period), then SIGTERM engines (queued
+            batches finish), join, exit 0.
+
+The supervisor creates no gRPC or runtime objects: children are started with
+the ``spawn`` method, so each builds its own from scratch (gRPC and Paddle do
+not survive ``fork``).  Signal handlers only record the signal.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from ocrserve.engine.process import engine_main
+from ocrserve.frontend.process import frontend_main
+from ocrserve.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: A child that dies this soon after starting counts toward the crash-loop limit.
+EARLY_DEATH_S = 10.0
+MAX_EARLY_DEATHS = 5
+
+
+@dataclass
+class Child:
+    name: str
+    target: Any
+    args: tuple[Any, ...]
+    process: BaseProcess | None = None
+    started_at: float = 0.0
+    early_deaths: int = 0
+    restarts: int = field(default=0)
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host if host not in ("", "0.0.0.0") else "127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Supervisor:
+    def __init__(self, settings: Settings) -> None:
+        if settings.port == 0:
+            settings = settings.replace(port=free_port(settings.host))
+        self.settings = settings
+        self._ctx = multiprocessing.get_context("spawn")
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="ocrserve-"))
+        self._signals: list[int] = []
+        self._stopping = False
+        sockets = [str(self._socket_dir / f"engine-{i}.sock")
+                   for i, _ in enumerate(settings.device_list)]
+        self.engines = [Child(f"engine-{device}", engine_main, (settings, device, path))
+                        for device, path in zip(settings.device_list, sockets, strict=True)]
+        self.frontends = [Child(f"frontend-{i}", frontend_main, (settings, sockets))
+                          for i in range(settings.workers)]
+
+    # --------------------------------------------------------------- running
+
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._record_signal)
+        log.info("supervisor %d: %d engine(s) on %s, %d front-end(s) on %s:%d", os.getpid(),
+                 len(self.engines), self.settings.devices, len(self.frontends),
+                 self.settings.host, self.settings.port)
+        for child in (*self.engines, *self.frontends):
+            self._start(child)
+        code = 0
+        while not self._stopping:
+            time.sleep(0.2)
+            self._handle_signals()
+            if not self._stopping and not self._keep_alive():
+                code = 1
+                self._stopping = True
+        self._drain()
+        return code
+
+    def _record_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._signals.append(signum)
+
+    def _handle_signals(self) -> None:
+        while self._signals:
+            signum = self._signals.pop(0)
+            log.info("received %s: draining", signal.Signals(signum).name)
+            self._stopping = True
+
+    def _start(self, child: Child) -> None:
+        process = self._ctx.Process(target=child.target, args=child.args, name=child.name,
+                                    daemon=False)
+        process.start()
+        child.process, child.started_at = process, time.monotonic()
+
+    def _keep_alive(self) -> bool:
+        """Restart dead children; False when one keeps dying right after start."""
+        for child in (*self.engines, *self.frontends):
+            process = child.process
+            if process is None or process.is_alive():
+                continue
+            lived = time.monotonic() - child.started_at
+            child.early_deaths = child.early_deaths + 1 if lived < EARLY_DEATH_S else 0
+            if child.early_deaths >= MAX_EARLY_DEATHS:
+                log.error("%s died %d times within %.0fs of starting; giving up", child.name,
+                          child.early_deaths, EARLY_DEATH_S)
+                return False
+            log.warning("%s (pid %s) exited with %s after %.1fs; restarting", child.name,
+                        process.pid, process.exitcode, lived)
+            child.restarts += 1
+            self._start(child)
+        return True
+
+    # -------------------------------------------------------------- draining
+
+    def _drain(self) -> None:
+        grace = self.settings.grace_period_s
+        self._terminate(self.frontends, grace + 5.0)
+        self._terminate(self.engines, grace + 5.0)
+        for path in self._socket_dir.glob("*"):
+            path.unlink(missing_ok=True)
+        self._socket_dir.rmdir()
+        log.info("supervisor stopped")
+
+    @staticmethod
+    def _terminate(children: list[Child], timeout: float) -> None:
+        alive = [c.process for c in children if c.process is not None and c.process.is_alive()]
+        for process in alive:
+            os.kill(process.pid, signal.SIGTERM)  # type: ignore[arg-type]
+        deadline = time.monotonic() + timeout
+        for process in alive:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                log.warning("%s did not stop in %.0fs; killing it", process.name, timeout)
+                process.kill()
+                process.join()

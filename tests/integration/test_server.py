@@ -1,0 +1,250 @@
+"""The real ocr-server (single process) on a free loopback port, through the real client."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import grpc
+import numpy as np
+import pytest
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from PIL import Image, ImageDraw, ImageFont
+
+from ocrclient import (
+    DeadlineExceeded,
+    InvalidArgument,
+    NotFound,
+    OcrClient,
+    ResourceExhausted,
+    Unimplemented,
+)
+from ocrclient._proto.ocr.v1 import ocr_pb2, ocr_pb2_grpc
+from server_process import ServerProcess
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+@pytest.fixture(scope="module")
+def server(model_repository: Path) -> Iterator[ServerProcess]:
+    with ServerProcess(["--max-message-mb", "4", "--max-image-pixels", "20000000"],
+                       env={"OCR_MODEL_REPOSITORY": str(model_repository)}) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def client(server: ServerProcess) -> Iterator[OcrClient]:
+    with OcrClient(server.target, timeout=60) as c:
+        yield c
+
+
+def text_line(text: str, *, size: int = 40) -> np.ndarray:
+    """A rendered text line as a BGR array (a real font, no model involved)."""
+    font = ImageFont.truetype(FONT, size)
+    left, top, right, bottom = font.getbbox(text)
+    img = Image.new("RGB", (right - left + 24, bottom - top + 20), "white")
+    ImageDraw.Draw(img).text((12 - left, 10 - top), text, fill="black", font=font)
+    return cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)
+
+
+def png(img: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", img)
+    assert ok
+    return buf.tobytes()
+
+
+def manifest_lines(image: Path) -> list[str]:
+    manifest = json.loads((image.parent / "manifest.json").read_text())
+    (entry,) = [e for e in manifest["images"] if e["file"] == image.name]
+    return list(entry["lines"])
+
+
+# ------------------------------------------------------------------ happy paths
+
+def test_health_and_reflection(server: ServerProcess) -> None:
+    assert server.health() == "SERVING"
+    with grpc.insecure_channel(server.target) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        (response,) = list(stub.ServerReflectionInfo(iter([request]), timeout=10))
+    names = {s.name for s in response.list_services_response.service}
+    assert {"ocr.v1.OcrService", "ocr.v1.ModelService", "grpc.health.v1.Health"} <= names
+
+
+def test_ocr_reads_the_generated_sign(client: OcrClient, small_image_set: list[Path]) -> None:
+    sign = next(p for p in small_image_set if p.name.startswith("signs"))
+    result = client.ocr_one(sign, return_timings=True)
+    found = " ".join(line.text for line in result.lines).split()
+    expected = " ".join(manifest_lines(sign)).split()  # words: "3.6 km" may be two boxes
+    assert sum(w in found for w in expected) >= len(expected) * 0.8, (found, expected)
+    assert (result.width, result.height) == (800, 600)
+    assert all(len(line.box) == 4 and 0.5 <= line.score <= 1.0 for line in result.lines)
+    assert result.timings is not None and result.timings.total_ms > 0
+    assert {m.stage for m in result.models} == {"det", "cls", "rec"}
+
+
+def test_several_images_in_one_request_keep_their_order(client: OcrClient,
+                                                        small_image_set: list[Path]) -> None:
+    one_by_one = [client.ocr_one(p) for p in small_image_set[:3]]
+    together = client.ocr(small_image_set[:3])
+    assert [[x.text for x in r.lines] for r in together] == \
+        [[x.text for x in r.lines] for r in one_by_one]
+
+
+def test_raw_pixels_equal_encoded_image(client: OcrClient, small_image_set: list[Path]) -> None:
+    path = small_image_set[0]
+    bgr = cv2.imread(str(path))
+    rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+    encoded = client.ocr_one(path.read_bytes())
+    raw = client.ocr_one(rgb, channel_order="rgb")
+    assert [x.text for x in raw.lines] == [x.text for x in encoded.lines]
+    assert [x.box for x in raw.lines] == [x.box for x in encoded.lines]
+
+
+def test_detect_returns_boxes_inside_the_image(client: OcrClient,
+                                               small_image_set: list[Path]) -> None:
+    (result,) = client.detect([small_image_set[1]])
+    assert len(result.boxes) >= 3
+    for box in result.boxes:
+        xs, ys = zip(*box.box, strict=True)
+        assert min(xs) >= 0 and min(ys) >= 0
+        assert max(xs) < result.width and max(ys) < result.height
+        assert 0.6 <= box.score <= 1.0  # box_thresh default
+
+
+def test_recognize_and_classify_rendered_lines(client: OcrClient) -> None:
+    line = text_line("Invoice 2024-07 total 318.50")
+    upside_down = cv2.rotate(line, cv2.ROTATE_180)
+    (rec,) = client.recognize([line])
+    assert rec.text == "Invoice 2024-07 total 318.50" and rec.score > 0.9
+    upright, flipped = client.classify([line, upside_down])
+    assert upright.angle == 0 and flipped.angle == 180 and flipped.score > 0.9
+
+
+def test_upside_down_line_is_rotated_before_recognition(client: OcrClient) -> None:
+    page = np.full((200, 900, 3), 255, np.uint8)
+    line = cv2.rotate(text_line("Sample Report 42"), cv2.ROTATE_180)
+    page[60:60 + line.shape[0], 100:100 + line.shape[1]] = line
+    with_cls = client.ocr_one(page)
+    assert [x.text for x in with_cls.lines] == ["Sample Report 42"]
+    assert with_cls.lines[0].angle == 180
+
+
+def test_list_slots_and_catalog(client: OcrClient) -> None:
+    slots = {s.slot: s for s in client.list_slots()}
+    assert set(slots) == {"det", "cls", "rec"}
+    assert slots["rec"].model == "ch_PP-OCRv2_rec"
+    catalog = {m.name: m for m in client.list_catalog()}
+    assert len(catalog) >= 24
+    assert catalog["ch_PP-OCRv2_rec"].installed and not catalog["french_mobile_v2.0_rec"].installed
+
+
+# ------------------------------------------------------------------ error paths
+
+def test_undecodable_image_is_invalid_argument(client: OcrClient) -> None:
+    with pytest.raises(InvalidArgument, match=r"image 1.*could not be decoded"):
+        client.ocr([text_line("ok"), b"definitely not an image"])
+
+
+def test_unknown_language_is_not_found(client: OcrClient) -> None:
+    with pytest.raises(NotFound, match="rec:french"):
+        client.ocr([text_line("bonjour")], language="french")
+
+
+def test_out_of_range_parameter_is_invalid_argument(client: OcrClient) -> None:
+    with pytest.raises(InvalidArgument, match="box_thresh"):
+        client.detect([text_line("x")], box_thresh=2.0)
+
+
+def test_message_over_the_limit_is_resource_exhausted(client: OcrClient) -> None:
+    noise = np.random.default_rng(0).integers(0, 255, (1200, 1200, 3), np.uint8)
+    with pytest.raises(ResourceExhausted):
+        client.ocr([png(noise)])  # ~4.3 MB > --max-message-mb 4
+
+
+def test_image_over_the_pixel_limit_is_resource_exhausted(client: OcrClient) -> None:
+    blank = png(np.full((4000, 6000, 3), 255, np.uint8))  # compresses to a few KB
+    with pytest.raises(ResourceExhausted, match="max_image_pixels"):
+        client.detect([blank])
+
+
+def test_empty_request_is_invalid_argument(server: ServerProcess) -> None:
+    with grpc.insecure_channel(server.target) as channel:
+        stub = ocr_pb2_grpc.OcrServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Ocr(ocr_pb2.OcrRequest(), timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_stream_ocr_is_unimplemented_for_now(server: ServerProcess) -> None:
+    with grpc.insecure_channel(server.target) as channel:
+        stub = ocr_pb2_grpc.OcrServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            list(stub.StreamOcr(iter([ocr_pb2.StreamOcrRequest()]), timeout=10))
+    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_deadline_is_reported_as_deadline_exceeded(client: OcrClient,
+                                                   image_set: list[Path]) -> None:
+    a4 = next(p for p in image_set if "a4" in p.name)
+    with pytest.raises(DeadlineExceeded):
+        client.ocr([a4], timeout=0.05)
+    assert client.health() == "SERVING"  # and the server is still fine
+
+
+def test_model_service_mutations_are_unimplemented(client: OcrClient, server: ServerProcess
+                                                   ) -> None:
+    from ocrclient._proto.ocr.v1 import models_pb2, models_pb2_grpc
+
+    with grpc.insecure_channel(server.target) as channel:
+        stub = models_pb2_grpc.ModelServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.SwapSlot(models_pb2.SwapSlotRequest(slot="rec", model="x"), timeout=10)
+    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert Unimplemented  # the client maps the same status to this class
+
+
+# ------------------------------------------------------------------- the CLI
+
+def test_cli_json_is_one_document(server: ServerProcess, small_image_set: list[Path],
+                                  tmp_path: Path) -> None:
+    paths = [str(p) for p in small_image_set[:2]]
+    out = subprocess.run(
+        [sys.executable, "-m", "ocrclient.cli", "--server", server.target, "--json", "ocr",
+         *paths, "--draw", str(tmp_path)],
+        check=True, capture_output=True, text=True, timeout=120).stdout
+    doc = json.loads(out)
+    assert [r["image"] for r in doc["results"]] == paths
+    line = doc["results"][1]["lines"][0]
+    assert isinstance(line["text"], str) and 0 <= line["score"] <= 1
+    assert len(line["box"]) == 4 and all(len(pt) == 2 for pt in line["box"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in
+                                                                small_image_set[:2])
+
+
+# ------------------------------------------------------------------ shutdown
+
+def test_sigterm_finishes_in_flight_requests_then_exits_zero(model_repository: Path,
+                                                             image_set: list[Path]) -> None:
+    a4 = next(p for p in image_set if "a4" in p.name)
+    results: list[object] = []
+    with ServerProcess(env={"OCR_MODEL_REPOSITORY": str(model_repository)}) as proc:
+        def call() -> None:
+            with OcrClient(proc.target, timeout=60, retries=0) as c:
+                results.append(c.ocr_one(a4))
+
+        threads = [threading.Thread(target=call) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)  # the requests are in flight
+        code = proc.stop()
+        for t in threads:
+            t.join(60)
+    assert code == 0, proc.log()
+    assert len(results) == 3 and all(len(r.lines) > 10 for r in results)  # type: ignore[attr-defined]

@@ -1,0 +1,461 @@
+"""Front-end <-> engine process transport: :mod:`~ocrserve.engine.wire` frames on a Unix socket.
+
+:class:`EngineServer` runs inside the engine process and serves an in-process
+engine; :class:`EngineClient` is the front-end's
+:class:`~ocrserve.engine.protocol.Inference`.  One connection per front-end
+carries every call, multiplexed by id: each request runs in its own task on
+the server, so a slow det batch never holds back a rec reply.
+
+Requests are ``{"op", "id", ...}`` plus tensors; replies ``{"id", "ok": true, ...}``
+plus tensors, or ``{"id", "ok": false, "status", "message"}`` rebuilt on the
+client by :func:`~ocrserve.errors.error_from_status`.  Ops:
+
+- ``infer`` {slot, priority, timeout_s}: the engine's ``infer``; ``timeout_s`` is the
+  time left (None: no deadline), turned back into a monotonic deadline on receipt.
+- ``cancel`` {id}: cancels that request's task, so the batcher drops its queued
+  items; never answered.
+- ``describe``: {slots: [SlotInfo dicts]}.  ``stats``: {stats: engine.stats()}.
+- ``echo``: the request's tensors back, no model: measures the transport alone.
+
+A broken frame or a dropped connection ends the connection (the stream is out
+of sync); one failing request only fails that request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import logging
+import os
+import time
+from collections.abc import Coroutine, Mapping, Sequence
+from functools import partial
+from typing import Any, Protocol
+
+import numpy as np
+
+from ocrserve.engine import wire
+from ocrserve.engine.protocol import PRIORITY_NORMAL, Inference, SlotInfo
+from ocrserve.errors import (
+    DeadlineExceeded,
+    OcrError,
+    Unavailable,
+    Unimplemented,
+    error_from_status,
+)
+
+log = logging.getLogger(__name__)
+
+#: How often EngineClient.start retries while the engine process is still loading.
+RETRY_INTERVAL_S = 0.1
+
+Frame = tuple[dict[str, Any], list[np.ndarray]]
+
+
+class ServedInference(Inference, Protocol):
+    """What EngineServer serves: an engine with counters (``Engine`` is one)."""
+
+    def stats(self) -> Mapping[str, object]: ...
+
+
+class _FrameProtocol(asyncio.BufferedProtocol):
+    """One socket carrying frames both ways; subclasses handle what arrives.
+
+    Receiving: the kernel copies each frame's header and body straight into
+    bytearrays of their exact size, and the tensors handed to
+    :meth:`frame_received` are writable views of that body: no copy after the
+    kernel's.  (A stream reader would copy every byte twice more.)
+
+    Sending: :meth:`send` writes a whole frame, each tensor as a view of its own
+    memory, and waits while the transport's buffer is over its high-water mark.
+    """
+
+    def __init__(self) -> None:
+        self._transport: asyncio.Transport | None = None
+        self._prefix = bytearray(wire.PREFIX.size)
+        self._header = bytearray()
+        self._body = bytearray()
+        self._part = self._prefix  # the part being received: prefix, header, then body
+        self._filled = 0
+        self._send_lock = asyncio.Lock()  # frames must not interleave
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._closed = asyncio.get_running_loop().create_future()
+        self._closing = False  # this side asked to close
+
+    # -- what subclasses implement
+
+    def frame_received(self, header: dict[str, Any], tensors: list[np.ndarray]) -> None:
+        raise NotImplementedError
+
+    def lost(self) -> None:
+        """The connection ended (either side closed it, or a broken frame)."""
+
+    # -- sending and closing
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed.done()
+
+    async def send(self, header: dict[str, Any], tensors: Sequence[np.ndarray]) -> None:
+        """Write one frame; ConnectionResetError once the connection is gone."""
+        buffers = wire.encode(header, tensors)
+        async with self._send_lock:
+            if self._transport is None or self._transport.is_closing():
+                raise ConnectionResetError("connection closed")
+            # One write per buffer, not writelines: Python 3.11 joins those into a copy.
+            for buffer in buffers:
+                self._transport.write(buffer)
+            await self._writable.wait()
+        if not self.alive:
+            raise ConnectionResetError("connection closed while sending")
+
+    async def close(self) -> None:
+        """Close after what is written has gone out; return once the connection is gone."""
+        self._closing = True
+        if self._transport is not None:
+            self._transport.close()
+        await asyncio.shield(self._closed)
+
+    # -- asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return memoryview(self._part)[self._filled:]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._filled += nbytes
+        if self._filled < len(self._part):
+            return
+        try:
+            self._part_complete()
+        except wire.FrameError as exc:
+            log.error("dropping the connection: broken frame: %s", exc)
+            self._receive(self._prefix)  # nothing more is read: not a frame cut short
+            assert self._transport is not None
+            self._transport.abort()
+
+    def _part_complete(self) -> None:
+        if self._part is self._prefix:
+            header_size, body_size = wire.parse_prefix(self._prefix)
+            self._header, self._body = bytearray(header_size), bytearray(body_size)
+            self._receive(self._header)
+        elif self._part is self._header and self._body:
+            self._receive(self._body)
+        else:  # a whole frame
+            self._receive(self._prefix)
+            self.frame_received(*wire.decode(self._header, self._body))
+
+    def _receive(self, part: bytearray) -> None:
+        self._part, self._filled = part, 0
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._filled or self._part is not self._prefix:
+            log.warning("connection ended inside a frame")
+        self._writable.set()  # wake senders: they will see the connection is gone
+        self._closed.set_result(None)
+        self.lost()
+
+
+# ----------------------------------------------------------------------------- server
+
+
+class _Peer(_FrameProtocol):
+    """One front-end's connection, seen from the engine: its requests in flight."""
+
+    def __init__(self, server: EngineServer) -> None:
+        super().__init__()
+        self._server = server
+        self.tasks: dict[Any, asyncio.Task[None]] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._server.adopt(self)
+
+    def frame_received(self, header: dict[str, Any], tensors: list[np.ndarray]) -> None:
+        request_id = header.get("id")
+        if header.get("op") == "cancel":
+            task = self.tasks.get(request_id)
+            if task is not None:
+                task.cancel()
+            return
+        task = asyncio.create_task(self._answer(header, tensors))
+        self.tasks[request_id] = task
+        task.add_done_callback(lambda _: self.tasks.pop(request_id, None))
+
+    def lost(self) -> None:
+        for task in self.tasks.values():
+            task.cancel()
+        self._server.forget(self)
+
+    async def _answer(self, header: dict[str, Any], tensors: list[np.ndarray]) -> None:
+        outputs: Sequence[np.ndarray] = ()
+        try:
+            reply, outputs = await self._server.perform(header, tensors)
+            reply["ok"] = True
+        except OcrError as exc:
+            reply = {"ok": False, "status": exc.status, "message": str(exc)}
+        except Exception as exc:  # one bad request must not take the connection down
+            log.exception("engine op %r failed", header.get("op"))
+            reply = {"ok": False, "status": "INTERNAL",
+                     "message": f"engine op {header.get('op')!r} failed: "
+                                f"{type(exc).__name__}: {exc}"}
+        try:
+            await self.send({**reply, "id": header.get("id")}, outputs)
+        except ConnectionError:  # the front-end went away: nobody is left to answer
+            log.debug("reply to request %s dropped: connection closed", header.get("id"))
+
+
+class EngineServer:
+    """Serves ``engine`` to front-end processes on the Unix socket ``path``.
+
+    A stale socket file left by a killed engine is replaced on start (asyncio
+    does that); :meth:`close` removes the file.
+    """
+
+    def __init__(self, engine: ServedInference, path: str) -> None:
+        self.path = path
+        self._engine = engine
+        self._server: asyncio.Server | None = None
+        self._peers: set[_Peer] = set()
+        self._closing = False
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_unix_server(partial(_Peer, self), self.path)
+
+    async def close(self, grace_s: float = 5.0) -> None:
+        """Stop accepting, give requests in flight ``grace_s`` to finish, cancel the rest,
+        close every connection and remove the socket file.
+
+        Requests that arrive meanwhile get Unavailable.
+        """
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+        in_flight = [task for peer in self._peers for task in peer.tasks.values()]
+        if in_flight:
+            _, late = await asyncio.wait(in_flight, timeout=grace_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        await asyncio.gather(*(peer.close() for peer in list(self._peers)))
+        if self._server is not None:
+            await self._server.wait_closed()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    def adopt(self, peer: _Peer) -> None:
+        """A front-end connected (called by the peer)."""
+        self._peers.add(peer)
+
+    def forget(self, peer: _Peer) -> None:
+        """A front-end's connection ended (called by the peer)."""
+        self._peers.discard(peer)
+
+    async def perform(self, header: dict[str, Any],
+                      tensors: list[np.ndarray]) -> tuple[dict[str, Any], Sequence[np.ndarray]]:
+        """Run one op: (reply fields, reply tensors)."""
+        if self._closing:
+            raise Unavailable("the engine is shutting down")
+        op = header.get("op")
+        match op:
+            case "infer":
+                timeout_s = header.get("timeout_s")
+                deadline = None if timeout_s is None else time.monotonic() + float(timeout_s)
+                outputs = await self._engine.infer(
+                    header["slot"], tensors,
+                    priority=int(header.get("priority", PRIORITY_NORMAL)), deadline=deadline)
+                return {}, outputs
+            case "describe":
+                return {"slots": [info.to_dict() for info in self._engine.slots().values()]}, ()
+            case "stats":
+                return {"stats": _jsonable(self._engine.stats())}, ()
+            case "echo":
+                return {}, tensors
+            case _:
+                raise Unimplemented(f"unknown engine op {op!r}")
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` with dataclasses (e.g. BatcherStats) turned into dicts."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, Mapping):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+# ----------------------------------------------------------------------------- client
+
+
+class _Link(_FrameProtocol):
+    """The client's connection: each reply resolves the future of its request id.
+
+    A pending future gets None when the connection ends (no exception, so that no
+    future is left holding one that nobody retrieves).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending: dict[object, asyncio.Future[Frame | None]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def request(self, request_id: int, header: dict[str, Any],
+                      tensors: Sequence[np.ndarray]) -> Frame:
+        """Send one request and wait for its reply; Unavailable if the connection ends.
+
+        If the caller is cancelled, the engine is told to cancel the request too.
+        """
+        future: asyncio.Future[Frame | None] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            await self.send({**header, "id": request_id}, tensors)
+            reply = await future
+        except ConnectionError as exc:
+            raise Unavailable(f"engine connection lost: {exc}") from exc
+        except asyncio.CancelledError:
+            if self.alive:
+                self._in_background(self._send_cancel(request_id))
+            raise
+        finally:
+            self._pending.pop(request_id, None)
+        if reply is None:
+            raise Unavailable("engine connection lost")
+        return reply
+
+    def frame_received(self, header: dict[str, Any], tensors: list[np.ndarray]) -> None:
+        future = self._pending.get(header.get("id"))
+        if future is not None and not future.done():
+            future.set_result((header, tensors))
+
+    def lost(self) -> None:
+        if not self._closing:
+            log.warning("engine connection lost (%d calls pending)", len(self._pending))
+        for future in self._pending.values():
+            if not future.done():
+                future.set_result(None)
+
+    async def close(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await super().close()
+
+    async def _send_cancel(self, request_id: int) -> None:
+        with contextlib.suppress(ConnectionError):
+            await self.send({"op": "cancel", "id": request_id}, ())
+
+    def _in_background(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)  # a reference, or the task may be collected mid-flight
+        task.add_done_callback(self._background.discard)
+
+
+class EngineClient:
+    """The front-end's :class:`~ocrserve.engine.protocol.Inference`: an engine process.
+
+    :meth:`start` waits up to ``connect_timeout_s`` for the engine to come up (it
+    loads its models first).  After a lost connection every pending call fails
+    with Unavailable and the next call connects again, once, without waiting:
+    while the supervisor restarts the engine, calls fail fast.
+    """
+
+    def __init__(self, path: str, *, connect_timeout_s: float = 120.0) -> None:
+        self.path = path
+        self._connect_timeout_s = connect_timeout_s
+        self._link: _Link | None = None
+        self._connect_lock = asyncio.Lock()
+        self._ids = itertools.count(1)
+        self._slots: dict[str, SlotInfo] = {}
+        self._closed = False
+
+    async def start(self) -> None:
+        """Connect (retrying while the engine loads) and fetch the slots."""
+        give_up_at = time.monotonic() + self._connect_timeout_s
+        while True:
+            try:
+                self._link = await self._open()
+                break
+            except (FileNotFoundError, ConnectionRefusedError) as exc:
+                if time.monotonic() >= give_up_at:
+                    raise Unavailable(f"no engine at {self.path} after "
+                                      f"{self._connect_timeout_s:g}s: {exc}") from exc
+                await asyncio.sleep(RETRY_INTERVAL_S)
+        await self.refresh()
+
+    async def refresh(self) -> None:
+        """Fetch the engine's slots again (after a reload, or a restarted engine)."""
+        reply, _ = await self._call({"op": "describe"})
+        self._slots = {d["slot"]: SlotInfo.from_dict(d) for d in reply["slots"]}
+
+    def slots(self) -> Mapping[str, SlotInfo]:
+        """The slots as of the last :meth:`refresh` (or reconnection)."""
+        return self._slots
+
+    async def infer(self, slot: str, items: Sequence[np.ndarray], *,
+                    priority: int = PRIORITY_NORMAL,
+                    deadline: float | None = None) -> list[np.ndarray]:
+        timeout_s = None
+        if deadline is not None:
+            timeout_s = deadline - time.monotonic()
+            if timeout_s <= 0:
+                raise DeadlineExceeded("deadline passed before the request reached the engine")
+        _, outputs = await self._call(
+            {"op": "infer", "slot": slot, "priority": priority, "timeout_s": timeout_s}, items)
+        return outputs
+
+    async def echo(self, tensors: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """``tensors`` back from the engine process, untouched: the transport's cost alone."""
+        _, outputs = await self._call({"op": "echo"}, tensors)
+        return outputs
+
+    async def stats(self) -> dict[str, Any]:
+        """The engine's ``stats()`` as JSON: dataclasses as dicts, keys as strings."""
+        reply, _ = await self._call({"op": "stats"})
+        stats: dict[str, Any] = reply["stats"]
+        return stats
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._link is not None:
+            await self._link.close()
+
+    async def _call(self, header: dict[str, Any],
+                    tensors: Sequence[np.ndarray] = ()) -> Frame:
+        link = await self._connected()
+        reply, outputs = await link.request(next(self._ids), header, tensors)
+        if not reply.get("ok"):
+            raise error_from_status(str(reply.get("status")), str(reply.get("message")))
+        return reply, outputs
+
+    async def _connected(self) -> _Link:
+        """The live connection; after a lost one, a new one and the slots refreshed."""
+        if self._closed:
+            raise Unavailable("the engine client is closed")
+        async with self._connect_lock:  # concurrent callers share one reconnection
+            current = self._link
+            if current is not None and current.alive:
+                return current
+            try:
+                fresh = self._link = await self._open()
+            except OSError as exc:
+                raise Unavailable(f"engine at {self.path} unreachable: {exc}") from exc
+        await self.refresh()
+        return fresh
+
+    async def _open(self) -> _Link:
+        _, link = await asyncio.get_running_loop().create_unix_connection(_Link, self.path)
+        return link

@@ -73,12 +73,13 @@ class Settings:
     max_queue_delay_us: int = _opt(2000, "longest wait for a batch to fill, microseconds")
     max_queue_size: int = _opt(1024, "queued items per slot before RESOURCE_EXHAUSTED")
     det_buckets: tuple[int, ...] = _opt(
-        (320, 480, 640, 800, 960, 1280, 1600, 1920),
-        "detection side lengths inputs are padded up to (larger: next multiple of 32)",
+        (),
+        "detection side lengths to pad inputs up to, so different sizes share batches "
+        "(GPU throughput; boxes near padded edges then differ slightly from PaddleOCR). "
+        "Empty: no padding, only same-size inputs batch together",
     )
-    rec_width_buckets: tuple[int, ...] = _opt(
-        (320, 480, 640, 800, 960, 1280, 1600, 1920, 2560, 3200),
-        "recognizer input widths crops are padded up to (larger: next multiple of 320)",
+    rec_width_step: int = _opt(
+        32, "recognizer crops are padded to a multiple of this width (min 320) to share batches"
     )
     warmup: bool = _opt(True, "run each shape bucket once at load (Paddle+MKLDNN stalls otherwise)")
     # --- PaddleOCR inference defaults, per-request overridable
@@ -166,7 +167,7 @@ class Settings:
             (self.max_queue_size >= 1, "max_queue_size must be >= 1"),
             (all(b > 0 and b % 32 == 0 for b in self.det_buckets),
              "det_buckets must be positive multiples of 32"),
-            (all(b > 0 for b in self.rec_width_buckets), "rec_width_buckets must be positive"),
+            (self.rec_width_step >= 1, "rec_width_step must be >= 1"),
             (self.log_level in ("debug", "info", "warning", "error"), "bad log_level"),
         ]
         for ok, message in checks:

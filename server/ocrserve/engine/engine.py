@@ -55,7 +55,7 @@ def slot_configs(settings: Settings, device: str) -> list[SlotConfig]:
         configs.append(SlotConfig(
             slot=spec.slot, model=model, backend=settings.backend or None, runtime=runtime,
             policy=policy, det_buckets=settings.det_buckets,
-            rec_width_buckets=settings.rec_width_buckets,
+            rec_width_step=settings.rec_width_step,
             det_warm_limit=settings.det_limit_side_len, warmup=settings.warmup,
         ))
     return configs

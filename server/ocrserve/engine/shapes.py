@@ -3,16 +3,19 @@
 Pure numpy: no runtime, no asyncio.  The batcher only merges items that share
 a ``group_key``; a shaper decides that key and how to pad:
 
-- det: an item is a normalised CHW image whose sides are multiples of 32.  It
-  is zero-padded bottom/right to a shape bucket, and the output probability
-  map is cropped back to the item's own size.  Buckets bound the number of
-  distinct input shapes, so every shape can be warmed at load.
+- det: an item is a normalised CHW image whose sides are multiples of 32.
+  Without buckets only same-size inputs (video frames) share a batch and
+  results equal PaddleOCR's.  With buckets an item is zero-padded
+  bottom/right to its bucket and the output map cropped back: different
+  sizes batch together and every shape can be warmed, at the price of small
+  box differences near the padded edges.
 - cls: fixed 3x48x192 inputs; everything batches together.
 - rec: an item is a crop resized to the model height, unpadded.  Items are
-  grouped by padded-width bucket and zero-padded on the right, as PaddleOCR
-  pads a batch to its widest crop.  The output is reduced on the engine to
-  per-timestep (argmax, max prob): CTC greedy decoding needs nothing else,
-  and it is ~3000x smaller than the probability tensor.
+  grouped by width rounded up to a small step and zero-padded on the right,
+  as PaddleOCR pads a batch to its widest crop; the recognizers (BiLSTM,
+  SVTR) see the padding, so the step is kept small to stay faithful.  The
+  output is reduced on the engine to per-timestep (argmax, max prob): CTC
+  greedy decoding needs nothing else, and it is ~3000x smaller.
 """
 
 from __future__ import annotations
@@ -26,11 +29,9 @@ import numpy as np
 
 from ocrserve.errors import InvalidInput, ModelError
 
-#: Wider recognizer buckets are rare (a line over 26x as wide as tall) and costly to
-#: warm (seconds each with Paddle on CPU): they pay their first-run cost when used.
-REC_WARM_MAX_WIDTH = 1280
-#: Past the largest recognizer width bucket, widths round up to multiples of this.
-REC_OVERFLOW_STEP = 320
+#: Wider recognizer inputs are rare (a line over 20x as wide as tall) and costly to
+#: warm with Paddle on CPU: they pay their first-run cost when used.
+REC_WARM_MAX_WIDTH = 960
 
 
 def bucket_up(value: int, buckets: Sequence[int], step: int) -> int:
@@ -99,6 +100,7 @@ class DetShaper:
 
     def warmup_batches(self, max_batch_size: int) -> list[np.ndarray]:
         sides = [b for b in self.buckets if b <= bucket_up(self.warm_limit, self.buckets, 32)]
+        sides = sides or [self.warm_limit // 32 * 32]  # no buckets: warm one typical shape
         return [np.zeros((1, 3, h, w), np.float32) for h in sides for w in sides]
 
 
@@ -134,20 +136,25 @@ class ClsShaper:
 @dataclass(frozen=True)
 class RecShaper:
     height: int
-    width_buckets: tuple[int, ...]
+    width_step: int = 32
     num_classes: int | None = None
+    min_width: int = 320  # PaddleOCR's rec_image_shape width: no batch is narrower
 
     def check(self, item: np.ndarray) -> None:
         _check_chw(item, 3, self.height)
 
     def group_key(self, item: np.ndarray) -> Hashable:
-        return bucket_up(item.shape[2], self.width_buckets, REC_OVERFLOW_STEP)
+        return self.padded_width(item.shape[2])
+
+    def padded_width(self, width: int) -> int:
+        """PaddleOCR pads a batch to its widest crop; we pad to at most one step more."""
+        return max(self.min_width, -(-width // self.width_step) * self.width_step)
 
     def sort_key(self, item: np.ndarray) -> float:
         return float(item.shape[2])
 
     def assemble(self, items: Sequence[np.ndarray]) -> np.ndarray:
-        width = max(int(self.group_key(i)) for i in items)  # type: ignore[call-overload]
+        width = self.padded_width(max(i.shape[2] for i in items))
         batch = np.zeros((len(items), 3, self.height, width), np.float32)
         for n, item in enumerate(items):
             batch[n, :, :, : item.shape[2]] = item
@@ -166,6 +173,6 @@ class RecShaper:
         return [np.ascontiguousarray(r) for r in reduced]
 
     def warmup_batches(self, max_batch_size: int) -> list[np.ndarray]:
-        widths = [w for w in self.width_buckets if w <= REC_WARM_MAX_WIDTH]
+        widths = range(self.min_width, REC_WARM_MAX_WIDTH + 1, max(self.width_step, 64))
         return [np.zeros((n, 3, self.height, w), np.float32)
                 for w in widths for n in sorted({1, max_batch_size})]

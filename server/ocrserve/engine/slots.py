@@ -40,7 +40,7 @@ class SlotConfig:
     runtime: RuntimeOptions
     policy: BatchPolicy
     det_buckets: tuple[int, ...]
-    rec_width_buckets: tuple[int, ...]
+    rec_width_step: int
     det_warm_limit: int = 960
     warmup: bool = True
 
@@ -55,7 +55,7 @@ def make_shaper(cfg: SlotConfig) -> Shaper:
     if model.kind == "rec":
         if not shape[1]:
             raise ModelError(f"{model.name}: unknown input height; set it on import")
-        return RecShaper(int(shape[1]), cfg.rec_width_buckets, model.num_classes)
+        return RecShaper(int(shape[1]), cfg.rec_width_step, model.num_classes)
     raise ModelError(f"{model.name}: unknown model kind {model.kind!r}")
 
 

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import pytest
+
+from ocrserve.errors import InvalidInput
+from ocrserve.models.slots import SlotSpec, normalize_slot, parse_slot_spec, parse_slot_specs
+
+
+def test_parse_name_version_and_format() -> None:
+    assert parse_slot_spec("det=ch_PP-OCRv2_det") == SlotSpec("det", "ch_PP-OCRv2_det")
+    assert parse_slot_spec("rec:french=french_mobile_v2.0_rec@3") == \
+        SlotSpec("rec:french", "french_mobile_v2.0_rec", version=3)
+    assert parse_slot_spec("cls=ch_ppocr_mobile_v2.0_cls@onnx").format == "onnx"
+    assert parse_slot_spec("rec:fr=x").kind == "rec"
+
+
+@pytest.mark.parametrize("text", ["det", "=x", "ocr=x", "rec:=x", "det=", "rec:a b=x"])
+def test_malformed_specs_are_rejected(text: str) -> None:
+    with pytest.raises(InvalidInput):
+        parse_slot_spec(text)
+
+
+def test_a_server_needs_det_or_rec() -> None:
+    with pytest.raises(InvalidInput, match="nothing to serve"):
+        parse_slot_specs(["cls=x"])
+
+
+def test_request_slot_names_are_normalized() -> None:
+    assert normalize_slot("", "rec") == "rec"
+    assert normalize_slot("french", "rec") == "rec:french"
+    assert normalize_slot("rec:french", "rec") == "rec:french"
+    with pytest.raises(InvalidInput):
+        normalize_slot("det", "rec")

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ocrserve.errors import InvalidInput
+from ocrserve.settings import DEFAULT_SLOTS, Settings, env_name
+
+
+def test_defaults_are_paddleocrs() -> None:
+    settings = Settings.load([], env={})
+    det = settings.detection_defaults()
+    assert (det.limit_side_len, det.limit_type) == (960, "max")
+    assert (det.thresh, det.box_thresh) == (0.3, 0.6)
+    assert (det.unclip_ratio, det.score_mode, det.box_type) == (1.5, "fast", "quad")
+    assert (settings.cls_thresh, settings.drop_score, settings.port) == (0.9, 0.5, 50051)
+    assert settings.slot == DEFAULT_SLOTS
+
+
+def test_one_name_across_file_env_and_flag(tmp_path: Path) -> None:
+    config = tmp_path / "ocr.toml"
+    config.write_text('det_db_box_thresh = 0.5\nport = 6000\nslot = ["det=a", "rec=b"]\n')
+    from_file = Settings.load(["--config", str(config)], env={})
+    assert (from_file.det_db_box_thresh, from_file.port) == (0.5, 6000)
+    assert from_file.slot == ("det=a", "rec=b")
+    env = {env_name("det_db_box_thresh"): "0.55", "OCR_CONFIG": str(config)}
+    assert Settings.load([], env=env).det_db_box_thresh == 0.55
+    flags = ["--det-db-box-thresh", "0.65", "--slot", "rec=c"]
+    from_flag = Settings.load(flags, env=env)
+    assert from_flag.det_db_box_thresh == 0.65 and from_flag.slot == ("rec=c",)
+    assert from_flag.port == 6000  # the file still applies where nothing overrides it
+
+
+def test_booleans_and_lists_parse_from_the_environment() -> None:
+    settings = Settings.load([], env={"OCR_ENABLE_MKLDNN": "off", "OCR_DET_BUCKETS": "320,640"})
+    assert settings.enable_mkldnn is False and settings.det_buckets == (320, 640)
+    assert Settings.load(["--no-use-angle-cls"], env={}).use_angle_cls is False
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--port", "70000"], "port"),
+    (["--det-db-box-thresh", "1.5"], "box_thresh"),
+    (["--det-limit-type", "sideways"], "limit_type"),
+    (["--det-buckets", "300"], "det_buckets"),
+    (["--devices", "tpu:0"], "device"),
+    (["--slot", "ocr=x"], "bad slot spec"),
+    (["--slot", "rec=a", "--slot", "rec=b"], "twice"),
+    (["--backend", "tensorflow"], "backend"),
+])
+def test_bad_values_stop_start_up(argv: list[str], message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        Settings.load(argv, env={})
+
+
+def test_unknown_config_key_is_rejected(tmp_path: Path) -> None:
+    config = tmp_path / "ocr.toml"
+    config.write_text("det_db_treshold = 0.2\n")
+    with pytest.raises(InvalidInput, match="det_db_treshold"):
+        Settings.load(["--config", str(config)], env={})
+
+
+def test_malformed_number_names_the_option() -> None:
+    with pytest.raises(InvalidInput, match="port"):
+        Settings.load([], env={"OCR_PORT": "fifty"})

@@ -139,6 +139,9 @@ class SlotStatus:
     device: str
     state: str
     message: str
+    batches: int = 0
+    batched_items: int = 0
+    queued: int = 0
 
 
 # ------------------------------------------------------------ from protobuf
@@ -223,6 +226,9 @@ def slot_status_from_proto(msg: models_pb2.SlotStatus) -> SlotStatus:
         device=msg.device,
         state=_enum_suffix(models_pb2.SlotState.Name(msg.state), "SLOT_STATE_"),
         message=msg.message,
+        batches=msg.batches,
+        batched_items=msg.batched_items,
+        queued=msg.queued,
     )
 
 

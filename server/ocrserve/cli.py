@@ -33,8 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             asyncio.run(serve(settings, Engine.from_settings(settings, settings.device_list[0])))
         else:
+            from ocrserve.engine.engine import slot_configs
             from ocrserve.supervisor.multiprocess import Supervisor
 
+            slot_configs(settings, "cpu")  # fail now, not in a restart loop, on a missing model
             return Supervisor(settings).run()
     except OcrError as exc:
         logging.getLogger("ocrserve").error("%s", exc)

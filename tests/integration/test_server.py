@@ -26,7 +26,7 @@ from ocrclient import (
     Unimplemented,
 )
 from ocrclient._proto.ocr.v1 import ocr_pb2, ocr_pb2_grpc
-from server_process import ServerProcess
+from ocrserve.bench.spawn import ServerProcess
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 

@@ -155,7 +155,7 @@ def test_cancelling_the_caller_cancels_the_engine_side_task(sock: Path) -> None:
 
 def test_stats_arrive_as_plain_json(sock: Path) -> None:
     async def scenario(engine: Doubler, client: EngineClient, server: EngineServer) -> None:
-        stats = await client.stats()
+        stats = await client.batch_stats()
         assert stats["det"]["items"] == 2
         assert stats["det"]["batch_sizes"] == {"2": 1}
     run(sock, scenario)

@@ -14,13 +14,16 @@ slot so that one slot's host work overlaps another's kernels.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ocrserve.engine.batcher import BatcherStats
 from ocrserve.engine.policy import BatchPolicy
 from ocrserve.engine.protocol import PRIORITY_NORMAL, SlotInfo
 from ocrserve.engine.slots import LoadedSlot, SlotConfig
@@ -91,8 +94,11 @@ class Engine:
     def slots(self) -> Mapping[str, SlotInfo]:
         return {name: s.info for name, s in self._slots.items()}
 
-    def stats(self) -> dict[str, object]:
+    def stats(self) -> dict[str, BatcherStats]:
         return {name: s.batcher.stats for name, s in self._slots.items()}
+
+    async def batch_stats(self) -> dict[str, dict[str, Any]]:
+        return {name: dataclasses.asdict(stats) for name, stats in self.stats().items()}
 
     async def infer(self, slot: str, items: Sequence[np.ndarray], *,
                     priority: int = PRIORITY_NORMAL,

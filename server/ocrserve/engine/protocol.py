@@ -69,3 +69,7 @@ class Inference(Protocol):
         DeadlineExceeded.  Cancelling the awaiting task drops queued items.
         """
         ...
+
+    async def batch_stats(self) -> Mapping[str, Mapping[str, Any]]:
+        """Per slot: the batcher's counters (``batches``, ``items``, ``queued``, ...)."""
+        ...

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,17 @@ class EngineRouter:
 
     async def close(self) -> None:
         await asyncio.gather(*(e.close() for e in self._engines))
+
+    async def batch_stats(self) -> dict[str, dict[str, Any]]:
+        """Counters summed over engines (numbers only; histograms are per engine)."""
+        total: dict[str, dict[str, Any]] = {}
+        for stats in await asyncio.gather(*(e.batch_stats() for e in self._engines)):
+            for slot, counters in stats.items():
+                merged = total.setdefault(slot, {})
+                for key, value in counters.items():
+                    if isinstance(value, int | float):
+                        merged[key] = merged.get(key, 0) + value
+        return total
 
     def slots(self) -> Mapping[str, SlotInfo]:
         return self._engines[0].slots()

@@ -10,10 +10,10 @@ a ``group_key``; a shaper decides that key and how to pad:
   sizes batch together and every shape can be warmed, at the price of small
   box differences near the padded edges.
 - cls: fixed 3x48x192 inputs; everything batches together.
-- rec: an item is a crop resized to the model height, unpadded.  Items are
-  grouped by width rounded up to a small step and zero-padded on the right,
-  as PaddleOCR pads a batch to its widest crop; the recognizers (BiLSTM,
-  SVTR) see the padding, so the step is kept small to stay faithful.  The
+- rec: an item is a crop resized to the model height and already padded as
+  PaddleOCR would pad it (``pipeline.rec_tensors``).  By default only items
+  of equal width share a batch, so nothing changes the model's input; a
+  width step > 1 pads further so more items batch together.  The
   output is reduced on the engine to per-timestep (argmax, max prob): CTC
   greedy decoding needs nothing else, and it is ~3000x smaller.
 """
@@ -136,7 +136,7 @@ class ClsShaper:
 @dataclass(frozen=True)
 class RecShaper:
     height: int
-    width_step: int = 32
+    width_step: int = 1
     num_classes: int | None = None
     min_width: int = 320  # PaddleOCR's rec_image_shape width: no batch is narrower
 
@@ -147,7 +147,7 @@ class RecShaper:
         return self.padded_width(item.shape[2])
 
     def padded_width(self, width: int) -> int:
-        """PaddleOCR pads a batch to its widest crop; we pad to at most one step more."""
+        """The item's width rounded up to the step, never below PaddleOCR's 320."""
         return max(self.min_width, -(-width // self.width_step) * self.width_step)
 
     def sort_key(self, item: np.ndarray) -> float:

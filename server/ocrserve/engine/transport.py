@@ -422,7 +422,7 @@ class EngineClient:
         _, outputs = await self._call({"op": "echo"}, tensors)
         return outputs
 
-    async def stats(self) -> dict[str, Any]:
+    async def batch_stats(self) -> dict[str, Any]:
         """The engine's ``stats()`` as JSON: dataclasses as dicts, keys as strings."""
         reply, _ = await self._call({"op": "stats"})
         stats: dict[str, Any] = reply["stats"]

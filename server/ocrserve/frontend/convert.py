@@ -102,6 +102,7 @@ def ocr_params(
         use_angle_cls=settings.use_angle_cls if use_angle_cls is None else use_angle_cls,
         cls_thresh=cls_thresh,
         drop_score=drop,
+        rec_batch_num=settings.rec_batch_num,
         det_slot=normalize_slot(detection.slot, "det"),
         cls_slot=normalize_slot(classification.slot, "cls"),
         rec_slot=normalize_slot(recognition.slot, "rec"),

@@ -41,7 +41,8 @@ async def serve(settings: Settings, inference: ClosableInference,
     # Decoding and pre/post-processing threads; OpenCV releases the GIL.
     executor = ThreadPoolExecutor(max(2, settings.cpu_threads), thread_name_prefix="frontend")
     try:
-        await inference.start()
+        if not await _start_unless_stopped(inference, stop):
+            return
         server = create_server(settings, inference, executor)
         await server.start()
         log.info(READY_MESSAGE.format(host=settings.host, port=server.port))
@@ -54,6 +55,19 @@ async def serve(settings: Settings, inference: ClosableInference,
         for sig in stop_signals:
             loop.remove_signal_handler(sig)
     log.info("stopped")
+
+
+async def _start_unless_stopped(inference: ClosableInference, stop: asyncio.Event) -> bool:
+    """Start ``inference`` (a front-end waits here for its engine); False if stopped first."""
+    starting = asyncio.ensure_future(inference.start())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not starting.done():
+        starting.cancel()
+        return False
+    starting.result()  # raises what start() raised
+    return True
 
 
 def frontend_main(settings: Settings, engine_sockets: Sequence[str]) -> None:

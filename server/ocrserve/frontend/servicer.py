@@ -169,9 +169,13 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
 
     async def ListSlots(self, request: mpb.ListSlotsRequest, context: aio.ServicerContext
                         ) -> mpb.ListSlotsResponse:
+        stats = await self._inference.batch_stats()
         slots = [mpb.SlotStatus(slot=i.slot, kind=convert.model_kind(i.kind), model=i.model,
                                 version=i.version, backend=i.backend, device=i.device,
-                                state=mpb.SLOT_STATE_READY)
+                                state=mpb.SLOT_STATE_READY,
+                                batches=int(stats.get(i.slot, {}).get("batches", 0)),
+                                batched_items=int(stats.get(i.slot, {}).get("items", 0)),
+                                queued=int(stats.get(i.slot, {}).get("queued", 0)))
                  for i in self._inference.slots().values()]
         return mpb.ListSlotsResponse(slots=slots)
 

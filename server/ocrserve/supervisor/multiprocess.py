@@ -20,7 +20,7 @@ import signal
 import socket
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
@@ -45,7 +45,6 @@ class Child:
     process: BaseProcess | None = None
     started_at: float = 0.0
     early_deaths: int = 0
-    restarts: int = field(default=0)
 
 
 def free_port(host: str) -> int:
@@ -104,6 +103,7 @@ class Supervisor:
                                     daemon=False)
         process.start()
         child.process, child.started_at = process, time.monotonic()
+        log.info("started %s (pid %s)", child.name, process.pid)
 
     def _keep_alive(self) -> bool:
         """Restart dead children; False when one keeps dying right after start."""
@@ -119,7 +119,6 @@ class Supervisor:
                 return False
             log.warning("%s (pid %s) exited with %s after %.1fs; restarting", child.name,
                         process.pid, process.exitcode, lived)
-            child.restarts += 1
             self._start(child)
         return True
 

@@ -72,7 +72,7 @@ class ListCatalogResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[CatalogModel, _Mapping]]] = ...) -> None: ...
 
 class SlotStatus(_message.Message):
-    __slots__ = ("slot", "kind", "model", "version", "backend", "device", "state", "message")
+    __slots__ = ("slot", "kind", "model", "version", "backend", "device", "state", "message", "batches", "batched_items", "queued")
     SLOT_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -81,6 +81,9 @@ class SlotStatus(_message.Message):
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
+    BATCHED_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
     slot: str
     kind: ModelKind
     model: str
@@ -89,7 +92,10 @@ class SlotStatus(_message.Message):
     device: str
     state: SlotState
     message: str
-    def __init__(self, slot: _Optional[str] = ..., kind: _Optional[_Union[ModelKind, str]] = ..., model: _Optional[str] = ..., version: _Optional[int] = ..., backend: _Optional[str] = ..., device: _Optional[str] = ..., state: _Optional[_Union[SlotState, str]] = ..., message: _Optional[str] = ...) -> None: ...
+    batches: int
+    batched_items: int
+    queued: int
+    def __init__(self, slot: _Optional[str] = ..., kind: _Optional[_Union[ModelKind, str]] = ..., model: _Optional[str] = ..., version: _Optional[int] = ..., backend: _Optional[str] = ..., device: _Optional[str] = ..., state: _Optional[_Union[SlotState, str]] = ..., message: _Optional[str] = ..., batches: _Optional[int] = ..., batched_items: _Optional[int] = ..., queued: _Optional[int] = ...) -> None: ...
 
 class ListSlotsRequest(_message.Message):
     __slots__ = ()

@@ -1,4 +1,4 @@
-"""Run the real ``ocr-server`` as a subprocess on a free loopback port."""
+"""Run the real ``ocr-server`` as a subprocess on a free loopback port (tests, benchmarks)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]  # the checkout: cwd of the server
 
 
 def unused_tcp_port() -> int:

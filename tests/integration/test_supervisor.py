@@ -1,0 +1,114 @@
+"""The multi-process server: real supervisor, engine and front-end processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ocrclient import OcrClient
+from ocrserve.bench.spawn import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+
+def child_pids(server: ServerProcess) -> dict[str, int]:
+    """Latest pid of each child, from the supervisor's 'started NAME (pid N)' lines."""
+    return {name: int(pid) for name, pid in
+            re.findall(r"started (\S+) \(pid (\d+)\)", server.log())}
+
+
+def wait_for(predicate: object, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise TimeoutError("condition not met")
+
+
+@pytest.fixture(scope="module")
+def server(model_repository: Path) -> Iterator[ServerProcess]:
+    with ServerProcess(["--workers", "2"],
+                       env={"OCR_MODEL_REPOSITORY": str(model_repository)}) as proc:
+        yield proc
+
+
+def test_two_front_ends_and_one_engine_serve(server: ServerProcess,
+                                             small_image_set: list[Path]) -> None:
+    pids = child_pids(server)
+    assert set(pids) == {"engine-cpu", "frontend-0", "frontend-1"}
+    with OcrClient(server.target) as client:
+        results = client.ocr(small_image_set)
+    assert all(r.lines for r in results)
+
+
+@pytest.mark.parametrize("child", ["engine-cpu", "frontend-0"])
+def test_a_killed_child_is_restarted_and_service_continues(
+        server: ServerProcess, small_image_set: list[Path], child: str) -> None:
+    before = child_pids(server)[child]
+    os.kill(before, signal.SIGKILL)
+    wait_for(lambda: child_pids(server).get(child, before) != before)
+    assert f"{child} (pid {before}) exited with -9" in server.log()
+    with OcrClient(server.target, retries=10) as client:  # retries ride out the restart
+        (result,) = client.ocr(small_image_set[:1])
+    assert result.lines
+    assert server.health() == "SERVING"
+
+
+def test_sigterm_drains_in_flight_work_and_exits_zero(model_repository: Path,
+                                                      image_set: list[Path]) -> None:
+    a4 = next(p for p in image_set if "a4" in p.name)
+    done: list[int] = []
+    with ServerProcess(["--workers", "2"],
+                       env={"OCR_MODEL_REPOSITORY": str(model_repository)}) as proc:
+        def call() -> None:
+            with OcrClient(proc.target, timeout=60, retries=0) as client:
+                done.append(len(client.ocr_one(a4).lines))
+
+        threads = [threading.Thread(target=call) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        code = proc.stop()
+        for t in threads:
+            t.join(60)
+        pids = child_pids(proc)
+    assert code == 0, proc.log()
+    assert len(done) == 4 and min(done) > 10
+    assert "received SIGTERM: draining" in proc.log()
+    for pid in pids.values():  # no child outlives the supervisor
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_an_engine_that_cannot_load_stops_the_server(model_repository: Path,
+                                                     tmp_path: Path) -> None:
+    broken = tmp_path / "repo" / "ch_PP-OCRv2_det"
+    shutil.copytree(next((model_repository / "ch_PP-OCRv2_det").iterdir()), broken / "1")
+    (broken / "1" / "model.onnx").write_bytes(b"not a model")
+    proc = subprocess.run(
+        [sys.executable, "-m", "ocrserve.cli", "--host", "127.0.0.1", "--port", "0",
+         "--workers", "1", "--slot", "det=ch_PP-OCRv2_det"],
+        env={**os.environ, "OCR_MODEL_REPOSITORY": str(tmp_path / "repo")},
+        capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 1, proc.stderr
+    assert "giving up" in proc.stderr
+
+
+def test_a_missing_model_fails_before_any_process_starts(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "ocrserve.cli", "--workers", "2", "--slot", "det=nope"],
+        env={**os.environ, "OCR_MODEL_REPOSITORY": str(tmp_path)},
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "nope" in proc.stderr and "started" not in proc.stderr

@@ -48,19 +48,6 @@ def converted_repository(model_repository: Path, reference_python: Path,
     return root
 
 
-@pytest.fixture(scope="session")
-def references(model_repository: Path, reference_python: Path, image_set: list[Path]
-               ) -> dict[str, dict[str, Any]]:
-    """PaddleOCR's full-pipeline and det-only output for each model set."""
-    repo = ModelRepository(model_repository)
-    out = {}
-    for name, model_set in MODEL_SETS.items():
-        models = model_set.models(repo)
-        out[name] = {mode: run_reference(reference_python, models, image_set, mode=mode)
-                     for mode in ("ocr", "det")}
-    return out
-
-
 def _engine(model_set: ModelSet, backend: str, repository: Path) -> Engine:
     fmt = "onnx" if backend == "onnxruntime" else "paddle"
     settings = Settings(model_repository=str(repository), slot=model_set.slots(fmt),

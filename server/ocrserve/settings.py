@@ -45,7 +45,7 @@ class Settings:
     host: str = _opt("0.0.0.0", "address to listen on")
     port: int = _opt(50051, "gRPC port (0 picks a free one)")
     workers: int = _opt(
-        0, "front-end processes sharing the port; 0 = single process with the engine in-process"
+        2, "front-end processes sharing the port; 0 = single process with the engine in-process"
     )
     devices: str = _opt("cpu", "engine devices: 'cpu' or 'cuda:0,cuda:1,...' (one engine each)")
     max_message_mb: int = _opt(64, "largest request or response message, MiB")

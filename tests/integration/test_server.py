@@ -33,7 +33,9 @@ FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 @pytest.fixture(scope="module")
 def server(model_repository: Path) -> Iterator[ServerProcess]:
-    with ServerProcess(["--max-message-mb", "4", "--max-image-pixels", "20000000"],
+    # Single-process mode (engine in-process); test_supervisor.py covers the default.
+    with ServerProcess(["--workers", "0", "--max-message-mb", "4",
+                        "--max-image-pixels", "20000000"],
                        env={"OCR_MODEL_REPOSITORY": str(model_repository)}) as proc:
         yield proc
 
@@ -234,7 +236,8 @@ def test_sigterm_finishes_in_flight_requests_then_exits_zero(model_repository: P
                                                              image_set: list[Path]) -> None:
     a4 = next(p for p in image_set if "a4" in p.name)
     results: list[object] = []
-    with ServerProcess(env={"OCR_MODEL_REPOSITORY": str(model_repository)}) as proc:
+    with ServerProcess(["--workers", "0"],
+                       env={"OCR_MODEL_REPOSITORY": str(model_repository)}) as proc:
         def call() -> None:
             with OcrClient(proc.target, timeout=60, retries=0) as c:
                 results.append(c.ocr_one(a4))

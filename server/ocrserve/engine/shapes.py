@@ -169,7 +169,10 @@ class RecShaper:
                 f"recognizer outputs {output.shape[2]} classes but its dictionary implies "
                 f"{self.num_classes} (lines + blank + space): wrong dictionary for this model?"
             )
-        reduced = np.stack([output.argmax(axis=2).astype(np.float32), output.max(axis=2)], axis=2)
+        best = output.argmax(axis=2)
+        # One pass over the class axis: the max is gathered at the argmax.
+        probs = np.take_along_axis(output, best[:, :, None], axis=2)[:, :, 0]
+        reduced = np.stack([best.astype(np.float32), probs], axis=2)
         return [np.ascontiguousarray(r) for r in reduced]
 
     def warmup_batches(self, max_batch_size: int) -> list[np.ndarray]:

@@ -9,7 +9,6 @@ bucket once so the first real request does not pay for a new shape.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -59,23 +58,13 @@ def make_shaper(cfg: SlotConfig) -> Shaper:
     raise ModelError(f"{model.name}: unknown model kind {model.kind!r}")
 
 
-def powers_of_two(limit: int) -> tuple[int, ...]:
-    """1, 2, 4, ... up to ``limit`` (and ``limit`` itself)."""
-    sizes = {1 << i for i in range(limit.bit_length()) if 1 << i <= limit}
-    return tuple(sorted(sizes | {limit}))
-
-
 class LoadedSlot:
     def __init__(self, cfg: SlotConfig, runtime: Runtime, executor: Executor) -> None:
         self.cfg = cfg
         self.runtime = runtime
         self.shaper = make_shaper(cfg)
         self._executor = executor
-        policy = cfg.policy
-        if runtime.shape_specialized and not policy.preferred_batch_sizes:
-            policy = dataclasses.replace(policy,
-                                         preferred_batch_sizes=powers_of_two(policy.max_batch_size))
-        self.batcher = DynamicBatcher(self._run_batch, policy, name=cfg.slot)
+        self.batcher = DynamicBatcher(self._run_batch, cfg.policy, name=cfg.slot)
         self.info = SlotInfo(
             slot=cfg.slot,
             kind=cfg.model.kind,

@@ -78,8 +78,7 @@ class Runtime(Protocol):
     input_shape: Shape
     output_shape: Shape
     #: True when the first run at a new input shape is slow (Paddle with MKLDNN
-    #: builds kernels per shape): the engine then warms every shape bucket and
-    #: keeps batch sizes to powers of two so the set of shapes stays small.
+    #: builds kernels per shape): the engine then warms every shape bucket.
     shape_specialized: bool
 
     def run(self, batch: np.ndarray) -> np.ndarray:

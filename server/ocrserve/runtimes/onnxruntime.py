@@ -130,6 +130,10 @@ def _session_options(options: RuntimeOptions) -> ort.SessionOptions:
     session_options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     session_options.intra_op_num_threads = options.cpu_threads
     session_options.inter_op_num_threads = 1
+    # No spin-waiting between ops: the server's front-ends share the cores with
+    # the engine, and spinning threads took their CPU (c=8 throughput on 2
+    # cores: 4.3 -> 5.7 images/s; see BENCHMARKS.md).
+    session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     # Errors only: the v2 exports declare stale output sizes (det 960x960, rec
     # 25 steps) and onnxruntime warns about that on every run.  The one
     # warning that matters, a dropped GPU provider, _check_providers turns

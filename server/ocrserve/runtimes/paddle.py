@@ -47,9 +47,8 @@ MODEL_FILE = "inference.pdmodel"
 PARAMS_FILE = "inference.pdiparams"
 
 # MKLDNN caches one kernel set per input shape.  PaddleOCR caps it at 10; the
-# engine pads inputs to shape buckets and batch sizes to powers of two, which
-# makes ~100 distinct shapes, all warmed at load: a cap below that would
-# evict warmed kernels.  Beyond the buckets the cap still bounds memory.
+# engine warms dozens of shapes at load, and a cap below that would evict
+# them.  The cap still bounds memory when shapes keep changing.
 MKLDNN_SHAPE_CACHE = 128
 
 # Fusion passes PaddleOCR's create_predictor deletes for every model; off here

@@ -15,7 +15,7 @@ def test_defaults_are_paddleocrs() -> None:
     assert (det.thresh, det.box_thresh) == (0.3, 0.6)
     assert (det.unclip_ratio, det.score_mode, det.box_type) == (1.5, "fast", "quad")
     assert (settings.cls_thresh, settings.drop_score, settings.port) == (0.9, 0.5, 50051)
-    assert settings.slot == DEFAULT_SLOTS
+    assert settings.slot == DEFAULT_SLOTS and settings.workers == 2
 
 
 def test_one_name_across_file_env_and_flag(tmp_path: Path) -> None:

@@ -48,11 +48,14 @@ typecheck: venv
 test: venv models ref fonts protos-check lint typecheck
 	$(BIN)/pytest -q
 
+# Benchmarks write their tables into BENCHMARKS.md (one section per command).
 bench-core: venv models ref fonts
-	$(BIN)/ocr-bench core --reference-python $(REF_VENV)/bin/python
+	$(BIN)/ocr-bench core --reference-python $(REF_VENV)/bin/python --update BENCHMARKS.md
 
-bench: venv models ref fonts
-	$(BIN)/ocr-bench sweep --reference-python $(REF_VENV)/bin/python --update-benchmarks BENCHMARKS.md
+bench: bench-core
+	$(BIN)/ocr-bench transport --update BENCHMARKS.md
+	$(BIN)/ocr-bench load --spawn "--workers 2" --concurrency 1,2,4,8,16 --duration 20 \
+		--reference-python $(REF_VENV)/bin/python --update BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) $(REF_VENV) .cache

@@ -14,6 +14,10 @@
         batch per step; optionally PaddleOCR's sequential pipeline as the
         baseline.
 
+    ocr-bench transport
+        Round-trip cost of the tensors a request moves between a front-end
+        and an engine process (Unix socket, no pickling).
+
 ``--json`` prints one JSON document instead of the tables; ``--update FILE``
 rewrites that file's section for the command between generated markers.
 """
@@ -249,6 +253,22 @@ def load_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------- transport
+
+def cmd_transport(args: argparse.Namespace) -> dict[str, Any]:
+    from ocrserve.bench.transport import measure_transport
+
+    return {"command": "transport", "rows": measure_transport(args.rounds)}
+
+
+def transport_table(doc: dict[str, Any]) -> str:
+    lines = ["| payload | bytes | round trip ms (one at a time) | ms per item (all in flight) |",
+             "|---|---|---|---|"]
+    lines += [f"| {r['payload']} | {r['bytes']:,} | {r['round_trip_ms']:.3f} | "
+              f"{r['per_item_ms_in_flight']:.3f} |" for r in doc["rows"]]
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------- main
 
 def build_parser() -> argparse.ArgumentParser:
@@ -278,6 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--model-set", choices=sorted(MODEL_SETS), default="v2-onnx",
                       help="models of the PaddleOCR baseline (match the server's)")
     load.set_defaults(run=cmd_load, table=load_table)
+
+    transport = sub.add_parser("transport", parents=[common],
+                               help="front-end <-> engine tensor transport cost")
+    transport.add_argument("--rounds", type=int, default=50)
+    transport.set_defaults(run=cmd_transport, table=transport_table)
     return parser
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ocrclient import OcrClient
+from ocrclient import DeadlineExceeded, OcrClient, ResourceExhausted
 from ocrserve.bench.spawn import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -63,6 +63,35 @@ def test_a_killed_child_is_restarted_and_service_continues(
         (result,) = client.ocr(small_image_set[:1])
     assert result.lines
     assert server.health() == "SERVING"
+
+
+def test_deadline_and_full_queue_through_the_engine_process(model_repository: Path,
+                                                            image_set: list[Path]) -> None:
+    a4 = next(p for p in image_set if "a4" in p.name)
+    sign = next(p for p in image_set if p.name == "signs_800x600.png")  # 9 lines
+    env = {"OCR_MODEL_REPOSITORY": str(model_repository)}
+    with ServerProcess(["--workers", "1", "--max-queue-size", "12"], env=env) as proc, \
+            OcrClient(proc.target, timeout=120, retries=0) as client:
+        with pytest.raises(DeadlineExceeded):
+            client.ocr([a4], timeout=0.05)
+        # One sign fits the queue; eight at once (72 crops) cannot.
+        outcomes: list[str] = []
+
+        def call() -> None:
+            try:
+                client.ocr([sign])
+                outcomes.append("ok")
+            except ResourceExhausted as exc:
+                outcomes.append("full" if "queue" in exc.details else exc.details)
+
+        threads = [threading.Thread(target=call) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert "full" in outcomes and set(outcomes) <= {"ok", "full"}, outcomes
+        assert client.ocr_one(sign).lines  # and the server recovers
+        assert proc.health() == "SERVING"
 
 
 def test_sigterm_drains_in_flight_work_and_exits_zero(model_repository: Path,

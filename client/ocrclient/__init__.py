@@ -26,11 +26,14 @@ from ocrclient._errors import (
 )
 from ocrclient._images import ChannelOrder, ImageLike, to_image
 from ocrclient._params import (
+    CallParams,
     ClassificationParams,
+    ClassifyParams,
     DetectionParams,
     DetectParams,
     OcrParams,
     RecognitionParams,
+    RecognizeParams,
 )
 from ocrclient._retry import RetryPolicy
 from ocrclient._types import (
@@ -56,11 +59,13 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncOcrClient",
     "Box",
+    "CallParams",
     "Cancelled",
     "CatalogModel",
     "ChannelOrder",
     "Classification",
     "ClassificationParams",
+    "ClassifyParams",
     "DeadlineExceeded",
     "DetectParams",
     "DetectResult",
@@ -78,6 +83,7 @@ __all__ = [
     "Point",
     "Recognition",
     "RecognitionParams",
+    "RecognizeParams",
     "ResourceExhausted",
     "RetryPolicy",
     "ServerError",

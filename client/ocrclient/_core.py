@@ -19,13 +19,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ocrclient._errors import ServerError
 from ocrclient._images import ChannelOrder, ImageLike, to_images
 from ocrclient._params import (
-    ClassificationParams,
+    ClassifyParams,
     DetectParams,
     OcrParams,
-    RecognitionParams,
+    RecognizeParams,
     check_names,
     classification_params,
     detection_params,
+    priority,
     recognition_params,
 )
 from ocrclient._proto.ocr.v1 import models_pb2, models_pb2_grpc, ocr_pb2, ocr_pb2_grpc
@@ -93,6 +94,7 @@ def ocr_call(images: Iterable[ImageLike], channel_order: ChannelOrder,
         classification=classification_params(params),
         recognition=recognition_params(params),
         return_timings=bool(params.get("return_timings")),
+        priority=priority(params),
     )
     if params.get("use_angle_cls") is not None:
         request.use_angle_cls = bool(params["use_angle_cls"])
@@ -107,6 +109,7 @@ def detect_call(images: Iterable[ImageLike], channel_order: ChannelOrder,
         images=_images(images, channel_order),
         detection=detection_params(params),
         return_timings=bool(params.get("return_timings")),
+        priority=priority(params),
     )
     parse = partial(_per_image, detect_result_from_proto, len(request.images))
     return Call("ocr", "Detect", request, parse)
@@ -114,18 +117,20 @@ def detect_call(images: Iterable[ImageLike], channel_order: ChannelOrder,
 
 def classify_call(images: Iterable[ImageLike], channel_order: ChannelOrder,
                   params: Mapping[str, Any]) -> Call[list[Classification]]:
-    check_names(params, ClassificationParams)
+    check_names(params, ClassifyParams)
     request = ocr_pb2.ClassifyRequest(images=_images(images, channel_order),
-                                      classification=classification_params(params))
+                                      classification=classification_params(params),
+                                      priority=priority(params))
     parse = partial(_per_image, classification_from_proto, len(request.images))
     return Call("ocr", "Classify", request, parse)
 
 
 def recognize_call(images: Iterable[ImageLike], channel_order: ChannelOrder,
                    params: Mapping[str, Any]) -> Call[list[Recognition]]:
-    check_names(params, RecognitionParams)
+    check_names(params, RecognizeParams)
     request = ocr_pb2.RecognizeRequest(images=_images(images, channel_order),
-                                       recognition=recognition_params(params))
+                                       recognition=recognition_params(params),
+                                       priority=priority(params))
     parse = partial(_per_image, recognition_from_proto, len(request.images))
     return Call("ocr", "Recognize", request, parse)
 

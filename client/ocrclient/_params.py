@@ -43,11 +43,26 @@ class RecognitionParams(TypedDict, total=False):
     drop_score: float
 
 
-class DetectParams(DetectionParams, total=False):
+class CallParams(TypedDict, total=False):
+    """Per-call options that are not model parameters."""
+
+    priority: Literal["normal", "high"]
+
+
+class DetectParams(DetectionParams, CallParams, total=False):
     return_timings: bool
 
 
-class OcrParams(DetectionParams, ClassificationParams, RecognitionParams, total=False):
+class ClassifyParams(ClassificationParams, CallParams, total=False):
+    pass
+
+
+class RecognizeParams(RecognitionParams, CallParams, total=False):
+    pass
+
+
+class OcrParams(DetectionParams, ClassificationParams, RecognitionParams, CallParams,
+                total=False):
     use_angle_cls: bool
     return_timings: bool
 
@@ -70,6 +85,7 @@ HELP: dict[str, str] = {
     "drop_score": "drop lines recognised with a score below this (default: 0.5)",
     "use_angle_cls": "run the angle classifier (default: when the server has one)",
     "return_timings": "return server-side per-stage timings",
+    "priority": "high-priority work is batched first when the server is busy (default: normal)",
 }
 
 _RENAMED = {"det_slot": "slot", "cls_slot": "slot", "cls_thresh": "thresh", "language": "slot"}
@@ -100,6 +116,15 @@ def classification_params(params: Mapping[str, Any]) -> ocr_pb2.ClassificationPa
 
 def recognition_params(params: Mapping[str, Any]) -> ocr_pb2.RecognitionParams:
     return _fill(ocr_pb2.RecognitionParams(), params, param_names(RecognitionParams))
+
+
+def priority(params: Mapping[str, Any]) -> str:
+    """The request's Priority as its enum name (UNSPECIFIED, the server's default, when unset)."""
+    value = params.get("priority")
+    if value is None:
+        return "PRIORITY_UNSPECIFIED"
+    number = _enum_number(ocr_pb2.Priority.DESCRIPTOR, "priority", value)
+    return str(ocr_pb2.Priority.Name(number))
 
 
 def enum_choices(enum: Any) -> list[str]:

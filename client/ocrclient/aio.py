@@ -22,7 +22,7 @@ import grpc.aio
 from ocrclient import _core
 from ocrclient._errors import from_rpc_error
 from ocrclient._images import ChannelOrder, ImageLike
-from ocrclient._params import ClassificationParams, DetectParams, OcrParams, RecognitionParams
+from ocrclient._params import ClassifyParams, DetectParams, OcrParams, RecognizeParams
 from ocrclient._types import (
     CatalogModel,
     Classification,
@@ -61,13 +61,13 @@ class AsyncOcrClient(_core.ClientBase):
 
     async def classify(self, images: Iterable[ImageLike], *,
                        channel_order: ChannelOrder = "bgr", timeout: float | None = None,
-                       **params: Unpack[ClassificationParams]) -> list[Classification]:
+                       **params: Unpack[ClassifyParams]) -> list[Classification]:
         """Orientation (0 or 180) of already-cropped text lines."""
         return await self._run(_core.classify_call(images, channel_order, params), timeout)
 
     async def recognize(self, images: Iterable[ImageLike], *,
                         channel_order: ChannelOrder = "bgr", timeout: float | None = None,
-                        **params: Unpack[RecognitionParams]) -> list[Recognition]:
+                        **params: Unpack[RecognizeParams]) -> list[Recognition]:
         """Text of already-cropped, horizontal text lines."""
         return await self._run(_core.recognize_call(images, channel_order, params), timeout)
 

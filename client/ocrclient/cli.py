@@ -34,10 +34,10 @@ from ocrclient._draw import draw_boxes, output_names, require_pillow
 from ocrclient._errors import OcrClientError
 from ocrclient._params import (
     HELP,
-    ClassificationParams,
+    ClassifyParams,
     DetectParams,
     OcrParams,
-    RecognitionParams,
+    RecognizeParams,
     param_names,
 )
 from ocrclient._types import (
@@ -168,9 +168,9 @@ IMAGE_COMMANDS = {
     "ocr": ImageCommand("ocr", OcrParams, ocr_text, "full OCR of images", drawable=True),
     "detect": ImageCommand("detect", DetectParams, detect_text, "find text boxes",
                            drawable=True),
-    "classify": ImageCommand("classify", ClassificationParams, classify_text,
+    "classify": ImageCommand("classify", ClassifyParams, classify_text,
                              "orientation (0/180) of cropped text lines"),
-    "recognize": ImageCommand("recognize", RecognitionParams, recognize_text,
+    "recognize": ImageCommand("recognize", RecognizeParams, recognize_text,
                               "text of cropped text lines"),
 }
 

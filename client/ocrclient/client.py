@@ -22,7 +22,7 @@ import grpc
 from ocrclient import _core
 from ocrclient._errors import from_rpc_error
 from ocrclient._images import ChannelOrder, ImageLike
-from ocrclient._params import ClassificationParams, DetectParams, OcrParams, RecognitionParams
+from ocrclient._params import ClassifyParams, DetectParams, OcrParams, RecognizeParams
 from ocrclient._types import (
     CatalogModel,
     Classification,
@@ -62,13 +62,13 @@ class OcrClient(_core.ClientBase):
         return self._run(_core.detect_call(images, channel_order, params), timeout)
 
     def classify(self, images: Iterable[ImageLike], *, channel_order: ChannelOrder = "bgr",
-                 timeout: float | None = None, **params: Unpack[ClassificationParams]
+                 timeout: float | None = None, **params: Unpack[ClassifyParams]
                  ) -> list[Classification]:
         """Orientation (0 or 180) of already-cropped text lines."""
         return self._run(_core.classify_call(images, channel_order, params), timeout)
 
     def recognize(self, images: Iterable[ImageLike], *, channel_order: ChannelOrder = "bgr",
-                  timeout: float | None = None, **params: Unpack[RecognitionParams]
+                  timeout: float | None = None, **params: Unpack[RecognizeParams]
                   ) -> list[Recognition]:
         """Text of already-cropped, horizontal text lines."""
         return self._run(_core.recognize_call(images, channel_order, params), timeout)

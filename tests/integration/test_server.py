@@ -104,7 +104,7 @@ def test_raw_pixels_equal_encoded_image(client: OcrClient, small_image_set: list
     bgr = cv2.imread(str(path))
     rgb = np.ascontiguousarray(bgr[:, :, ::-1])
     encoded = client.ocr_one(path.read_bytes())
-    raw = client.ocr_one(rgb, channel_order="rgb")
+    raw = client.ocr_one(rgb, channel_order="rgb", priority="high")
     assert [x.text for x in raw.lines] == [x.text for x in encoded.lines]
     assert [x.box for x in raw.lines] == [x.box for x in encoded.lines]
 

@@ -22,7 +22,7 @@ from grpc import aio
 from ocrclient._proto.ocr.v1 import models_pb2 as mpb
 from ocrclient._proto.ocr.v1 import models_pb2_grpc, ocr_pb2_grpc
 from ocrclient._proto.ocr.v1 import ocr_pb2 as pb
-from ocrserve.engine.protocol import Inference
+from ocrserve.engine.protocol import PRIORITY_HIGH, PRIORITY_NORMAL, Inference
 from ocrserve.errors import Unimplemented
 from ocrserve.frontend import convert
 from ocrserve.models.catalog import load_catalog
@@ -35,9 +35,11 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def request_context(context: aio.ServicerContext) -> Request:
+def request_context(context: aio.ServicerContext, priority: int) -> Request:
+    """The RPC's deadline (as a monotonic instant) and batching priority."""
     remaining = context.time_remaining()
-    return Request(deadline=None if remaining is None else time.monotonic() + remaining)
+    return Request(deadline=None if remaining is None else time.monotonic() + remaining,
+                   priority=PRIORITY_HIGH if priority == pb.PRIORITY_HIGH else PRIORITY_NORMAL)
 
 
 class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
@@ -75,7 +77,7 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
 
     async def Detect(self, request: pb.DetectRequest, context: aio.ServicerContext
                      ) -> pb.DetectResponse:
-        req = request_context(context)
+        req = request_context(context, request.priority)
         slot = normalize_slot(request.detection.slot, "det")
         params = convert.det_params(request.detection, self._settings.detection_defaults())
         self._pipeline.slot(slot, "det")
@@ -99,7 +101,7 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
 
     async def Classify(self, request: pb.ClassifyRequest, context: aio.ServicerContext
                        ) -> pb.ClassifyResponse:
-        req = request_context(context)
+        req = request_context(context, request.priority)
         slot = normalize_slot(request.classification.slot, "cls")
         self._pipeline.slot(slot, "cls")
         crops = [img for img, _ in await self._decode(request.images)]
@@ -110,7 +112,7 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
 
     async def Recognize(self, request: pb.RecognizeRequest, context: aio.ServicerContext
                         ) -> pb.RecognizeResponse:
-        req = request_context(context)
+        req = request_context(context, request.priority)
         slot = normalize_slot(request.recognition.slot, "rec")
         self._pipeline.slot(slot, "rec")
         crops = [img for img, _ in await self._decode(request.images)]
@@ -120,7 +122,7 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
         return pb.RecognizeResponse(results=results, models=self._models(slot))
 
     async def Ocr(self, request: pb.OcrRequest, context: aio.ServicerContext) -> pb.OcrResponse:
-        req = request_context(context)
+        req = request_context(context, request.priority)
         params = convert.ocr_params(
             self._settings, request.detection, request.classification, request.recognition,
             request.use_angle_cls if request.HasField("use_angle_cls") else None)

@@ -132,3 +132,15 @@ def test_each_call_rejects_other_stages_parameters() -> None:
 def test_no_images_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="no images"):
         ocr_call([], "bgr", {})
+
+
+def test_priority_is_sent_on_every_call_and_validated() -> None:
+    from ocrclient._core import classify_call, detect_call, ocr_call, recognize_call
+    from ocrclient._proto.ocr.v1 import ocr_pb2
+
+    for make in (ocr_call, detect_call, classify_call, recognize_call):
+        assert make([b"img"], "bgr", {"priority": "high"}).request.priority == \
+            ocr_pb2.PRIORITY_HIGH
+        assert make([b"img"], "bgr", {}).request.priority == ocr_pb2.PRIORITY_UNSPECIFIED
+    with pytest.raises(ValueError, match="priority"):
+        ocr_call([b"img"], "bgr", {"priority": "urgent"})

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10ocr/v1/ocr.proto\x12\x06ocr.v1\"Q\n\x05Image\x12\x11\n\x07\x65ncoded\x18\x01 \x01(\x0cH\x00\x12\x1f\n\x03raw\x18\x02 \x01(\x0b\x32\x10.ocr.v1.RawImageH\x00\x12\n\n\x02id\x18\x03 \x01(\tB\x08\n\x06source\"f\n\x08RawImage\x12\x0e\n\x06pixels\x18\x01 \x01(\x0c\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12+\n\rchannel_order\x18\x04 \x01(\x0e\x32\x14.ocr.v1.ChannelOrder\"\x90\x03\n\x0f\x44\x65tectionParams\x12\x0c\n\x04slot\x18\x01 \x01(\t\x12\x1b\n\x0elimit_side_len\x18\x02 \x01(\rH\x00\x88\x01\x01\x12%\n\nlimit_type\x18\x03 \x01(\x0e\x32\x11.ocr.v1.LimitType\x12\x13\n\x06thresh\x18\x04 \x01(\x02H\x01\x88\x01\x01\x12\x17\n\nbox_thresh\x18\x05 \x01(\x02H\x02\x88\x01\x01\x12\x19\n\x0cunclip_ratio\x18\x06 \x01(\x02H\x03\x88\x01\x01\x12\x1b\n\x0emax_candidates\x18\x07 \x01(\rH\x04\x88\x01\x01\x12%\n\nscore_mode\x18\x08 \x01(\x0e\x32\x11.ocr.v1.ScoreMode\x12\x19\n\x0cuse_dilation\x18\t \x01(\x08H\x05\x88\x01\x01\x12!\n\x08\x62ox_type\x18\n \x01(\x0e\x32\x0f.ocr.v1.BoxTypeB\x11\n\x0f_limit_side_lenB\t\n\x07_threshB\r\n\x0b_box_threshB\x0f\n\r_unclip_ratioB\x11\n\x0f_max_candidatesB\x0f\n\r_use_dilation\"D\n\x14\x43lassificationParams\x12\x0c\n\x04slot\x18\x01 \x01(\t\x12\x13\n\x06thresh\x18\x02 \x01(\x02H\x00\x88\x01\x01\x42\t\n\x07_thresh\"I\n\x11RecognitionParams\x12\x0c\n\x04slot\x18\x01 \x01(\t\x12\x17\n\ndrop_score\x18\x02 \x01(\x02H\x00\x88\x01\x01\x42\r\n\x0b_drop_score\"\x1d\n\x05Point\x12\t\n\x01x\x18\x01 \x01(\x02\x12\t\n\x01y\x18\x02 \x01(\x02\"F\n\x08ModelRef\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0c\n\x04slot\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\r\"c\n\x0cStageTimings\x12\x11\n\tdecode_ms\x18\x01 \x01(\x01\x12\x0e\n\x06\x64\x65t_ms\x18\x02 \x01(\x01\x12\x0e\n\x06\x63ls_ms\x18\x03 \x01(\x01\x12\x0e\n\x06rec_ms\x18\x04 \x01(\x01\x12\x10\n\x08total_ms\x18\x05 \x01(\x01\"7\n\x07TextBox\x12\x1d\n\x06points\x18\x01 \x03(\x0b\x32\r.ocr.v1.Point\x12\r\n\x05score\x18\x02 \x01(\x02\"z\n\x08TextLine\x12\x1a\n\x03\x62ox\x18\x01 \x03(\x0b\x32\r.ocr.v1.Point\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\x12\r\n\x05\x61ngle\x18\x04 \x01(\r\x12\x13\n\x0b\x61ngle_score\x18\x05 \x01(\x02\x12\x11\n\tbox_score\x18\x06 \x01(\x02\"r\n\rDetectRequest\x12\x1d\n\x06images\x18\x01 \x03(\x0b\x32\r.ocr.v1.Image\x12*\n\tdetection\x18\x02 \x01(\x0b\x32\x17.ocr.v1.DetectionParams\x12\x16\n\x0ereturn_timings\x18\x03 \x01(\x08\"\x80\x01\n\x0c\x44\x65tectResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12\x1e\n\x05\x62oxes\x18\x04 \x03(\x0b\x32\x0f.ocr.v1.TextBox\x12%\n\x07timings\x18\x05 \x01(\x0b\x32\x14.ocr.v1.StageTimings\"Y\n\x0e\x44\x65tectResponse\x12%\n\x07results\x18\x01 \x03(\x0b\x32\x14.ocr.v1.DetectResult\x12 \n\x06models\x18\x02 \x03(\x0b\x32\x10.ocr.v1.ModelRef\"f\n\x0f\x43lassifyRequest\x12\x1d\n\x06images\x18\x01 \x03(\x0b\x32\r.ocr.v1.Image\x12\x34\n\x0e\x63lassification\x18\x02 \x01(\x0b\x32\x1c.ocr.v1.ClassificationParams\":\n\x0e\x43lassification\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x61ngle\x18\x02 \x01(\r\x12\r\n\x05score\x18\x03 \x01(\x02\"]\n\x10\x43lassifyResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.ocr.v1.Classification\x12 \n\x06models\x18\x02 \x03(\x0b\x32\x10.ocr.v1.ModelRef\"a\n\x10RecognizeRequest\x12\x1d\n\x06images\x18\x01 \x03(\x0b\x32\r.ocr.v1.Image\x12.\n\x0brecognition\x18\x02 \x01(\x0b\x32\x19.ocr.v1.RecognitionParams\"6\n\x0bRecognition\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\"[\n\x11RecognizeResponse\x12$\n\x07results\x18\x01 \x03(\x0b\x32\x13.ocr.v1.Recognition\x12 \n\x06models\x18\x02 \x03(\x0b\x32\x10.ocr.v1.ModelRef\"\x83\x02\n\nOcrRequest\x12\x1d\n\x06images\x18\x01 \x03(\x0b\x32\r.ocr.v1.Image\x12*\n\tdetection\x18\x02 \x01(\x0b\x32\x17.ocr.v1.DetectionParams\x12\x34\n\x0e\x63lassification\x18\x03 \x01(\x0b\x32\x1c.ocr.v1.ClassificationParams\x12.\n\x0brecognition\x18\x04 \x01(\x0b\x32\x19.ocr.v1.RecognitionParams\x12\x1a\n\ruse_angle_cls\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12\x16\n\x0ereturn_timings\x18\x06 \x01(\x08\x42\x10\n\x0e_use_angle_cls\"~\n\tOcrResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12\x1f\n\x05lines\x18\x04 \x03(\x0b\x32\x10.ocr.v1.TextLine\x12%\n\x07timings\x18\x05 \x01(\x0b\x32\x14.ocr.v1.StageTimings\"S\n\x0bOcrResponse\x12\"\n\x07results\x18\x01 \x03(\x0b\x32\x11.ocr.v1.OcrResult\x12 \n\x06models\x18\x02 \x03(\x0b\x32\x10.ocr.v1.ModelRef\"\x82\x02\n\x10StreamOcrRequest\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\x04\x12\x1c\n\x05image\x18\x02 \x01(\x0b\x32\r.ocr.v1.Image\x12*\n\tdetection\x18\x03 \x01(\x0b\x32\x17.ocr.v1.DetectionParams\x12\x34\n\x0e\x63lassification\x18\x04 \x01(\x0b\x32\x1c.ocr.v1.ClassificationParams\x12.\n\x0brecognition\x18\x05 \x01(\x0b\x32\x19.ocr.v1.RecognitionParams\x12\x1a\n\ruse_angle_cls\x18\x06 \x01(\x08H\x00\x88\x01\x01\x42\x10\n\x0e_use_angle_cls\"j\n\x11StreamOcrResponse\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\x04\x12!\n\x06result\x18\x02 \x01(\x0b\x32\x11.ocr.v1.OcrResult\x12 \n\x06models\x18\x03 \x03(\x0b\x32\x10.ocr.v1.ModelRef*\xa3\x01\n\x0c\x43hannelOrder\x12\x1d\n\x19\x43HANNEL_ORDER_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43HANNEL_ORDER_BGR\x10\x01\x12\x15\n\x11\x43HANNEL_ORDER_RGB\x10\x02\x12\x16\n\x12\x43HANNEL_ORDER_GRAY\x10\x03\x12\x16\n\x12\x43HANNEL_ORDER_BGRA\x10\x04\x12\x16\n\x12\x43HANNEL_ORDER_RGBA\x10\x05*k\n\tLimitType\x12\x1a\n\x16LIMIT_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0eLIMIT_TYPE_MAX\x10\x01\x12\x12\n\x0eLIMIT_TYPE_MIN\x10\x02\x12\x1a\n\x16LIMIT_TYPE_RESIZE_LONG\x10\x03*Q\n\tScoreMode\x12\x1a\n\x16SCORE_MODE_UNSPECIFIED\x10\x00\x12\x13\n\x0fSCORE_MODE_FAST\x10\x01\x12\x13\n\x0fSCORE_MODE_SLOW\x10\x02*I\n\x07\x42oxType\x12\x18\n\x14\x42OX_TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rBOX_TYPE_QUAD\x10\x01\x12\x11\n\rBOX_TYPE_POLY\x10\x02\x32\xbc\x02\n\nOcrService\x12\x37\n\x06\x44\x65tect\x12\x15.ocr.v1.DetectRequest\x1a\x16.ocr.v1.DetectResponse\x12=\n\x08\x43lassify\x12\x17.ocr.v1.ClassifyRequest\x1a\x18.ocr.v1.ClassifyResponse\x12@\n\tRecognize\x12\x18.ocr.v1.RecognizeRequest\x1a\x19.ocr.v1.RecognizeResponse\x12.\n\x03Ocr\x12\x12.ocr.v1.OcrRequest\x1a\x13.ocr.v1.OcrResponse\x12\x44\n\tStreamOcr\x12\x18.ocr.v1.StreamOcrRequest\x1a\x19.ocr.v1.StreamOcrResponse(\x01\x30\x01\x42\x10P\x01Z\x0cocr/v1;ocrv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10ocr/v1/ocr.proto\x12\x06ocr.v1\"Q\n\x05Image\x12\x11\n\x07\x65ncoded\x18\x01 \x01(\x0cH\x00\x12\x1f\n\x03raw\x18\x02 \x01(\x0b\x32\x10.ocr.v1.RawImageH\x00\x12\n\n\x02id\x18\x03 \x01(\tB\x08\n\x06source\"f\n\x08RawImage\x12\x0e\n\x06pixels\x18\x01 \x01(\x0c\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12+\n\rchannel_order\x18\x04 \x01(\x0e\x32\x14.ocr.v1.ChannelOrder\"\x90\x03\n\x0f\x44\x65tectionParams\x12\x0c\n\x04slot\x18\x01 \x01(\t\x12\x1b\n\x0elimit_side_len\x18\x02 \x01(\rH\x00\x88\x01\x01\x12%\n\nlimit_type\x18\x03 \x01(\x0e\x32\x11.ocr.v1.LimitType\x12\x13\n\x06thresh\x18\x04 \x01(\x02H\x01\x88\x01\x01\x12\x17\n\nbox_thresh\x18\x05 \x01(\x02H\x02\x88\x01\x01\x12\x19\n\x0cunclip_ratio\x18\x06 \x01(\x02H\x03\x88\x01\x01\x12\x1b\n\x0emax_candidates\x18\x07 \x01(\rH\x04\x88\x01\x01\x12%\n\nscore_mode\x18\x08 \x01(\x0e\x32\x11.ocr.v1.ScoreMode\x12\x19\n\x0cuse_dilation\x18\t \x01(\x08H\x05\x88\x01\x01\x12!\n\x08\x62ox_type\x18\n \x01(\x0e\x32\x0f.ocr.v1.BoxTypeB\x11\n\x0f_limit_side_lenB\t\n\x07_threshB\r\n\x0b_box_threshB\x0f\n\r_unclip_ratioB\x11\n\x0f_max_candidatesB\x0f\n\r_use_dilation\"D\n\x14\x43lassificationParams\x12\x0c\n\x04slot\x18\x01 \x01(\t\x12\x13\n\x06thresh\x18\x02 \x01(\x02H\x00\x88\x01\x01\x42\t\n\x07_thresh\"I\n\x11RecognitionParams\x12\x0c\n\x04slot\x18\x01 \x01(\t\x12\x17\n\ndrop_score\x18\x02 \x01(\x02H\x00\x88\x01\x01\x42\r\n\x0b_drop_score\"\x1d\n\x05Point\x12\t\n\x01x\x18\x01 \x01(\x02\x12\t\n\x01y\x18\x02 \x01(\x02\"F\n\x08ModelRef\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0c\n\x04slot\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\r\"c\n\x0cStageTimings\x12\x11\n\tdecode_ms\x18\x01 \x01(\x01\x12\x0e\n\x06\x64\x65t_ms\x18\x02 \x01(\x01\x12\x0e\n\x06\x63ls_ms\x18\x03 \x01(\x01\x12\x0e\n\x06rec_ms\x18\x04 \x01(\x01\x12\x10\n\x08total_ms\x18\x05 \x01(\x01\"7\n\x07TextBox\x12\x1d\n\x06points\x18\x01 \x03(\x0b\x32\r.ocr.v1.Point\x12\r\n\x05score\x18\x02 \x01(\x02\"z\n\x08TextLine\x12\x1a\n\x03\x62ox\x18\x01 \x03(\x0b\x32\r.ocr.v1.Point\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\x12\r\n\x05\x61ngle\x18\x04 \x01(\r\x12\x13\n\x0b\x61ngle_score\x18\x05 \x01(\x02\x12\x11\n\tbox_score\x18\x06 \x01(\x02\"\x96\x01\n\rDetectRequest\x12\x1d\n\x06images\x18\x01 \x03(\x0b\x32\r.ocr.v1.Image\x12*\n\tdetection\x18\x02 \x01(\x0b\x32\x17.ocr.v1.DetectionParams\x12\x16\n\x0ereturn_timings\x18\x03 \x01(\x08\x12\"\n\x08priority\x18\x04 \x01(\x0e\x32\x10.ocr.v1.Priority\"\x80\x01\n\x0c\x44\x65tectResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12\x1e\n\x05\x62oxes\x18\x04 \x03(\x0b\x32\x0f.ocr.v1.TextBox\x12%\n\x07timings\x18\x05 \x01(\x0b\x32\x14.ocr.v1.StageTimings\"Y\n\x0e\x44\x65tectResponse\x12%\n\x07results\x18\x01 \x03(\x0b\x32\x14.ocr.v1.DetectResult\x12 \n\x06models\x18\x02 \x03(\x0b\x32\x10.ocr.v1.ModelRef\"\x8a\x01\n\x0f\x43lassifyRequest\x12\x1d\n\x06images\x18\x01 \x03(\x0b\x32\r.ocr.v1.Image\x12\x34\n\x0e\x63lassification\x18\x02 \x01(\x0b\x32\x1c.ocr.v1.ClassificationParams\x12\"\n\x08priority\x18\x03 \x01(\x0e\x32\x10.ocr.v1.Priority\":\n\x0e\x43lassification\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x61ngle\x18\x02 \x01(\r\x12\r\n\x05score\x18\x03 \x01(\x02\"]\n\x10\x43lassifyResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.ocr.v1.Classification\x12 \n\x06models\x18\x02 \x03(\x0b\x32\x10.ocr.v1.ModelRef\"\x85\x01\n\x10RecognizeRequest\x12\x1d\n\x06images\x18\x01 \x03(\x0b\x32\r.ocr.v1.Image\x12.\n\x0brecognition\x18\x02 \x01(\x0b\x32\x19.ocr.v1.RecognitionParams\x12\"\n\x08priority\x18\x03 \x01(\x0e\x32\x10.ocr.v1.Priority\"6\n\x0bRecognition\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\"[\n\x11RecognizeResponse\x12$\n\x07results\x18\x01 \x03(\x0b\x32\x13.ocr.v1.Recognition\x12 \n\x06models\x18\x02 \x03(\x0b\x32\x10.ocr.v1.ModelRef\"\xa7\x02\n\nOcrRequest\x12\x1d\n\x06images\x18\x01 \x03(\x0b\x32\r.ocr.v1.Image\x12*\n\tdetection\x18\x02 \x01(\x0b\x32\x17.ocr.v1.DetectionParams\x12\x34\n\x0e\x63lassification\x18\x03 \x01(\x0b\x32\x1c.ocr.v1.ClassificationParams\x12.\n\x0brecognition\x18\x04 \x01(\x0b\x32\x19.ocr.v1.RecognitionParams\x12\x1a\n\ruse_angle_cls\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12\x16\n\x0ereturn_timings\x18\x06 \x01(\x08\x12\"\n\x08priority\x18\x07 \x01(\x0e\x32\x10.ocr.v1.PriorityB\x10\n\x0e_use_angle_cls\"~\n\tOcrResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12\x1f\n\x05lines\x18\x04 \x03(\x0b\x32\x10.ocr.v1.TextLine\x12%\n\x07timings\x18\x05 \x01(\x0b\x32\x14.ocr.v1.StageTimings\"S\n\x0bOcrResponse\x12\"\n\x07results\x18\x01 \x03(\x0b\x32\x11.ocr.v1.OcrResult\x12 \n\x06models\x18\x02 \x03(\x0b\x32\x10.ocr.v1.ModelRef\"\xa6\x02\n\x10StreamOcrRequest\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\x04\x12\x1c\n\x05image\x18\x02 \x01(\x0b\x32\r.ocr.v1.Image\x12*\n\tdetection\x18\x03 \x01(\x0b\x32\x17.ocr.v1.DetectionParams\x12\x34\n\x0e\x63lassification\x18\x04 \x01(\x0b\x32\x1c.ocr.v1.ClassificationParams\x12.\n\x0brecognition\x18\x05 \x01(\x0b\x32\x19.ocr.v1.RecognitionParams\x12\x1a\n\ruse_angle_cls\x18\x06 \x01(\x08H\x00\x88\x01\x01\x12\"\n\x08priority\x18\x07 \x01(\x0e\x32\x10.ocr.v1.PriorityB\x10\n\x0e_use_angle_cls\"j\n\x11StreamOcrResponse\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\x04\x12!\n\x06result\x18\x02 \x01(\x0b\x32\x11.ocr.v1.OcrResult\x12 \n\x06models\x18\x03 \x03(\x0b\x32\x10.ocr.v1.ModelRef*\xa3\x01\n\x0c\x43hannelOrder\x12\x1d\n\x19\x43HANNEL_ORDER_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43HANNEL_ORDER_BGR\x10\x01\x12\x15\n\x11\x43HANNEL_ORDER_RGB\x10\x02\x12\x16\n\x12\x43HANNEL_ORDER_GRAY\x10\x03\x12\x16\n\x12\x43HANNEL_ORDER_BGRA\x10\x04\x12\x16\n\x12\x43HANNEL_ORDER_RGBA\x10\x05*L\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x13\n\x0fPRIORITY_NORMAL\x10\x01\x12\x11\n\rPRIORITY_HIGH\x10\x02*k\n\tLimitType\x12\x1a\n\x16LIMIT_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0eLIMIT_TYPE_MAX\x10\x01\x12\x12\n\x0eLIMIT_TYPE_MIN\x10\x02\x12\x1a\n\x16LIMIT_TYPE_RESIZE_LONG\x10\x03*Q\n\tScoreMode\x12\x1a\n\x16SCORE_MODE_UNSPECIFIED\x10\x00\x12\x13\n\x0fSCORE_MODE_FAST\x10\x01\x12\x13\n\x0fSCORE_MODE_SLOW\x10\x02*I\n\x07\x42oxType\x12\x18\n\x14\x42OX_TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rBOX_TYPE_QUAD\x10\x01\x12\x11\n\rBOX_TYPE_POLY\x10\x02\x32\xbc\x02\n\nOcrService\x12\x37\n\x06\x44\x65tect\x12\x15.ocr.v1.DetectRequest\x1a\x16.ocr.v1.DetectResponse\x12=\n\x08\x43lassify\x12\x17.ocr.v1.ClassifyRequest\x1a\x18.ocr.v1.ClassifyResponse\x12@\n\tRecognize\x12\x18.ocr.v1.RecognizeRequest\x1a\x19.ocr.v1.RecognizeResponse\x12.\n\x03Ocr\x12\x12.ocr.v1.OcrRequest\x1a\x13.ocr.v1.OcrResponse\x12\x44\n\tStreamOcr\x12\x18.ocr.v1.StreamOcrRequest\x1a\x19.ocr.v1.StreamOcrResponse(\x01\x30\x01\x42\x10P\x01Z\x0cocr/v1;ocrv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,14 +32,16 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ocr.v1.ocr_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'P\001Z\014ocr/v1;ocrv1'
-  _globals['_CHANNELORDER']._serialized_start=2838
-  _globals['_CHANNELORDER']._serialized_end=3001
-  _globals['_LIMITTYPE']._serialized_start=3003
-  _globals['_LIMITTYPE']._serialized_end=3110
-  _globals['_SCOREMODE']._serialized_start=3112
-  _globals['_SCOREMODE']._serialized_end=3193
-  _globals['_BOXTYPE']._serialized_start=3195
-  _globals['_BOXTYPE']._serialized_end=3268
+  _globals['_CHANNELORDER']._serialized_start=3021
+  _globals['_CHANNELORDER']._serialized_end=3184
+  _globals['_PRIORITY']._serialized_start=3186
+  _globals['_PRIORITY']._serialized_end=3262
+  _globals['_LIMITTYPE']._serialized_start=3264
+  _globals['_LIMITTYPE']._serialized_end=3371
+  _globals['_SCOREMODE']._serialized_start=3373
+  _globals['_SCOREMODE']._serialized_end=3454
+  _globals['_BOXTYPE']._serialized_start=3456
+  _globals['_BOXTYPE']._serialized_end=3529
   _globals['_IMAGE']._serialized_start=28
   _globals['_IMAGE']._serialized_end=109
   _globals['_RAWIMAGE']._serialized_start=111
@@ -60,34 +62,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TEXTBOX']._serialized_end=1022
   _globals['_TEXTLINE']._serialized_start=1024
   _globals['_TEXTLINE']._serialized_end=1146
-  _globals['_DETECTREQUEST']._serialized_start=1148
-  _globals['_DETECTREQUEST']._serialized_end=1262
-  _globals['_DETECTRESULT']._serialized_start=1265
-  _globals['_DETECTRESULT']._serialized_end=1393
-  _globals['_DETECTRESPONSE']._serialized_start=1395
-  _globals['_DETECTRESPONSE']._serialized_end=1484
-  _globals['_CLASSIFYREQUEST']._serialized_start=1486
-  _globals['_CLASSIFYREQUEST']._serialized_end=1588
-  _globals['_CLASSIFICATION']._serialized_start=1590
-  _globals['_CLASSIFICATION']._serialized_end=1648
-  _globals['_CLASSIFYRESPONSE']._serialized_start=1650
-  _globals['_CLASSIFYRESPONSE']._serialized_end=1743
-  _globals['_RECOGNIZEREQUEST']._serialized_start=1745
-  _globals['_RECOGNIZEREQUEST']._serialized_end=1842
-  _globals['_RECOGNITION']._serialized_start=1844
-  _globals['_RECOGNITION']._serialized_end=1898
-  _globals['_RECOGNIZERESPONSE']._serialized_start=1900
-  _globals['_RECOGNIZERESPONSE']._serialized_end=1991
-  _globals['_OCRREQUEST']._serialized_start=1994
-  _globals['_OCRREQUEST']._serialized_end=2253
-  _globals['_OCRRESULT']._serialized_start=2255
-  _globals['_OCRRESULT']._serialized_end=2381
-  _globals['_OCRRESPONSE']._serialized_start=2383
-  _globals['_OCRRESPONSE']._serialized_end=2466
-  _globals['_STREAMOCRREQUEST']._serialized_start=2469
-  _globals['_STREAMOCRREQUEST']._serialized_end=2727
-  _globals['_STREAMOCRRESPONSE']._serialized_start=2729
-  _globals['_STREAMOCRRESPONSE']._serialized_end=2835
-  _globals['_OCRSERVICE']._serialized_start=3271
-  _globals['_OCRSERVICE']._serialized_end=3587
+  _globals['_DETECTREQUEST']._serialized_start=1149
+  _globals['_DETECTREQUEST']._serialized_end=1299
+  _globals['_DETECTRESULT']._serialized_start=1302
+  _globals['_DETECTRESULT']._serialized_end=1430
+  _globals['_DETECTRESPONSE']._serialized_start=1432
+  _globals['_DETECTRESPONSE']._serialized_end=1521
+  _globals['_CLASSIFYREQUEST']._serialized_start=1524
+  _globals['_CLASSIFYREQUEST']._serialized_end=1662
+  _globals['_CLASSIFICATION']._serialized_start=1664
+  _globals['_CLASSIFICATION']._serialized_end=1722
+  _globals['_CLASSIFYRESPONSE']._serialized_start=1724
+  _globals['_CLASSIFYRESPONSE']._serialized_end=1817
+  _globals['_RECOGNIZEREQUEST']._serialized_start=1820
+  _globals['_RECOGNIZEREQUEST']._serialized_end=1953
+  _globals['_RECOGNITION']._serialized_start=1955
+  _globals['_RECOGNITION']._serialized_end=2009
+  _globals['_RECOGNIZERESPONSE']._serialized_start=2011
+  _globals['_RECOGNIZERESPONSE']._serialized_end=2102
+  _globals['_OCRREQUEST']._serialized_start=2105
+  _globals['_OCRREQUEST']._serialized_end=2400
+  _globals['_OCRRESULT']._serialized_start=2402
+  _globals['_OCRRESULT']._serialized_end=2528
+  _globals['_OCRRESPONSE']._serialized_start=2530
+  _globals['_OCRRESPONSE']._serialized_end=2613
+  _globals['_STREAMOCRREQUEST']._serialized_start=2616
+  _globals['_STREAMOCRREQUEST']._serialized_end=2910
+  _globals['_STREAMOCRRESPONSE']._serialized_start=2912
+  _globals['_STREAMOCRRESPONSE']._serialized_end=3018
+  _globals['_OCRSERVICE']._serialized_start=3532
+  _globals['_OCRSERVICE']._serialized_end=3848
 # @@protoc_insertion_point(module_scope)

@@ -16,6 +16,12 @@ class ChannelOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CHANNEL_ORDER_BGRA: _ClassVar[ChannelOrder]
     CHANNEL_ORDER_RGBA: _ClassVar[ChannelOrder]
 
+class Priority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRIORITY_UNSPECIFIED: _ClassVar[Priority]
+    PRIORITY_NORMAL: _ClassVar[Priority]
+    PRIORITY_HIGH: _ClassVar[Priority]
+
 class LimitType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     LIMIT_TYPE_UNSPECIFIED: _ClassVar[LimitType]
@@ -40,6 +46,9 @@ CHANNEL_ORDER_RGB: ChannelOrder
 CHANNEL_ORDER_GRAY: ChannelOrder
 CHANNEL_ORDER_BGRA: ChannelOrder
 CHANNEL_ORDER_RGBA: ChannelOrder
+PRIORITY_UNSPECIFIED: Priority
+PRIORITY_NORMAL: Priority
+PRIORITY_HIGH: Priority
 LIMIT_TYPE_UNSPECIFIED: LimitType
 LIMIT_TYPE_MAX: LimitType
 LIMIT_TYPE_MIN: LimitType
@@ -172,14 +181,16 @@ class TextLine(_message.Message):
     def __init__(self, box: _Optional[_Iterable[_Union[Point, _Mapping]]] = ..., text: _Optional[str] = ..., score: _Optional[float] = ..., angle: _Optional[int] = ..., angle_score: _Optional[float] = ..., box_score: _Optional[float] = ...) -> None: ...
 
 class DetectRequest(_message.Message):
-    __slots__ = ("images", "detection", "return_timings")
+    __slots__ = ("images", "detection", "return_timings", "priority")
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     DETECTION_FIELD_NUMBER: _ClassVar[int]
     RETURN_TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
     images: _containers.RepeatedCompositeFieldContainer[Image]
     detection: DetectionParams
     return_timings: bool
-    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., detection: _Optional[_Union[DetectionParams, _Mapping]] = ..., return_timings: _Optional[bool] = ...) -> None: ...
+    priority: Priority
+    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., detection: _Optional[_Union[DetectionParams, _Mapping]] = ..., return_timings: _Optional[bool] = ..., priority: _Optional[_Union[Priority, str]] = ...) -> None: ...
 
 class DetectResult(_message.Message):
     __slots__ = ("id", "width", "height", "boxes", "timings")
@@ -204,12 +215,14 @@ class DetectResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[DetectResult, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelRef, _Mapping]]] = ...) -> None: ...
 
 class ClassifyRequest(_message.Message):
-    __slots__ = ("images", "classification")
+    __slots__ = ("images", "classification", "priority")
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
     images: _containers.RepeatedCompositeFieldContainer[Image]
     classification: ClassificationParams
-    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., classification: _Optional[_Union[ClassificationParams, _Mapping]] = ...) -> None: ...
+    priority: Priority
+    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., classification: _Optional[_Union[ClassificationParams, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ...) -> None: ...
 
 class Classification(_message.Message):
     __slots__ = ("id", "angle", "score")
@@ -230,12 +243,14 @@ class ClassifyResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[Classification, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelRef, _Mapping]]] = ...) -> None: ...
 
 class RecognizeRequest(_message.Message):
-    __slots__ = ("images", "recognition")
+    __slots__ = ("images", "recognition", "priority")
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     RECOGNITION_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
     images: _containers.RepeatedCompositeFieldContainer[Image]
     recognition: RecognitionParams
-    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., recognition: _Optional[_Union[RecognitionParams, _Mapping]] = ...) -> None: ...
+    priority: Priority
+    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., recognition: _Optional[_Union[RecognitionParams, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ...) -> None: ...
 
 class Recognition(_message.Message):
     __slots__ = ("id", "text", "score")
@@ -256,20 +271,22 @@ class RecognizeResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[Recognition, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelRef, _Mapping]]] = ...) -> None: ...
 
 class OcrRequest(_message.Message):
-    __slots__ = ("images", "detection", "classification", "recognition", "use_angle_cls", "return_timings")
+    __slots__ = ("images", "detection", "classification", "recognition", "use_angle_cls", "return_timings", "priority")
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     DETECTION_FIELD_NUMBER: _ClassVar[int]
     CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
     RECOGNITION_FIELD_NUMBER: _ClassVar[int]
     USE_ANGLE_CLS_FIELD_NUMBER: _ClassVar[int]
     RETURN_TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
     images: _containers.RepeatedCompositeFieldContainer[Image]
     detection: DetectionParams
     classification: ClassificationParams
     recognition: RecognitionParams
     use_angle_cls: bool
     return_timings: bool
-    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., detection: _Optional[_Union[DetectionParams, _Mapping]] = ..., classification: _Optional[_Union[ClassificationParams, _Mapping]] = ..., recognition: _Optional[_Union[RecognitionParams, _Mapping]] = ..., use_angle_cls: _Optional[bool] = ..., return_timings: _Optional[bool] = ...) -> None: ...
+    priority: Priority
+    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., detection: _Optional[_Union[DetectionParams, _Mapping]] = ..., classification: _Optional[_Union[ClassificationParams, _Mapping]] = ..., recognition: _Optional[_Union[RecognitionParams, _Mapping]] = ..., use_angle_cls: _Optional[bool] = ..., return_timings: _Optional[bool] = ..., priority: _Optional[_Union[Priority, str]] = ...) -> None: ...
 
 class OcrResult(_message.Message):
     __slots__ = ("id", "width", "height", "lines", "timings")
@@ -294,20 +311,22 @@ class OcrResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[OcrResult, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelRef, _Mapping]]] = ...) -> None: ...
 
 class StreamOcrRequest(_message.Message):
-    __slots__ = ("frame_id", "image", "detection", "classification", "recognition", "use_angle_cls")
+    __slots__ = ("frame_id", "image", "detection", "classification", "recognition", "use_angle_cls", "priority")
     FRAME_ID_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     DETECTION_FIELD_NUMBER: _ClassVar[int]
     CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
     RECOGNITION_FIELD_NUMBER: _ClassVar[int]
     USE_ANGLE_CLS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
     frame_id: int
     image: Image
     detection: DetectionParams
     classification: ClassificationParams
     recognition: RecognitionParams
     use_angle_cls: bool
-    def __init__(self, frame_id: _Optional[int] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., detection: _Optional[_Union[DetectionParams, _Mapping]] = ..., classification: _Optional[_Union[ClassificationParams, _Mapping]] = ..., recognition: _Optional[_Union[RecognitionParams, _Mapping]] = ..., use_angle_cls: _Optional[bool] = ...) -> None: ...
+    priority: Priority
+    def __init__(self, frame_id: _Optional[int] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., detection: _Optional[_Union[DetectionParams, _Mapping]] = ..., classification: _Optional[_Union[ClassificationParams, _Mapping]] = ..., recognition: _Optional[_Union[RecognitionParams, _Mapping]] = ..., use_angle_cls: _Optional[bool] = ..., priority: _Optional[_Union[Priority, str]] = ...) -> None: ...
 
 class StreamOcrResponse(_message.Message):
     __slots__ = ("frame_id", "result", "models")

@@ -151,14 +151,19 @@ def slots_call() -> Call[list[SlotStatus]]:
 
 
 def channel_options(max_message_mb: int, policy: RetryPolicy) -> list[tuple[str, int]]:
-    """Message size limits, and reconnect backoff in step with the retry policy.
+    """Message size limits, reconnect backoff in step with the retry policy, own connection.
 
     A channel that failed to connect answers UNAVAILABLE at once until its own
     reconnect backoff (1 s, growing to 120 s by default) expires; retries
     spaced by our policy are only real attempts if reconnects keep pace.
+
+    gRPC shares one connection among channels to the same target unless told
+    otherwise; each client gets its own, so that several clients spread over
+    the server's front-end processes (the kernel balances connections).
     """
     size = max_message_mb * 1024 * 1024
     return [
+        ("grpc.use_local_subchannel_pool", 1),
         ("grpc.max_send_message_length", size),
         ("grpc.max_receive_message_length", size),
         ("grpc.initial_reconnect_backoff_ms", round(policy.initial_backoff * 1000)),

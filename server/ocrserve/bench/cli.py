@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import shlex
 import sys
@@ -155,18 +156,26 @@ async def _load_steps(address: str, args: argparse.Namespace, payloads: list[byt
     from ocrclient import AsyncOcrClient
 
     steps: list[dict[str, Any]] = []
-    async with AsyncOcrClient(address, timeout=120, retries=0) as client:
-        call: Callable[[list[bytes]], Awaitable[object]] = getattr(client, args.rpc)
+    # gRPC multiplexes a channel on one TCP connection, and SO_REUSEPORT
+    # balances connections, not requests: several channels, as several client
+    # services would open, spread the load over the server's front-ends.
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(AsyncOcrClient(address, timeout=120,
+                                                                  retries=0))
+                   for _ in range(args.connections)]
+        calls: list[Callable[[list[bytes]], Awaitable[object]]] = [
+            getattr(c, args.rpc) for c in clients]
 
         async def send(i: int) -> int:
-            await call([payloads[i % len(payloads)]])
+            await calls[i % len(calls)]([payloads[i % len(payloads)]])
             return 1
 
-        await send(0)  # first request outside the measurement
+        for i in range(len(calls)):
+            await send(i)  # connect and warm outside the measurement
         plan = ([("rate", r) for r in args.rate] if args.rate
                 else [("concurrency", c) for c in args.concurrency])
         for kind, value in plan:
-            before = await _rec_counters(client)
+            before = await _rec_counters(clients[0])
             with tqdm(desc=f"{kind} {value}", unit="req", file=sys.stderr, leave=False) as bar:
                 def tick() -> None:
                     bar.update()
@@ -174,7 +183,7 @@ async def _load_steps(address: str, args: argparse.Namespace, payloads: list[byt
                 result: StepResult = await (
                     open_loop(send, float(value), args.duration, tick) if kind == "rate"
                     else closed_loop(send, int(value), args.duration, tick))
-            after = await _rec_counters(client)
+            after = await _rec_counters(clients[0])
             summary = result.summary()
             batches = after[0] - before[0]
             summary["rec_mean_batch"] = round((after[1] - before[1]) / batches, 2) if batches else 0
@@ -295,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--rate", type=lambda s: [float(x) for x in s.split(",")],
                       help="open loop: requests per second (comma-separated steps)")
     load.add_argument("--duration", type=float, default=20.0, help="seconds per step")
+    load.add_argument("--connections", type=int, default=2,
+                      help="client channels (TCP connections) the requests are spread over")
     load.add_argument("--model-set", choices=sorted(MODEL_SETS), default="v2-onnx",
                       help="models of the PaddleOCR baseline (match the server's)")
     load.set_defaults(run=cmd_load, table=load_table)

@@ -251,3 +251,21 @@ def test_sigterm_finishes_in_flight_requests_then_exits_zero(model_repository: P
             t.join(60)
     assert code == 0, proc.log()
     assert len(results) == 3 and all(len(r.lines) > 10 for r in results)  # type: ignore[attr-defined]
+
+
+def test_further_recognizer_slots_and_no_classifier(model_repository: Path) -> None:
+    slots = ["--slot", "det=ch_PP-OCRv2_det", "--slot", "rec=ch_PP-OCRv2_rec",
+             "--slot", "rec:second=ch_PP-OCRv2_rec@1"]
+    line = text_line("Quarterly report 2024")
+    with ServerProcess(["--workers", "0", *slots],
+                       env={"OCR_MODEL_REPOSITORY": str(model_repository)}) as proc, \
+            OcrClient(proc.target) as client:
+        default = client.ocr_one(line)
+        second = client.ocr_one(line, language="second")
+        assert [x.text for x in second.lines] == [x.text for x in default.lines] == \
+            ["Quarterly report 2024"]
+        assert {(m.stage, m.slot) for m in second.models} == {("det", "det"),
+                                                               ("rec", "rec:second")}
+        assert second.lines[0].angle == 0 and second.lines[0].angle_score == 0.0
+        with pytest.raises(NotFound, match="cls"):
+            client.ocr([line], use_angle_cls=True)  # asked for, but there is no classifier

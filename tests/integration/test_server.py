@@ -269,3 +269,17 @@ def test_further_recognizer_slots_and_no_classifier(model_repository: Path) -> N
         assert second.lines[0].angle == 0 and second.lines[0].angle_score == 0.0
         with pytest.raises(NotFound, match="cls"):
             client.ocr([line], use_angle_cls=True)  # asked for, but there is no classifier
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_sigterm_drains_a_server_running_paddle(model_repository: Path, workers: str) -> None:
+    """Paddle replaces SIGTERM's handler with one that aborts; the server must still drain."""
+    slots = ["--slot", "det=ch_PP-OCRv4_det@paddle",
+             "--slot", "cls=ch_ppocr_mobile_v2.0_cls@paddle"]
+    with ServerProcess(["--workers", workers, *slots],
+                       env={"OCR_MODEL_REPOSITORY": str(model_repository)}) as proc, \
+            OcrClient(proc.target) as client:
+        assert client.detect([text_line("paddle backend")])[0].boxes
+        code = proc.stop()
+    assert code == 0, proc.log()
+    assert "FatalError" not in proc.log() and "stopped" in proc.log()

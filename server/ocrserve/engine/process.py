@@ -19,6 +19,9 @@ async def serve_engine(settings: Settings, device: str, socket_path: str) -> Non
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     engine = Engine.from_settings(settings, device)
     await engine.start()
+    # Again: loading a runtime (Paddle) may have replaced both handlers.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     server = EngineServer(engine, socket_path)
     await server.start()
     log.info("engine on %s serving %s at %s", device, ", ".join(engine.slots()), socket_path)

@@ -43,6 +43,8 @@ async def serve(settings: Settings, inference: ClosableInference,
     try:
         if not await _start_unless_stopped(inference, stop):
             return
+        for sig in stop_signals:  # again: loading a runtime (Paddle) may have replaced them
+            loop.add_signal_handler(sig, stop.set)
         server = create_server(settings, inference, executor)
         await server.start()
         log.info(READY_MESSAGE.format(host=settings.host, port=server.port))

@@ -40,8 +40,15 @@ with warnings.catch_warnings():
     # Paddle 3.x warns about a missing C++ compiler cache on import; it only
     # matters for building custom ops, which a server never does.
     warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+    import paddle
     import paddle.inference as paddle_infer
     from paddle.base.proto import framework_pb2
+
+# Paddle installs C-level handlers for SIGTERM and others that abort the
+# process with a "FatalError" report: a SIGTERM would kill the server instead
+# of draining it.  Processes that load Paddle re-install their own handlers
+# after loading (see frontend/process.py and engine/process.py).
+paddle.disable_signal_handler()
 
 MODEL_FILE = "inference.pdmodel"
 PARAMS_FILE = "inference.pdiparams"

@@ -24,6 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ocrserve.engine.policy import BatchPolicy, policy_for_slot
 from ocrserve.errors import InvalidInput
 
 #: The slots served when neither the config nor the command line names any:
@@ -75,6 +76,13 @@ class Settings:
     )
     max_queue_delay_us: int = _opt(2000, "longest wait for a batch to fill, microseconds")
     max_queue_size: int = _opt(1024, "queued items per slot before RESOURCE_EXHAUSTED")
+    batching: tuple[str, ...] = _opt(
+        (),
+        "per-slot batcher settings SLOT.KEY=VALUE, e.g. rec:french.max_batch_size=16 or "
+        "det.preferred_batch_sizes=2/4 (a kind applies to all its slots); KEY: "
+        "max_batch_size, max_queue_delay_us, preferred_batch_sizes, max_queue_size",
+        repeat=True,
+    )
     det_buckets: tuple[int, ...] = _opt(
         (),
         "detection side lengths to pad inputs up to, so different sizes share batches "
@@ -187,8 +195,10 @@ class Settings:
                 raise InvalidInput(f"invalid configuration: device {device!r} is not cpu or cuda:N")
         from ocrserve.models.slots import parse_slot_specs  # avoid an import cycle at load
 
-        parse_slot_specs(self.slot)
+        specs = parse_slot_specs(self.slot)
         self.detection_defaults().validate()
+        for spec in specs:
+            self.batch_policy(spec.slot)
 
     @property
     def device_list(self) -> list[str]:
@@ -210,6 +220,14 @@ class Settings:
             use_dilation=self.use_dilation,
             box_type=self.det_box_type,
         )
+
+    def batch_policy(self, slot: str) -> BatchPolicy:
+        """The slot's BatchPolicy: kind-wide options, then ``batching`` overrides."""
+        max_batch = {"det": self.det_max_batch_size, "cls": self.cls_max_batch_size,
+                     "rec": self.rec_max_batch_size}[slot.split(":", 1)[0]]
+        base = BatchPolicy(max_batch_size=max_batch, max_queue_delay_us=self.max_queue_delay_us,
+                           max_queue_size=self.max_queue_size)
+        return policy_for_slot(base, slot, self.batching)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from ocrserve.engine.batcher import BatcherStats
-from ocrserve.engine.policy import BatchPolicy
 from ocrserve.engine.protocol import PRIORITY_NORMAL, SlotInfo
 from ocrserve.engine.slots import LoadedSlot, SlotConfig
 from ocrserve.errors import NotFound, Unavailable
@@ -47,17 +46,12 @@ def slot_configs(settings: Settings, device: str) -> list[SlotConfig]:
         use_tensorrt=settings.use_tensorrt,
         precision=settings.precision,
     )
-    max_batch = {"det": settings.det_max_batch_size, "cls": settings.cls_max_batch_size,
-                 "rec": settings.rec_max_batch_size}
     configs = []
     for spec in parse_slot_specs(settings.slot):
         model = resolve_model(repo, spec)
-        policy = BatchPolicy(max_batch_size=max_batch[spec.kind],
-                             max_queue_delay_us=settings.max_queue_delay_us,
-                             max_queue_size=settings.max_queue_size)
         configs.append(SlotConfig(
             slot=spec.slot, model=model, backend=settings.backend or None, runtime=runtime,
-            policy=policy, det_buckets=settings.det_buckets,
+            policy=settings.batch_policy(spec.slot), det_buckets=settings.det_buckets,
             rec_width_step=settings.rec_width_step,
             det_warm_limit=settings.det_limit_side_len, warmup=settings.warmup,
         ))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
 from ocrserve.errors import InvalidInput
@@ -61,6 +61,36 @@ class BatchPolicy:
     @property
     def max_queue_delay_s(self) -> float:
         return self.max_queue_delay_us / 1e6
+
+
+_OVERRIDABLE = ("max_batch_size", "max_queue_delay_us", "preferred_batch_sizes",
+                "max_queue_size")
+
+
+def parse_override(text: str) -> tuple[str, str, int | tuple[int, ...]]:
+    """``SLOT.KEY=VALUE`` -> (slot or kind, key, value); sizes are written ``2/4/8``."""
+    target, dot, rest = text.partition(".")
+    key, eq, value = rest.partition("=")
+    if not dot or not eq or not target or key not in _OVERRIDABLE:
+        raise InvalidInput(f"bad batching override {text!r}: expected SLOT.KEY=VALUE with KEY "
+                           f"one of {', '.join(_OVERRIDABLE)} (e.g. rec.max_batch_size=16)")
+    try:
+        parsed = (tuple(int(v) for v in value.split("/")) if key == "preferred_batch_sizes"
+                  else int(value))
+    except ValueError:
+        raise InvalidInput(f"bad batching override {text!r}: {value!r} is not a number") from None
+    return target, key, parsed
+
+
+def policy_for_slot(base: BatchPolicy, slot: str, overrides: Sequence[str]) -> BatchPolicy:
+    """``base`` with the overrides for the slot's kind, then those for the slot itself."""
+    kind = slot.split(":", 1)[0]
+    parsed = [parse_override(o) for o in overrides]
+    changes = {key: value for target, key, value in parsed if target == kind}
+    changes |= {key: value for target, key, value in parsed if target == slot and slot != kind}
+    policy = replace(base, **changes)  # type: ignore[arg-type]
+    policy.validate()
+    return policy
 
 
 class Queued(Protocol):

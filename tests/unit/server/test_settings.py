@@ -63,3 +63,26 @@ def test_unknown_config_key_is_rejected(tmp_path: Path) -> None:
 def test_malformed_number_names_the_option() -> None:
     with pytest.raises(InvalidInput, match="port"):
         Settings.load([], env={"OCR_PORT": "fifty"})
+
+
+def test_batching_overrides_apply_per_kind_then_per_slot() -> None:
+    settings = Settings.load([
+        "--slot", "det=a", "--slot", "rec=b", "--slot", "rec:fr=c",
+        "--batching", "rec.max_batch_size=12", "--batching", "rec:fr.max_batch_size=4",
+        "--batching", "det.preferred_batch_sizes=2/4", "--max-queue-delay-us", "500",
+    ], env={})
+    assert settings.batch_policy("rec").max_batch_size == 12
+    assert settings.batch_policy("rec:fr").max_batch_size == 4
+    det = settings.batch_policy("det")
+    assert det.preferred_batch_sizes == (2, 4) and det.max_queue_delay_us == 500
+    assert det.max_batch_size == settings.det_max_batch_size
+
+
+@pytest.mark.parametrize("override, message", [
+    ("rec.max_batch=3", "bad batching override"),
+    ("rec.max_batch_size=many", "not a number"),
+    ("det.preferred_batch_sizes=8/16", "preferred_batch_sizes must lie"),
+])
+def test_bad_batching_overrides_stop_start_up(override: str, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        Settings.load(["--batching", override], env={})

@@ -32,8 +32,6 @@ from ocrserve.ops import rec as rec_ops
 
 T = TypeVar("T")
 
-#: PaddleOCR's rec_image_shape width: no batch is narrower (every catalog rec model).
-REC_BASE_WIDTH = 320
 #: Widest recognizer input; wider crops are squeezed (PaddleOCR issue 7454: OOM).
 REC_MAX_WIDTH = 3200
 
@@ -215,7 +213,7 @@ def rec_tensors(crops: Sequence[np.ndarray], height: int, group: int) -> list[np
     for start in range(0, len(crops), group):
         members = order[start:start + group]
         ratio = rec_ops.rec_max_wh_ratio([crops[i].shape[:2] for i in members], height,
-                                         REC_BASE_WIDTH)
+                                         rec_ops.REC_BASE_WIDTH)
         ratio = min(ratio, REC_MAX_WIDTH / height)
         for i in members:
             out[i] = rec_ops.rec_preprocess(crops[i], height, ratio)

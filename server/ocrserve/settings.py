@@ -20,7 +20,7 @@ import tomllib
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -237,9 +237,13 @@ def env_name(field_name: str) -> str:
     return "OCR_" + field_name.upper()
 
 
+@cache
+def _hints() -> dict[str, Any]:
+    return typing.get_type_hints(Settings)
+
+
 def _base_type(f: dataclasses.Field[Any]) -> type:
-    hints = typing.get_type_hints(Settings)
-    hint = hints[f.name]
+    hint = _hints()[f.name]
     origin = typing.get_origin(hint)
     return origin if origin is not None else hint
 
@@ -257,7 +261,7 @@ def _parse(f: dataclasses.Field[Any], raw: Any) -> Any:
             return lowered in ("1", "true", "yes", "on")
         if kind is tuple:
             items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
-            item_type = typing.get_args(typing.get_type_hints(Settings)[f.name])[0]
+            item_type = typing.get_args(_hints()[f.name])[0]
             return tuple(item_type(str(i).strip()) for i in items if str(i).strip())
         return kind(raw)
     except ValueError as exc:

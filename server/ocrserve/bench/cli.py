@@ -215,9 +215,10 @@ def _payloads(rpc: str, images: list[Path]) -> list[bytes]:
                                                slot=("det=ch_PP-OCRv2_det",)))
         await engine.start()
         out = []
+        pipeline = Pipeline(engine)
         for path in images:
             img = decode_image(path.read_bytes())
-            for box in await Pipeline(engine).detect(img, OcrParams().det):
+            for box in await pipeline.detect(img, OcrParams().det):
                 out.append(cv2.imencode(".png", crop_quad(img, box.points))[1].tobytes())
         await engine.close()
         return out

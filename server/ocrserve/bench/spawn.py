@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,13 +13,9 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from ocrserve.supervisor.multiprocess import free_port
+
 REPO = Path(__file__).resolve().parents[3]  # the checkout: cwd of the server
-
-
-def unused_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ServerProcess:
@@ -28,7 +23,7 @@ class ServerProcess:
 
     def __init__(self, args: Sequence[str] = (), *, env: dict[str, str] | None = None,
                  startup_timeout: float = 180.0) -> None:
-        self.port = unused_tcp_port()
+        self.port = free_port("127.0.0.1")
         self.target = f"127.0.0.1:{self.port}"
         self.args = ["--host", "127.0.0.1", "--port", str(self.port), *args]
         self.env = {**os.environ, **(env or {})}

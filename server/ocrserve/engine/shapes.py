@@ -28,6 +28,7 @@ from typing import Protocol
 import numpy as np
 
 from ocrserve.errors import InvalidInput, ModelError
+from ocrserve.ops.rec import REC_BASE_WIDTH
 
 #: Wider recognizer inputs are rare (a line over 20x as wide as tall) and costly to
 #: warm with Paddle on CPU: they pay their first-run cost when used.
@@ -138,7 +139,7 @@ class RecShaper:
     height: int
     width_step: int = 1
     num_classes: int | None = None
-    min_width: int = 320  # PaddleOCR's rec_image_shape width: no batch is narrower
+    min_width: int = REC_BASE_WIDTH
 
     def check(self, item: np.ndarray) -> None:
         _check_chw(item, 3, self.height)

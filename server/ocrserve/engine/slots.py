@@ -22,7 +22,7 @@ from ocrserve.engine.batcher import DynamicBatcher
 from ocrserve.engine.policy import BatchPolicy
 from ocrserve.engine.protocol import SlotInfo
 from ocrserve.engine.shapes import ClsShaper, DetShaper, RecShaper, Shaper
-from ocrserve.errors import InvalidInput, ModelError
+from ocrserve.errors import ModelError, OcrError
 from ocrserve.models.repository import InstalledModel
 from ocrserve.runtimes import Runtime, RuntimeOptions, load_runtime
 
@@ -128,7 +128,7 @@ class LoadedSlot:
         batch = self.shaper.assemble(items)
         try:
             output = self.runtime.run(batch)
-        except InvalidInput:
+        except OcrError:
             raise
         except Exception as exc:  # a runtime failure must reach every caller, not kill the engine
             raise ModelError(f"{self.cfg.slot}: inference failed: {exc}") from exc

@@ -21,7 +21,7 @@ from ocrserve.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Printed once the port is bound; tests and the supervisor wait for it.
+#: Logged once the port is bound (readiness itself is the health service's SERVING).
 READY_MESSAGE = "ocr-server listening on {host}:{port}"
 
 

@@ -25,12 +25,15 @@ from ocrserve.errors import InvalidInput, ModelError
 _LTR_RUN = re.compile(r"[a-zA-Z0-9 :*./%+-]")
 
 
+REC_BASE_WIDTH = 320  # PaddleOCR's rec_image_shape width: no recognizer batch is narrower
+
+
 @dataclass(frozen=True)
 class RecParams:
     """Recognition knobs; image_height comes from the model (32 for v2, 48 for v3/v4)."""
 
     image_height: int
-    base_width: int = 320
+    base_width: int = REC_BASE_WIDTH
     batch_num: int = 6
     drop_score: float = 0.5
     use_space_char: bool = True

@@ -4,10 +4,12 @@
 PYTHON ?= python3
 VENV := .venv
 REF_VENV := .venv-ref
+PROTOS_VENV := .venv-protos
+COMPAT_VENV := .venv-compat
 BIN := $(VENV)/bin
 export OCR_MODEL_REPOSITORY ?= $(CURDIR)/models
 
-.PHONY: venv ref models fonts serve test lint typecheck protos protos-check bench bench-core clean
+.PHONY: venv ref models fonts serve test lint typecheck protos protos-venv protos-check compat test-compat bench bench-core clean
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml client/pyproject.toml
@@ -33,11 +35,19 @@ fonts:
 serve: venv models
 	$(BIN)/ocr-server
 
-protos: venv
-	$(BIN)/python tools/gen_protos.py
+# The stub generator has a venv of its own: an old grpcio-tools on purpose
+# (tools/protos-requirements.txt says why).
+protos-venv: $(PROTOS_VENV)/.stamp
+$(PROTOS_VENV)/.stamp: tools/protos-requirements.txt
+	$(PYTHON) -m venv $(PROTOS_VENV)
+	$(PROTOS_VENV)/bin/pip install -q -r tools/protos-requirements.txt
+	touch $@
 
-protos-check: venv
-	$(BIN)/python tools/gen_protos.py --check
+protos: protos-venv
+	$(PROTOS_VENV)/bin/python tools/gen_protos.py
+
+protos-check: protos-venv
+	$(PROTOS_VENV)/bin/python tools/gen_protos.py --check
 
 lint: venv
 	$(BIN)/ruff check server client tests tools
@@ -47,6 +57,29 @@ typecheck: venv
 
 test: venv models ref fonts protos-check lint typecheck
 	$(BIN)/pytest -q
+	$(MAKE) --no-print-directory test-compat
+
+# The client on the oldest releases it supports: tools/compat-requirements.txt
+# pins its dependency floors (wheels only), the client goes in without
+# dependencies so those pins are what it runs on, and pip check proves they
+# satisfy client/pyproject.toml.
+compat: $(COMPAT_VENV)/.stamp
+$(COMPAT_VENV)/.stamp: tools/compat-requirements.txt client/pyproject.toml
+	rm -rf $(COMPAT_VENV)
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/pip install -q --only-binary=:all: -r tools/compat-requirements.txt
+	$(COMPAT_VENV)/bin/pip install -q --no-deps -e ./client
+	$(COMPAT_VENV)/bin/pip check
+	touch $@
+
+# The client's tests under the compat venv; the real server runs in the main venv.
+COMPAT_TESTS := tests/compat tests/unit/client/test_client_cli.py \
+	tests/unit/client/test_client_errors.py tests/unit/client/test_client_images.py \
+	tests/unit/client/test_client_params.py tests/unit/client/test_client_retry.py \
+	tests/unit/client/test_client_types.py tests/integration/test_client_loopback.py
+
+test-compat: compat venv models fonts
+	OCR_SERVER_PYTHON=$(CURDIR)/$(BIN)/python $(COMPAT_VENV)/bin/pytest -q $(COMPAT_TESTS)
 
 # Benchmarks write their tables into BENCHMARKS.md (one section per command).
 bench-core: venv models ref fonts
@@ -58,4 +91,4 @@ bench: bench-core
 		--reference-python $(REF_VENV)/bin/python --update BENCHMARKS.md
 
 clean:
-	rm -rf $(VENV) $(REF_VENV) .cache
+	rm -rf $(VENV) $(REF_VENV) $(PROTOS_VENV) $(COMPAT_VENV) .cache

@@ -1,8 +1,14 @@
-"""Generate the Python stubs for protos/ into client/ocrclient/_proto.
+"""Generate the Python stubs for protos/ into client/ocrclient/proto.
 
-The stubs live in the client package; the server imports them from there, so
-there is exactly one copy.  ``--check`` regenerates into a temporary folder and
-fails when the committed stubs differ (stale stubs are a test failure).
+The stubs are a public module of the client package (``ocrclient.proto``); the
+server imports them from there, so there is exactly one copy.  ``--check``
+regenerates into a temporary folder and fails when the committed stubs differ
+(stale stubs are a test failure).
+
+Run it with the generator venv of tools/protos-requirements.txt (``make
+protos``): its old grpcio-tools is what lets the stubs work with old grpcio
+and protobuf releases.  ``google/rpc/status.proto`` comes from
+googleapis-common-protos, which ships the .proto files beside its modules.
 
 protoc writes absolute imports (``from ocr.v1 import ocr_pb2``); they are
 rewritten to the package path so the stubs work inside ``ocrclient``.
@@ -18,18 +24,24 @@ import sys
 import tempfile
 from pathlib import Path
 
+import google.rpc
+import grpc_tools
 from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
-OUT = ROOT / "client" / "ocrclient" / "_proto"
-PACKAGE = "ocrclient._proto"
+OUT = ROOT / "client" / "ocrclient" / "proto"
+PACKAGE = "ocrclient.proto"
+#: The folder holding google/rpc/*.proto (googleapis-common-protos).
+GOOGLEAPIS_ROOT = Path(next(iter(google.rpc.__path__))).parent.parent
+#: The well-known types (google/protobuf/*.proto) that grpcio-tools bundles.
+WELL_KNOWN_ROOT = Path(next(iter(grpc_tools.__path__))) / "_proto"
 
 
 def generate(out: Path) -> None:
     protos = sorted(str(p.relative_to(PROTO_ROOT)) for p in PROTO_ROOT.rglob("*.proto"))
-    args = ["protoc", f"-I{PROTO_ROOT}", f"--python_out={out}", f"--pyi_out={out}",
-            f"--grpc_python_out={out}", *protos]
+    args = ["protoc", f"-I{PROTO_ROOT}", f"-I{GOOGLEAPIS_ROOT}", f"-I{WELL_KNOWN_ROOT}",
+            f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}", *protos]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
     for path in out.rglob("*.py*"):

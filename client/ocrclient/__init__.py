@@ -9,13 +9,15 @@
 
 :class:`AsyncOcrClient` has the same methods as coroutines.  Errors are the
 :class:`OcrClientError` tree (see ``_errors.py``); results are frozen
-dataclasses (see ``_types.py``).
+dataclasses (see ``_types.py``).  The generated protobuf modules are public
+too, for callers that want the raw messages: ``ocrclient.proto.ocr.v1``.
 """
 
 from ocrclient._errors import (
     Cancelled,
     DeadlineExceeded,
     FailedPrecondition,
+    FieldViolation,
     InvalidArgument,
     NotFound,
     OcrClientError,
@@ -26,6 +28,7 @@ from ocrclient._errors import (
 )
 from ocrclient._images import ChannelOrder, ImageLike, to_image
 from ocrclient._params import (
+    CallOptions,
     CallParams,
     ClassificationParams,
     ClassifyParams,
@@ -42,10 +45,13 @@ from ocrclient._types import (
     Classification,
     DetectResult,
     InstalledVersion,
+    Limits,
     ModelRef,
     OcrResult,
     Point,
     Recognition,
+    ServedSlot,
+    ServerInfo,
     SlotStatus,
     StageTimings,
     TextBox,
@@ -54,11 +60,12 @@ from ocrclient._types import (
 from ocrclient.aio import AsyncOcrClient
 from ocrclient.client import OcrClient
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AsyncOcrClient",
     "Box",
+    "CallOptions",
     "CallParams",
     "Cancelled",
     "CatalogModel",
@@ -71,9 +78,11 @@ __all__ = [
     "DetectResult",
     "DetectionParams",
     "FailedPrecondition",
+    "FieldViolation",
     "ImageLike",
     "InstalledVersion",
     "InvalidArgument",
+    "Limits",
     "ModelRef",
     "NotFound",
     "OcrClient",
@@ -86,7 +95,9 @@ __all__ = [
     "RecognizeParams",
     "ResourceExhausted",
     "RetryPolicy",
+    "ServedSlot",
     "ServerError",
+    "ServerInfo",
     "SlotStatus",
     "StageTimings",
     "TextBox",

@@ -8,74 +8,86 @@ constructor arguments exist once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ocrclient._errors import ServerError
+from ocrclient._errors import REQUEST_ID_KEY, OcrClientError, ServerError
 from ocrclient._images import ChannelOrder, ImageLike, to_images
 from ocrclient._params import (
-    ClassifyParams,
-    DetectParams,
-    OcrParams,
-    RecognizeParams,
-    check_names,
+    ClassifyArgs,
+    DetectArgs,
+    OcrArgs,
+    RecognizeArgs,
     classification_params,
     detection_params,
     priority,
     recognition_params,
+    split_options,
 )
-from ocrclient._proto.ocr.v1 import models_pb2, models_pb2_grpc, ocr_pb2, ocr_pb2_grpc
 from ocrclient._retry import RetryPolicy
 from ocrclient._types import (
+    AnyResult,
     CatalogModel,
     Classification,
     DetectResult,
-    ModelRef,
     OcrResult,
     Recognition,
+    ServerInfo,
     SlotStatus,
     catalog_model_from_proto,
     classification_from_proto,
     detect_result_from_proto,
     health_status_name,
-    models_from_proto,
     ocr_result_from_proto,
     recognition_from_proto,
+    server_info_from_proto,
     slot_status_from_proto,
 )
+from ocrclient.proto.ocr.v1 import models_pb2, models_pb2_grpc, ocr_pb2, ocr_pb2_grpc
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
+R = TypeVar("R", bound=AnyResult)
 Service = Literal["ocr", "models", "health"]
 DEFAULT_TARGET = "127.0.0.1:50051"
 
 
 @dataclass(frozen=True)
 class Call(Generic[T]):
-    """One prepared RPC: which stub method, the request, and how to read the answer."""
+    """One prepared RPC: which stub method, the request, how to read the answer, and
+    the per-call options (see ``_params.CallOptions``)."""
 
     service: Service
     method: str
     request: Message
     parse: Callable[[Any], T]
+    options: Mapping[str, Any]
 
 
-class _Converter(Protocol[T_co]):
-    def __call__(self, msg: Any, models: tuple[ModelRef, ...], /) -> T_co: ...
+def _per_image(convert: Callable[[Any, int], R], expected: int, strict: bool,
+               response: Any) -> list[R]:
+    """One result per image sent, in order; anything else is the server's bug.
 
-
-def _per_image(convert: _Converter[T], expected: int, response: Any) -> list[T]:
-    """One result per image sent, in order; anything else is the server's bug."""
+    ``strict``: raise the first failed image's error instead of returning it.
+    """
     if len(response.results) != expected:
         raise ServerError(f"server returned {len(response.results)} results for "
                           f"{expected} images")
-    models = models_from_proto(response.models)
-    return [convert(result, models) for result in response.results]
+    results = [convert(result, index) for index, result in enumerate(response.results)]
+    if strict:
+        raise_first_error(results)
+    return results
+
+
+def raise_first_error(results: Iterable[AnyResult]) -> None:
+    """Raise the error of the first failed result, if any."""
+    for result in results:
+        if result.error is not None:
+            raise result.error
 
 
 def _images(images: Iterable[ImageLike], channel_order: ChannelOrder) -> list[ocr_pb2.Image]:
@@ -85,9 +97,16 @@ def _images(images: Iterable[ImageLike], channel_order: ChannelOrder) -> list[oc
     return converted
 
 
+def _image_call(method: str, request: Message, convert: Callable[[Any, int], R],
+                options: Mapping[str, Any], default_strict: bool) -> Call[list[R]]:
+    count = len(request.images)  # type: ignore[attr-defined]
+    strict = bool(options.get("strict", default_strict))
+    return Call("ocr", method, request, partial(_per_image, convert, count, strict), options)
+
+
 def ocr_call(images: Iterable[ImageLike], channel_order: ChannelOrder,
-             params: Mapping[str, Any]) -> Call[list[OcrResult]]:
-    check_names(params, OcrParams)
+             kwargs: Mapping[str, Any], strict: bool = False) -> Call[list[OcrResult]]:
+    params, options = split_options(kwargs, OcrArgs)
     request = ocr_pb2.OcrRequest(
         images=_images(images, channel_order),
         detection=detection_params(params),
@@ -98,56 +117,58 @@ def ocr_call(images: Iterable[ImageLike], channel_order: ChannelOrder,
     )
     if params.get("use_angle_cls") is not None:
         request.use_angle_cls = bool(params["use_angle_cls"])
-    parse = partial(_per_image, ocr_result_from_proto, len(request.images))
-    return Call("ocr", "Ocr", request, parse)
+    return _image_call("Ocr", request, ocr_result_from_proto, options, strict)
 
 
 def detect_call(images: Iterable[ImageLike], channel_order: ChannelOrder,
-                params: Mapping[str, Any]) -> Call[list[DetectResult]]:
-    check_names(params, DetectParams)
+                kwargs: Mapping[str, Any], strict: bool = False) -> Call[list[DetectResult]]:
+    params, options = split_options(kwargs, DetectArgs)
     request = ocr_pb2.DetectRequest(
         images=_images(images, channel_order),
         detection=detection_params(params),
         return_timings=bool(params.get("return_timings")),
         priority=priority(params),
     )
-    parse = partial(_per_image, detect_result_from_proto, len(request.images))
-    return Call("ocr", "Detect", request, parse)
+    return _image_call("Detect", request, detect_result_from_proto, options, strict)
 
 
 def classify_call(images: Iterable[ImageLike], channel_order: ChannelOrder,
-                  params: Mapping[str, Any]) -> Call[list[Classification]]:
-    check_names(params, ClassifyParams)
+                  kwargs: Mapping[str, Any], strict: bool = False
+                  ) -> Call[list[Classification]]:
+    params, options = split_options(kwargs, ClassifyArgs)
     request = ocr_pb2.ClassifyRequest(images=_images(images, channel_order),
                                       classification=classification_params(params),
                                       priority=priority(params))
-    parse = partial(_per_image, classification_from_proto, len(request.images))
-    return Call("ocr", "Classify", request, parse)
+    return _image_call("Classify", request, classification_from_proto, options, strict)
 
 
 def recognize_call(images: Iterable[ImageLike], channel_order: ChannelOrder,
-                   params: Mapping[str, Any]) -> Call[list[Recognition]]:
-    check_names(params, RecognizeParams)
+                   kwargs: Mapping[str, Any], strict: bool = False) -> Call[list[Recognition]]:
+    params, options = split_options(kwargs, RecognizeArgs)
     request = ocr_pb2.RecognizeRequest(images=_images(images, channel_order),
-                                       recognition=recognition_params(params),
+                                       slot=params.get("language") or "",
                                        priority=priority(params))
-    parse = partial(_per_image, recognition_from_proto, len(request.images))
-    return Call("ocr", "Recognize", request, parse)
+    return _image_call("Recognize", request, recognition_from_proto, options, strict)
 
 
-def health_call(service: str) -> Call[str]:
+def health_call(service: str, options: Mapping[str, Any]) -> Call[str]:
     return Call("health", "Check", health_pb2.HealthCheckRequest(service=service),
-                lambda response: health_status_name(response.status))
+                lambda response: health_status_name(response.status), options)
 
 
-def catalog_call() -> Call[list[CatalogModel]]:
+def server_info_call(options: Mapping[str, Any]) -> Call[ServerInfo]:
+    return Call("ocr", "GetServerInfo", ocr_pb2.GetServerInfoRequest(), server_info_from_proto,
+                options)
+
+
+def catalog_call(options: Mapping[str, Any]) -> Call[list[CatalogModel]]:
     return Call("models", "ListCatalog", models_pb2.ListCatalogRequest(),
-                lambda response: [catalog_model_from_proto(m) for m in response.models])
+                lambda response: [catalog_model_from_proto(m) for m in response.models], options)
 
 
-def slots_call() -> Call[list[SlotStatus]]:
+def slots_call(options: Mapping[str, Any]) -> Call[list[SlotStatus]]:
     return Call("models", "ListSlots", models_pb2.ListSlotsRequest(),
-                lambda response: [slot_status_from_proto(s) for s in response.slots])
+                lambda response: [slot_status_from_proto(s) for s in response.slots], options)
 
 
 def channel_options(max_message_mb: int, policy: RetryPolicy) -> list[tuple[str, int]]:
@@ -177,17 +198,25 @@ class ClientBase:
     ``channel``: use this channel (secure, intercepted, ...) instead of
     opening one to ``target``; the client then leaves closing it to the caller.
     ``timeout``: seconds for a whole call, retries included; ``None`` = no limit.
-    ``retries``: how many times to retry UNAVAILABLE, or a full RetryPolicy.
+    ``retries``: how many times to retry what is safe to retry (see ``_retry.py``),
+    or a full RetryPolicy.  ``metadata``: (key, value) pairs sent with every call.
+    ``wait_for_ready``: calls wait for the server to become reachable (within their
+    timeout) instead of failing at once.  ``strict``: multi-image calls raise the
+    first failed image's error instead of returning it in that image's result.
     """
 
     _new_channel: Callable[..., Any]
 
     def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = 30.0,
                  retries: int | RetryPolicy = 3, max_message_mb: int = 64,
-                 channel: Any = None) -> None:
+                 channel: Any = None, metadata: Sequence[tuple[str, str]] = (),
+                 wait_for_ready: bool = False, strict: bool = False) -> None:
         self.timeout = timeout
         self.retry_policy = (retries if isinstance(retries, RetryPolicy)
                              else RetryPolicy.with_retries(retries))
+        self.metadata = tuple(metadata)
+        self.wait_for_ready = wait_for_ready
+        self.strict = strict
         self._owns_channel = channel is None
         if channel is None:
             options = channel_options(max_message_mb, self.retry_policy)
@@ -202,5 +231,26 @@ class ClientBase:
     def _method(self, call: Call[Any]) -> Any:
         return getattr(self._stubs[call.service], call.method)
 
-    def _call_timeout(self, timeout: float | None) -> float | None:
-        return self.timeout if timeout is None else timeout
+    def _timeout(self, call: Call[Any]) -> float | None:
+        """The call's own timeout when given (None: unlimited), else the client's."""
+        timeout: float | None = call.options.get("timeout", self.timeout)
+        return timeout
+
+    def _call_kwargs(self, call: Call[Any]) -> dict[str, Any]:
+        """gRPC keyword arguments besides the timeout: metadata and wait_for_ready."""
+        metadata = [*self.metadata, *call.options.get("metadata", ())]
+        if call.options.get("request_id"):
+            metadata.append((REQUEST_ID_KEY, str(call.options["request_id"])))
+        return {"metadata": metadata or None,
+                "wait_for_ready": bool(call.options.get("wait_for_ready", self.wait_for_ready))}
+
+
+def only_result(results: Sequence[R]) -> R:
+    """The one result of a single-image call; its image's error is raised."""
+    (result,) = results
+    if result.error is not None:
+        raise result.error
+    return result
+
+
+__all__ = ["Call", "ClientBase", "OcrClientError", "channel_options", "only_result"]

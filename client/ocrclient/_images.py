@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
-from ocrclient._proto.ocr.v1 import ocr_pb2
+from ocrclient.proto.ocr.v1 import ocr_pb2
 
 ChannelOrder: TypeAlias = Literal["bgr", "rgb"]
 # numpy arrays and PIL images are the ``Any``: neither library is a dependency.

@@ -10,12 +10,12 @@ name unless ``_RENAMED`` says otherwise.  Unset keys (or ``None``) leave the
 proto field unset, which means "server default".
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypedDict, TypeVar
 
 from google.protobuf.message import Message
 
-from ocrclient._proto.ocr.v1 import ocr_pb2
+from ocrclient.proto.ocr.v1 import ocr_pb2
 
 M = TypeVar("M", bound=Message)
 
@@ -44,7 +44,7 @@ class RecognitionParams(TypedDict, total=False):
 
 
 class CallParams(TypedDict, total=False):
-    """Per-call options that are not model parameters."""
+    """Request fields that are not model parameters."""
 
     priority: Literal["normal", "high"]
 
@@ -57,14 +57,51 @@ class ClassifyParams(ClassificationParams, CallParams, total=False):
     pass
 
 
-class RecognizeParams(RecognitionParams, CallParams, total=False):
-    pass
+class RecognizeParams(CallParams, total=False):
+    # Recognize returns every line's text: drop_score applies to Ocr only.
+    language: str
 
 
 class OcrParams(DetectionParams, ClassificationParams, RecognitionParams, CallParams,
                 total=False):
     use_angle_cls: bool
     return_timings: bool
+
+
+class CallOptions(TypedDict, total=False):
+    """How one call is made (not sent as request fields).
+
+    ``timeout``: seconds for the whole call, retries included; left out, the
+    client's default applies, and ``None`` means no limit for this call.
+    ``metadata``: extra (key, value) pairs sent with the call.
+    ``wait_for_ready``: wait for the server to become reachable instead of
+    failing at once (within the timeout).
+    ``request_id``: sent as ``x-request-id``; the server logs it and returns it
+    on errors.  ``strict``: raise the first failed image's error instead of
+    returning it in that image's result.
+    """
+
+    timeout: float | None
+    metadata: Sequence[tuple[str, str]]
+    wait_for_ready: bool
+    request_id: str
+    strict: bool
+
+
+class OcrArgs(OcrParams, CallOptions, total=False):
+    pass
+
+
+class DetectArgs(DetectParams, CallOptions, total=False):
+    pass
+
+
+class ClassifyArgs(ClassifyParams, CallOptions, total=False):
+    pass
+
+
+class RecognizeArgs(RecognizeParams, CallOptions, total=False):
+    pass
 
 
 HELP: dict[str, str] = {
@@ -95,6 +132,16 @@ def param_names(params: type) -> frozenset[str]:
     """The keys of one of the parameter TypedDicts above, inherited ones included."""
     names: frozenset[str] = params.__optional_keys__  # type: ignore[attr-defined]
     return names
+
+
+def split_options(kwargs: Mapping[str, Any], allowed: type
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A method's keyword arguments as (request parameters, CallOptions); TypeError for a
+    name the method does not take (a typo)."""
+    check_names(kwargs, allowed)
+    options = param_names(CallOptions)
+    return ({k: v for k, v in kwargs.items() if k not in options},
+            {k: v for k, v in kwargs.items() if k in options})
 
 
 def check_names(params: Mapping[str, object], allowed: type) -> None:

@@ -1,10 +1,18 @@
 """Retry arithmetic shared by the sync and async clients.
 
-Only UNAVAILABLE is retried (the server is down, restarting or draining: the
-request never ran).  Every other status is the answer.  Attempts are spaced by
-exponential backoff with jitter, and all attempts together stay inside the
-call's one timeout: each attempt gets the time left as its gRPC deadline, and
-no retry is made whose backoff would end past the deadline.
+Only what is safe and useful to retry is retried:
+
+- an error the server marked transient with a ``RetryInfo`` (a full queue, an
+  engine restarting, a server draining): the request did not run, or ran
+  without effect, and the server says when to come back;
+- UNAVAILABLE without the server's details: the transport failed (no
+  connection, a connection that dropped), so the server never answered.
+  Every ocr.v1 RPC only reads, so sending it again cannot do harm.
+
+Every other status is the answer.  Attempts are spaced by exponential backoff
+with jitter, never sooner than the server's retry delay, and all attempts
+together stay inside the call's one timeout: each attempt gets the time left
+as its gRPC deadline, and no retry is made whose wait would end past it.
 
 Nothing here sleeps or calls the network: the clients run the loop
 (``time.sleep`` or ``asyncio.sleep``) and ask :class:`Attempts` what to do, so
@@ -38,7 +46,6 @@ class RetryPolicy:
     initial_backoff: float = 0.25
     max_backoff: float = 4.0
     multiplier: float = 2.0
-    retryable: frozenset[str] = frozenset({"UNAVAILABLE"})
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -54,6 +61,13 @@ class RetryPolicy:
         """Seconds to wait before retry number ``retry`` (1-based); ``jitter`` in [0, 1)."""
         nominal = min(self.max_backoff, self.initial_backoff * self.multiplier ** (retry - 1))
         return nominal * (0.5 + 0.5 * jitter)
+
+    @staticmethod
+    def retryable(error: OcrClientError) -> bool:
+        """Whether ``error`` may be retried (see the module docstring)."""
+        if error.retry_delay is not None:
+            return True
+        return error.code == "UNAVAILABLE" and not error.reason
 
     def start(self, timeout: float | None, *, clock: Clock = time.monotonic,
               rand: Clock = random.random) -> Attempts:
@@ -93,9 +107,9 @@ class Attempts:
 
     def delay_after(self, error: OcrClientError) -> float | None:
         """Seconds to wait before retrying after ``error``, or None to give up."""
-        if error.code not in self._policy.retryable or self.made >= self._policy.max_attempts:
+        if not self._policy.retryable(error) or self.made >= self._policy.max_attempts:
             return None
-        delay = self._policy.backoff(self.made, self._rand())
+        delay = max(self._policy.backoff(self.made, self._rand()), error.retry_delay or 0.0)
         if self._deadline is not None and self._clock() + delay >= self._deadline:
             return None
         return delay

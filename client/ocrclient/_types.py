@@ -7,16 +7,22 @@ a box is a tuple of points: four for quads, more for polygons.
 The proto's ``float`` fields are float32; they are rounded to 7 significant
 digits (their real precision) so that a score of 0.98 reads 0.98, not
 0.9800000190734863, in reprs and JSON.
+
+A result whose image failed (undecodable, over a limit, failed in the model)
+has ``error`` set to the exception for it and its other fields empty; the
+other results of the call are unaffected.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from grpc_health.v1 import health_pb2
 
-from ocrclient._proto.ocr.v1 import models_pb2, ocr_pb2
+from ocrclient._errors import OcrClientError, from_status
+from ocrclient.proto.ocr.v1 import models_pb2, ocr_pb2
 
 Point = tuple[float, float]
 Box = tuple[Point, ...]
@@ -45,7 +51,9 @@ class ModelRef:
 
 @dataclass(frozen=True)
 class TextLine:
-    """One recognised line.  ``angle`` is 0 or 180 (0 when classification was off)."""
+    """One recognised line.  ``angle`` is the classifier's label, 0 or 180 (0 when
+    classification was off); ``rotated`` says whether the crop was turned by 180°
+    before recognition (label 180 with ``angle_score`` above ``cls_thresh``)."""
 
     text: str
     score: float
@@ -53,6 +61,7 @@ class TextLine:
     angle: int = 0
     angle_score: float = 0.0
     box_score: float = 0.0
+    rotated: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,7 @@ class OcrResult:
     lines: tuple[TextLine, ...]
     timings: StageTimings | None = None
     models: tuple[ModelRef, ...] = ()
+    error: OcrClientError | None = None
 
 
 @dataclass(frozen=True)
@@ -85,16 +95,20 @@ class DetectResult:
     boxes: tuple[TextBox, ...]
     timings: StageTimings | None = None
     models: tuple[ModelRef, ...] = ()
+    error: OcrClientError | None = None
 
 
 @dataclass(frozen=True)
 class Classification:
-    """Orientation of one cropped line: ``angle`` 0 or 180."""
+    """Orientation of one cropped line: the classifier's label ``angle`` (0 or 180), its
+    ``score``, and whether the full pipeline would turn the line (``rotated``)."""
 
     id: str
     angle: int
     score: float
+    rotated: bool = False
     models: tuple[ModelRef, ...] = ()
+    error: OcrClientError | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,7 @@ class Recognition:
     text: str
     score: float
     models: tuple[ModelRef, ...] = ()
+    error: OcrClientError | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +159,44 @@ class SlotStatus:
     queued: int = 0
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for (``ServerInfo.limits``)."""
+
+    max_message_bytes: int
+    max_image_pixels: int
+    max_images_per_request: int
+    max_rec_width: int
+
+
+@dataclass(frozen=True)
+class ServedSlot:
+    """A slot as GetServerInfo describes it: the model it serves, and whether it is warm."""
+
+    model: ModelRef
+    language: str
+    ready: bool
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """Versions, limits, effective defaults and slots of a server.
+
+    ``defaults`` maps each parameter name of the client (``box_thresh``,
+    ``cls_thresh``, ``drop_score``, ``language``, ...) to the value the server
+    uses when a call leaves it out.
+    """
+
+    server_version: str
+    api_version: str
+    limits: Limits
+    defaults: dict[str, Any]
+    slots: tuple[ServedSlot, ...]
+
+
+AnyResult = OcrResult | DetectResult | Classification | Recognition
+
+
 # ------------------------------------------------------------ from protobuf
 
 
@@ -173,6 +226,10 @@ def _timings(result: ocr_pb2.OcrResult | ocr_pb2.DetectResult) -> StageTimings |
     return timings_from_proto(result.timings) if result.HasField("timings") else None
 
 
+def _error(result: Any, index: int) -> OcrClientError | None:
+    return from_status(result.error, image_index=index) if result.HasField("error") else None
+
+
 def text_line_from_proto(msg: ocr_pb2.TextLine) -> TextLine:
     return TextLine(
         text=msg.text,
@@ -181,31 +238,52 @@ def text_line_from_proto(msg: ocr_pb2.TextLine) -> TextLine:
         angle=msg.angle,
         angle_score=_f32(msg.angle_score),
         box_score=_f32(msg.box_score),
+        rotated=msg.rotated,
     )
 
 
-def ocr_result_from_proto(msg: ocr_pb2.OcrResult, models: tuple[ModelRef, ...] = ()) -> OcrResult:
+def ocr_result_from_proto(msg: ocr_pb2.OcrResult, index: int = 0) -> OcrResult:
     lines = tuple(text_line_from_proto(line) for line in msg.lines)
-    return OcrResult(msg.id, msg.width, msg.height, lines, _timings(msg), models)
+    return OcrResult(msg.id, msg.width, msg.height, lines, _timings(msg),
+                     models_from_proto(msg.models), _error(msg, index))
 
 
-def detect_result_from_proto(
-    msg: ocr_pb2.DetectResult, models: tuple[ModelRef, ...] = ()
-) -> DetectResult:
+def detect_result_from_proto(msg: ocr_pb2.DetectResult, index: int = 0) -> DetectResult:
     boxes = tuple(TextBox(_box(b.points), _f32(b.score)) for b in msg.boxes)
-    return DetectResult(msg.id, msg.width, msg.height, boxes, _timings(msg), models)
+    return DetectResult(msg.id, msg.width, msg.height, boxes, _timings(msg),
+                        models_from_proto(msg.models), _error(msg, index))
 
 
-def classification_from_proto(
-    msg: ocr_pb2.Classification, models: tuple[ModelRef, ...] = ()
-) -> Classification:
-    return Classification(msg.id, msg.angle, _f32(msg.score), models)
+def classification_from_proto(msg: ocr_pb2.Classification, index: int = 0) -> Classification:
+    return Classification(msg.id, msg.angle, _f32(msg.score), msg.rotated,
+                          models_from_proto(msg.models), _error(msg, index))
 
 
-def recognition_from_proto(
-    msg: ocr_pb2.Recognition, models: tuple[ModelRef, ...] = ()
-) -> Recognition:
-    return Recognition(msg.id, msg.text, _f32(msg.score), models)
+def recognition_from_proto(msg: ocr_pb2.Recognition, index: int = 0) -> Recognition:
+    return Recognition(msg.id, msg.text, _f32(msg.score), models_from_proto(msg.models),
+                       _error(msg, index))
+
+
+def server_info_from_proto(msg: ocr_pb2.ServerInfo) -> ServerInfo:
+    limits = Limits(msg.limits.max_message_bytes, msg.limits.max_image_pixels,
+                    msg.limits.max_images_per_request, msg.limits.max_rec_width)
+    det, cls, rec = msg.defaults.detection, msg.defaults.classification, msg.defaults.recognition
+    defaults: dict[str, Any] = {
+        "det_slot": det.slot, "limit_side_len": det.limit_side_len,
+        "limit_type": _enum_suffix(ocr_pb2.LimitType.Name(det.limit_type), "LIMIT_TYPE_").lower(),
+        "thresh": _f32(det.thresh), "box_thresh": _f32(det.box_thresh),
+        "unclip_ratio": _f32(det.unclip_ratio), "max_candidates": det.max_candidates,
+        "score_mode": _enum_suffix(ocr_pb2.ScoreMode.Name(det.score_mode), "SCORE_MODE_").lower(),
+        "use_dilation": det.use_dilation,
+        "box_type": _enum_suffix(ocr_pb2.BoxType.Name(det.box_type), "BOX_TYPE_").lower(),
+        "cls_slot": cls.slot, "cls_thresh": _f32(cls.thresh),
+        "language": rec.slot, "drop_score": _f32(rec.drop_score),
+        "use_angle_cls": msg.defaults.use_angle_cls,
+    }
+    slots = tuple(ServedSlot(ModelRef(s.model.stage, s.model.slot, s.model.name,
+                                      s.model.version), s.language, s.ready)
+                  for s in msg.slots)
+    return ServerInfo(msg.server_version, msg.api_version, limits, defaults, slots)
 
 
 def catalog_model_from_proto(msg: models_pb2.CatalogModel) -> CatalogModel:

@@ -22,13 +22,14 @@ import grpc.aio
 from ocrclient import _core
 from ocrclient._errors import from_rpc_error
 from ocrclient._images import ChannelOrder, ImageLike
-from ocrclient._params import ClassifyParams, DetectParams, OcrParams, RecognizeParams
+from ocrclient._params import CallOptions, ClassifyArgs, DetectArgs, OcrArgs, RecognizeArgs
 from ocrclient._types import (
     CatalogModel,
     Classification,
     DetectResult,
     OcrResult,
     Recognition,
+    ServerInfo,
     SlotStatus,
 )
 
@@ -41,47 +42,50 @@ class AsyncOcrClient(_core.ClientBase):
     _new_channel = staticmethod(grpc.aio.insecure_channel)
 
     async def ocr(self, images: Iterable[ImageLike], *, channel_order: ChannelOrder = "bgr",
-                  timeout: float | None = None, **params: Unpack[OcrParams]
-                  ) -> list[OcrResult]:
+                  **kwargs: Unpack[OcrArgs]) -> list[OcrResult]:
         """Detect, classify (optionally) and recognise the text of each image."""
-        return await self._run(_core.ocr_call(images, channel_order, params), timeout)
+        return await self._run(_core.ocr_call(images, channel_order, kwargs, self.strict))
 
     async def ocr_one(self, image: ImageLike, *, channel_order: ChannelOrder = "bgr",
-                      timeout: float | None = None, **params: Unpack[OcrParams]) -> OcrResult:
-        """:meth:`ocr` for a single image."""
-        results = await self.ocr([image], channel_order=channel_order, timeout=timeout,
-                                 **params)
-        return results[0]
+                      **kwargs: Unpack[OcrArgs]) -> OcrResult:
+        """:meth:`ocr` for a single image; its error, if any, is raised."""
+        return _core.only_result(await self.ocr([image], channel_order=channel_order,
+                                                **kwargs))
 
     async def detect(self, images: Iterable[ImageLike], *, channel_order: ChannelOrder = "bgr",
-                     timeout: float | None = None, **params: Unpack[DetectParams]
-                     ) -> list[DetectResult]:
+                     **kwargs: Unpack[DetectArgs]) -> list[DetectResult]:
         """Find the text boxes of each image."""
-        return await self._run(_core.detect_call(images, channel_order, params), timeout)
+        return await self._run(_core.detect_call(images, channel_order, kwargs, self.strict))
 
     async def classify(self, images: Iterable[ImageLike], *,
-                       channel_order: ChannelOrder = "bgr", timeout: float | None = None,
-                       **params: Unpack[ClassifyParams]) -> list[Classification]:
+                       channel_order: ChannelOrder = "bgr",
+                       **kwargs: Unpack[ClassifyArgs]) -> list[Classification]:
         """Orientation (0 or 180) of already-cropped text lines."""
-        return await self._run(_core.classify_call(images, channel_order, params), timeout)
+        return await self._run(_core.classify_call(images, channel_order, kwargs,
+                                                   self.strict))
 
     async def recognize(self, images: Iterable[ImageLike], *,
-                        channel_order: ChannelOrder = "bgr", timeout: float | None = None,
-                        **params: Unpack[RecognizeParams]) -> list[Recognition]:
+                        channel_order: ChannelOrder = "bgr",
+                        **kwargs: Unpack[RecognizeArgs]) -> list[Recognition]:
         """Text of already-cropped, horizontal text lines."""
-        return await self._run(_core.recognize_call(images, channel_order, params), timeout)
+        return await self._run(_core.recognize_call(images, channel_order, kwargs,
+                                                    self.strict))
 
-    async def health(self, service: str = "", *, timeout: float | None = None) -> str:
+    async def get_server_info(self, **options: Unpack[CallOptions]) -> ServerInfo:
+        """Versions, limits, effective parameter defaults and slots of the server."""
+        return await self._run(_core.server_info_call(options))
+
+    async def health(self, service: str = "", **options: Unpack[CallOptions]) -> str:
         """Serving status of ``service`` ("" = the whole server): e.g. "SERVING"."""
-        return await self._run(_core.health_call(service), timeout)
+        return await self._run(_core.health_call(service, options))
 
-    async def list_catalog(self, *, timeout: float | None = None) -> list[CatalogModel]:
+    async def list_catalog(self, **options: Unpack[CallOptions]) -> list[CatalogModel]:
         """Every model the server knows of, with its installed versions."""
-        return await self._run(_core.catalog_call(), timeout)
+        return await self._run(_core.catalog_call(options))
 
-    async def list_slots(self, *, timeout: float | None = None) -> list[SlotStatus]:
+    async def list_slots(self, **options: Unpack[CallOptions]) -> list[SlotStatus]:
         """The server's slots and what each serves."""
-        return await self._run(_core.slots_call(), timeout)
+        return await self._run(_core.slots_call(options))
 
     async def close(self) -> None:
         """Close the channel, unless the caller passed it in."""
@@ -95,12 +99,14 @@ class AsyncOcrClient(_core.ClientBase):
                         tb: TracebackType | None) -> None:
         await self.close()
 
-    async def _run(self, call: _core.Call[T], timeout: float | None) -> T:
+    async def _run(self, call: _core.Call[T]) -> T:
         method = self._method(call)
-        attempts = self.retry_policy.start(self._call_timeout(timeout))
+        kwargs = self._call_kwargs(call)
+        attempts = self.retry_policy.start(self._timeout(call))
         while True:
             try:
-                response = await method(call.request, timeout=attempts.next_timeout())
+                response = await method(call.request, timeout=attempts.next_timeout(),
+                                        **kwargs)
             except grpc.RpcError as exc:
                 error = from_rpc_error(exc)
                 delay = attempts.delay_after(error)

@@ -4,10 +4,14 @@
         for line in client.ocr_one("page.png").lines:
             print(line.score, line.text)
 
-Every method sends one request: all images in one batch, one result per image
-in the same order.  Parameters left out take the server's defaults (see
-``_params.py`` for the names).  Failures raise :class:`OcrClientError`
-subclasses; UNAVAILABLE is retried within the call's timeout.
+Every image method sends one request: all images in one batch, one result per
+image in the same order.  An image the server could not handle has its
+``error`` set and the others succeed; ``strict=True`` (per call or per client)
+raises that error instead, and the ``*_one`` methods always raise it.
+Parameters left out take the server's defaults (see ``_params.py`` for the
+names; ``CallOptions`` for ``timeout``, ``metadata``, ``wait_for_ready``,
+``request_id`` and ``strict``).  Failures raise :class:`OcrClientError`
+subclasses; what is safe to retry is retried within the call's timeout.
 """
 
 from __future__ import annotations
@@ -22,13 +26,14 @@ import grpc
 from ocrclient import _core
 from ocrclient._errors import from_rpc_error
 from ocrclient._images import ChannelOrder, ImageLike
-from ocrclient._params import ClassifyParams, DetectParams, OcrParams, RecognizeParams
+from ocrclient._params import CallOptions, ClassifyArgs, DetectArgs, OcrArgs, RecognizeArgs
 from ocrclient._types import (
     CatalogModel,
     Classification,
     DetectResult,
     OcrResult,
     Recognition,
+    ServerInfo,
     SlotStatus,
 )
 
@@ -38,7 +43,6 @@ T = TypeVar("T")
 class OcrClient(_core.ClientBase):
     """Synchronous client; see :class:`ocrclient._core.ClientBase` for the arguments.
 
-    ``timeout`` on a method overrides the client's for that call.
     ``channel_order`` says how numpy colour arrays are laid out ("bgr", as
     OpenCV reads them, or "rgb").
     """
@@ -46,44 +50,45 @@ class OcrClient(_core.ClientBase):
     _new_channel = staticmethod(grpc.insecure_channel)
 
     def ocr(self, images: Iterable[ImageLike], *, channel_order: ChannelOrder = "bgr",
-            timeout: float | None = None, **params: Unpack[OcrParams]) -> list[OcrResult]:
+            **kwargs: Unpack[OcrArgs]) -> list[OcrResult]:
         """Detect, classify (optionally) and recognise the text of each image."""
-        return self._run(_core.ocr_call(images, channel_order, params), timeout)
+        return self._run(_core.ocr_call(images, channel_order, kwargs, self.strict))
 
     def ocr_one(self, image: ImageLike, *, channel_order: ChannelOrder = "bgr",
-                timeout: float | None = None, **params: Unpack[OcrParams]) -> OcrResult:
-        """:meth:`ocr` for a single image."""
-        return self.ocr([image], channel_order=channel_order, timeout=timeout, **params)[0]
+                **kwargs: Unpack[OcrArgs]) -> OcrResult:
+        """:meth:`ocr` for a single image; its error, if any, is raised."""
+        return _core.only_result(self.ocr([image], channel_order=channel_order, **kwargs))
 
     def detect(self, images: Iterable[ImageLike], *, channel_order: ChannelOrder = "bgr",
-               timeout: float | None = None, **params: Unpack[DetectParams]
-               ) -> list[DetectResult]:
+               **kwargs: Unpack[DetectArgs]) -> list[DetectResult]:
         """Find the text boxes of each image."""
-        return self._run(_core.detect_call(images, channel_order, params), timeout)
+        return self._run(_core.detect_call(images, channel_order, kwargs, self.strict))
 
     def classify(self, images: Iterable[ImageLike], *, channel_order: ChannelOrder = "bgr",
-                 timeout: float | None = None, **params: Unpack[ClassifyParams]
-                 ) -> list[Classification]:
+                 **kwargs: Unpack[ClassifyArgs]) -> list[Classification]:
         """Orientation (0 or 180) of already-cropped text lines."""
-        return self._run(_core.classify_call(images, channel_order, params), timeout)
+        return self._run(_core.classify_call(images, channel_order, kwargs, self.strict))
 
     def recognize(self, images: Iterable[ImageLike], *, channel_order: ChannelOrder = "bgr",
-                  timeout: float | None = None, **params: Unpack[RecognizeParams]
-                  ) -> list[Recognition]:
+                  **kwargs: Unpack[RecognizeArgs]) -> list[Recognition]:
         """Text of already-cropped, horizontal text lines."""
-        return self._run(_core.recognize_call(images, channel_order, params), timeout)
+        return self._run(_core.recognize_call(images, channel_order, kwargs, self.strict))
 
-    def health(self, service: str = "", *, timeout: float | None = None) -> str:
+    def get_server_info(self, **options: Unpack[CallOptions]) -> ServerInfo:
+        """Versions, limits, effective parameter defaults and slots of the server."""
+        return self._run(_core.server_info_call(options))
+
+    def health(self, service: str = "", **options: Unpack[CallOptions]) -> str:
         """Serving status of ``service`` ("" = the whole server): e.g. "SERVING"."""
-        return self._run(_core.health_call(service), timeout)
+        return self._run(_core.health_call(service, options))
 
-    def list_catalog(self, *, timeout: float | None = None) -> list[CatalogModel]:
+    def list_catalog(self, **options: Unpack[CallOptions]) -> list[CatalogModel]:
         """Every model the server knows of, with its installed versions."""
-        return self._run(_core.catalog_call(), timeout)
+        return self._run(_core.catalog_call(options))
 
-    def list_slots(self, *, timeout: float | None = None) -> list[SlotStatus]:
+    def list_slots(self, **options: Unpack[CallOptions]) -> list[SlotStatus]:
         """The server's slots and what each serves."""
-        return self._run(_core.slots_call(), timeout)
+        return self._run(_core.slots_call(options))
 
     def close(self) -> None:
         """Close the channel, unless the caller passed it in."""
@@ -97,12 +102,13 @@ class OcrClient(_core.ClientBase):
                  tb: TracebackType | None) -> None:
         self.close()
 
-    def _run(self, call: _core.Call[T], timeout: float | None) -> T:
+    def _run(self, call: _core.Call[T]) -> T:
         method = self._method(call)
-        attempts = self.retry_policy.start(self._call_timeout(timeout))
+        kwargs = self._call_kwargs(call)
+        attempts = self.retry_policy.start(self._timeout(call))
         while True:
             try:
-                response = method(call.request, timeout=attempts.next_timeout())
+                response = method(call.request, timeout=attempts.next_timeout(), **kwargs)
             except grpc.RpcError as exc:
                 error = from_rpc_error(exc)
                 delay = attempts.delay_after(error)

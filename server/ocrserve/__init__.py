@@ -11,4 +11,4 @@ Runtime roles, one folder each:
 - ``pipeline.py``: det -> crops -> cls -> rec over an abstract inference client.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -8,15 +8,8 @@ import sys
 from collections.abc import Sequence
 
 from ocrserve.errors import OcrError
+from ocrserve.logs import configure_logging
 from ocrserve.settings import Settings
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

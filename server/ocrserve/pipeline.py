@@ -5,6 +5,10 @@ PaddleOCR's ``TextSystem`` does it, with the same pre- and post-processing
 (``ocrserve.ops``).  The model calls go to ``Inference.infer``; there the
 engine merges crops of this image with crops of other requests into batches.
 
+Every stage returns its value together with the models that produced it
+(:class:`Output`), so a response names the version that really ran, not the
+one a slot happens to serve when the response is built.
+
 CPU-heavy steps (resize, DB post-processing, perspective warps) run in a
 thread pool so one large image does not stall the event loop; OpenCV and
 numpy release the GIL for most of that work.
@@ -12,19 +16,20 @@ numpy release the GIL for most of that work.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import numpy as np
 
-from ocrserve.engine.protocol import PRIORITY_NORMAL, Inference, SlotInfo
-from ocrserve.errors import NotFound
-from ocrserve.models.catalog import load_catalog
+from ocrserve.context import to_thread
+from ocrserve.engine.policy import Priority
+from ocrserve.engine.protocol import Inference, SlotInfo
+from ocrserve.errors import InvalidInput, NotFound, Reason
+from ocrserve.models.catalog import dictionary_lines, load_catalog
 from ocrserve.ops import cls as cls_ops
 from ocrserve.ops import det as det_ops
 from ocrserve.ops import geometry
@@ -44,8 +49,12 @@ class DetectedBox:
 
 @dataclass(frozen=True)
 class Angle:
-    angle: int  # 0 or 180
+    """The classifier's label (0 or 180), its confidence, and whether that turns the
+    crop (label 180 with a score above the threshold, as PaddleOCR decides)."""
+
+    angle: int
     score: float
+    rotated: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,25 @@ class TextLine:
     box_score: float
     angle: int = 0
     angle_score: float = 0.0
+    rotated: bool = False
+
+
+@dataclass(frozen=True)
+class ModelUse:
+    """A model that produced (part of) a stage's output."""
+
+    stage: str
+    slot: str
+    name: str
+    version: int
+
+
+@dataclass(frozen=True)
+class Output(Generic[T]):
+    """A stage's result and the models that produced it, in stage order."""
+
+    value: T
+    models: tuple[ModelUse, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,6 +98,21 @@ class OcrParams:
     det_slot: str = "det"
     cls_slot: str = "cls"
     rec_slot: str = "rec"
+
+    def validate(self) -> None:
+        """Raise InvalidInput naming (in ``ocr.v1`` field paths) the first value out of
+        range.  The one place these ranges are declared, for requests and config alike."""
+        self.det.validate("detection.")
+        check_unit_interval("classification.thresh", self.cls_thresh)
+        check_unit_interval("recognition.drop_score", self.drop_score)
+
+
+def check_unit_interval(field_path: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:  # False for NaN too
+        raise InvalidInput(f"{field_path} must be in [0, 1], got {value:g}",
+                           reason=Reason.PARAMETER_OUT_OF_RANGE, field=field_path,
+                           metadata={"field": field_path, "value": f"{value:g}",
+                                     "limit": "[0, 1]"})
 
 
 @dataclass
@@ -86,7 +129,7 @@ class Request:
     """Per-RPC context the pipeline passes down to the engine."""
 
     deadline: float | None = None
-    priority: int = PRIORITY_NORMAL
+    priority: Priority = Priority.NORMAL
 
 
 class Pipeline:
@@ -97,33 +140,38 @@ class Pipeline:
 
     # ------------------------------------------------------------ helpers
 
-    def slot(self, name: str, kind: str) -> SlotInfo:
+    def slot(self, name: str, kind: str, field_path: str | None = None) -> SlotInfo:
+        """The loaded slot ``name`` of ``kind``; NotFound (SLOT_NOT_FOUND) otherwise."""
         info = self._inference.slots().get(name)
         if info is None or info.kind != kind:
-            known = sorted(s for s, i in self._inference.slots().items() if i.kind == kind)
-            raise NotFound(f"no {kind} slot named {name!r}; loaded: {', '.join(known) or 'none'}")
+            known = ", ".join(sorted(s for s, i in self._inference.slots().items()
+                                     if i.kind == kind)) or "none"
+            raise NotFound(f"no {kind} slot named {name!r}; loaded: {known}",
+                           field=field_path, metadata={"slot": name, "loaded": known})
         return info
 
     def has_slot(self, name: str) -> bool:
         return name in self._inference.slots()
 
     async def _cpu(self, fn: Callable[..., T], *args: object) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(fn, *args))
+        return await to_thread(self._executor, fn, *args)
 
-    async def _infer(self, slot: str, items: Sequence[np.ndarray],
-                     req: Request) -> list[np.ndarray]:
+    async def _infer(self, info: SlotInfo, items: Sequence[np.ndarray],
+                     req: Request) -> Output[list[np.ndarray]]:
         if not items:
-            return []
-        return await self._inference.infer(slot, items, priority=req.priority,
-                                           deadline=req.deadline)
+            return Output([])
+        inferred = await self._inference.infer(info.slot, items, priority=req.priority,
+                                               deadline=req.deadline)
+        models = tuple(ModelUse(info.kind, info.slot, m.name, m.version)
+                       for m in inferred.models)
+        return Output(inferred.outputs, models)
 
     def _decoder(self, info: SlotInfo) -> rec_ops.CtcDecoder:
         key = f"{info.slot}/{info.model}/{info.version}"
         if key not in self._decoders:
             if info.dictionary is None:
                 raise NotFound(f"rec slot {info.slot} has no dictionary")
-            chars = rec_ops.load_dictionary(info.dictionary)
+            chars = dictionary_lines(info.dictionary)
             # PaddleOCR reverses right-to-left text for its Arabic dictionary.
             entry = load_catalog().get(info.model)
             reverse = entry is not None and entry.language == "arabic"
@@ -133,62 +181,75 @@ class Pipeline:
     # ------------------------------------------------------------- stages
 
     async def detect(self, image: np.ndarray, params: det_ops.DetParams, slot: str = "det",
-                     req: Request = Request()) -> list[DetectedBox]:
+                     req: Request = Request()) -> Output[list[DetectedBox]]:
         """Boxes in reading order, in the coordinates of ``image``."""
-        self.slot(slot, "det")
+        info = self.slot(slot, "det")
         tensor, shape_info = await self._cpu(det_ops.det_preprocess, image, params)
-        (prob,) = await self._infer(slot, [tensor], req)
-        return await self._cpu(_postprocess_det, prob, shape_info, params, image.shape)
+        prob = await self._infer(info, [tensor], req)
+        boxes = await self._cpu(_postprocess_det, prob.value[0], shape_info, params, image.shape)
+        return Output(boxes, prob.models)
 
     async def classify(self, crops: Sequence[np.ndarray], slot: str = "cls",
-                       req: Request = Request()) -> list[Angle]:
+                       req: Request = Request(), thresh: float = 0.9) -> Output[list[Angle]]:
+        """Label and confidence per crop; ``rotated`` where the label is 180 with a score
+        above ``thresh``."""
         info = self.slot(slot, "cls")
         _, height, width = info.input_shape
         shape = (3, int(height or 48), int(width or 192))
         tensors = await self._cpu(_map, partial(cls_ops.cls_preprocess, image_shape=shape), crops)
-        outputs = await self._infer(slot, tensors, req)
-        if not outputs:
-            return []
-        decoded = cls_ops.cls_decode(np.stack(outputs))
-        return [Angle(180 if "180" in label else 0, score) for label, score in decoded]
+        outputs = await self._infer(info, tensors, req)
+        if not outputs.value:
+            return Output([], outputs.models)
+        decoded = cls_ops.cls_decode(np.stack(outputs.value))
+        angles = [Angle(180 if "180" in label else 0, score,
+                        rotated=cls_ops.turns_crop(label, score, thresh))
+                  for label, score in decoded]
+        return Output(angles, outputs.models)
 
     async def recognize(self, crops: Sequence[np.ndarray], slot: str = "rec",
-                        req: Request = Request(), group: int = 1) -> list[tuple[str, float]]:
+                        req: Request = Request(), group: int = 1
+                        ) -> Output[list[tuple[str, float]]]:
         """Text per crop.  ``group`` is PaddleOCR's rec_batch_num (see :func:`rec_tensors`):
         1 treats every crop on its own, as PaddleOCR's recognition-only call does."""
         info = self.slot(slot, "rec")
         decoder = self._decoder(info)
         tensors = await self._cpu(rec_tensors, crops, info.input_height, group)
-        outputs = await self._infer(slot, tensors, req)
-        return [decoder.decode(out[None, :, 0].astype(np.int64), out[None, :, 1])[0]
-                for out in outputs]
+        outputs = await self._infer(info, tensors, req)
+        texts = [decoder.decode(out[None, :, 0].astype(np.int64), out[None, :, 1])[0]
+                 for out in outputs.value]
+        return Output(texts, outputs.models)
 
     async def ocr(self, image: np.ndarray, params: OcrParams,
-                  req: Request = Request(), timings: Timings | None = None) -> list[TextLine]:
+                  req: Request = Request(), timings: Timings | None = None
+                  ) -> Output[list[TextLine]]:
         """The full pipeline; lines scoring below ``drop_score`` are dropped."""
         timings = timings if timings is not None else Timings()
         started = time.perf_counter()
-        boxes = await self.detect(image, params.det, params.det_slot, req)
+        detected = await self.detect(image, params.det, params.det_slot, req)
+        boxes = detected.value
         crop = geometry.crop_quad if params.det.box_type == "quad" else geometry.crop_min_area_rect
         crops = await self._cpu(_map, partial(crop, image), [b.points for b in boxes])
         after_det = time.perf_counter()
         timings.det_ms = (after_det - started) * 1000
 
+        models = list(detected.models)
         angles = [Angle(0, 0.0)] * len(crops)
         if params.use_angle_cls and crops:
-            angles = await self.classify(crops, params.cls_slot, req)
+            classified = await self.classify(crops, params.cls_slot, req, params.cls_thresh)
+            angles, models = classified.value, models + list(classified.models)
             crops = [cls_ops.apply_angle(c, str(a.angle), a.score, params.cls_thresh)
                      for c, a in zip(crops, angles, strict=True)]
         after_cls = time.perf_counter()
         timings.cls_ms = (after_cls - after_det) * 1000
 
-        texts = await self.recognize(crops, params.rec_slot, req, params.rec_batch_num)
+        recognized = await self.recognize(crops, params.rec_slot, req, params.rec_batch_num)
         timings.rec_ms = (time.perf_counter() - after_cls) * 1000
-        return [
-            TextLine(box.points, text, score, box.score, angle.angle, angle.score)
-            for box, angle, (text, score) in zip(boxes, angles, texts, strict=True)
+        lines = [
+            TextLine(box.points, text, score, box.score, angle.angle, angle.score, angle.rotated)
+            for box, angle, (text, score) in zip(boxes, angles, recognized.value, strict=True)
             if score >= params.drop_score
         ]
+        return Output(lines, (*models, *recognized.models))
 
 
 def _map(fn: Callable[[np.ndarray], T], items: Sequence[np.ndarray]) -> list[T]:
@@ -229,4 +290,5 @@ def _postprocess_det(prob: np.ndarray, shape_info: det_ops.ShapeInfo, params: de
             for i in geometry.sort_order(boxes)]
 
 
-__all__ = ["Angle", "DetectedBox", "OcrParams", "Pipeline", "Request", "TextLine", "Timings"]
+__all__ = ["Angle", "DetectedBox", "ModelUse", "OcrParams", "Output", "Pipeline", "Request",
+           "TextLine", "Timings"]

@@ -196,9 +196,21 @@ class Settings:
         from ocrserve.models.slots import parse_slot_specs  # avoid an import cycle at load
 
         specs = parse_slot_specs(self.slot)
-        self.detection_defaults().validate()
+        self._validate_request_defaults()
         for spec in specs:
             self.batch_policy(spec.slot)
+
+    def _validate_request_defaults(self) -> None:
+        """The per-request defaults, checked by the same ranges as requests are."""
+        from ocrserve.pipeline import OcrParams
+
+        params = OcrParams(det=self.detection_defaults(), cls_thresh=self.cls_thresh,
+                           drop_score=self.drop_score)
+        try:
+            params.validate()
+        except InvalidInput as exc:
+            option = _OPTION_OF_FIELD.get(exc.field or "", exc.field)
+            raise InvalidInput(f"invalid configuration: {option}: {exc.message}") from None
 
     @property
     def device_list(self) -> list[str]:
@@ -231,6 +243,21 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+#: Request field paths (ocr.v1) -> the options that hold their defaults.
+_OPTION_OF_FIELD = {
+    "detection.limit_side_len": "det_limit_side_len",
+    "detection.limit_type": "det_limit_type",
+    "detection.thresh": "det_db_thresh",
+    "detection.box_thresh": "det_db_box_thresh",
+    "detection.unclip_ratio": "det_db_unclip_ratio",
+    "detection.max_candidates": "det_max_candidates",
+    "detection.score_mode": "det_db_score_mode",
+    "detection.box_type": "det_box_type",
+    "classification.thresh": "cls_thresh",
+    "recognition.drop_score": "drop_score",
+}
 
 
 def env_name(field_name: str) -> str:

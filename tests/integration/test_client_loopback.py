@@ -9,19 +9,18 @@ the real ocrserve live in tests/integration.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections.abc import Iterator
 from concurrent import futures
-from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
 import pytest
+from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from PIL import Image as PILImage
 
 from ocrclient import (
     AsyncOcrClient,
@@ -29,26 +28,43 @@ from ocrclient import (
     InvalidArgument,
     NotFound,
     OcrClient,
+    ResourceExhausted,
     RetryPolicy,
     Unavailable,
 )
-from ocrclient._proto.ocr.v1 import models_pb2, models_pb2_grpc, ocr_pb2, ocr_pb2_grpc
 from ocrclient.cli import main
+from ocrclient.proto.ocr.v1 import models_pb2, models_pb2_grpc, ocr_pb2, ocr_pb2_grpc
 
 BOX = [ocr_pb2.Point(x=x, y=y) for x, y in [(2, 2), (20, 2), (20, 10), (2, 10)]]
+
+
+class _Status(grpc.Status):
+    """A rich status for ``abort_with_status``, built the way grpcio-status builds one."""
+
+    def __init__(self, status: status_pb2.Status, request_id: str) -> None:
+        self.code = grpc.StatusCode.RESOURCE_EXHAUSTED
+        self.details = status.message
+        self.trailing_metadata = (("grpc-status-details-bin", status.SerializeToString()),
+                                  ("x-request-id", request_id))
 FAST_RETRY = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05)
 
 
 class Servicer(ocr_pb2_grpc.OcrServiceServicer, models_pb2_grpc.ModelServiceServicer):
     def __init__(self) -> None:
         self.requests: list[Any] = []
+        self.metadata: list[dict[str, str]] = []
+        self.deadlines: list[float | None] = []
         self.unavailable_left = 0
+        self.full_left = 0
+        self.permanent = False
         self.delay = 0.0
         self.lock = threading.Lock()
 
     def _enter(self, request: Any, context: grpc.ServicerContext) -> None:
         with self.lock:
             self.requests.append(request)
+            self.metadata.append(dict(context.invocation_metadata()))
+            self.deadlines.append(context.time_remaining())
             fail = self.unavailable_left > 0
             self.unavailable_left -= fail
         if fail:
@@ -58,13 +74,39 @@ class Servicer(ocr_pb2_grpc.OcrServiceServicer, models_pb2_grpc.ModelServiceServ
     def Ocr(self, request: ocr_pb2.OcrRequest, context: grpc.ServicerContext
             ) -> ocr_pb2.OcrResponse:
         self._enter(request, context)
+        models = [ocr_pb2.ModelRef(stage="rec", slot="rec", name="test_rec", version=1)]
         results = [
             ocr_pb2.OcrResult(id=image.id, width=image.raw.width, height=image.raw.height,
-                              lines=[ocr_pb2.TextLine(box=BOX, text=f"image {i}", score=0.9)])
+                              lines=[ocr_pb2.TextLine(box=BOX, text=f"image {i}", score=0.9)],
+                              models=models)
             for i, image in enumerate(request.images)
         ]
-        models = [ocr_pb2.ModelRef(stage="rec", slot="rec", name="test_rec", version=1)]
-        return ocr_pb2.OcrResponse(results=results, models=models)
+        context.set_trailing_metadata((("x-request-id", self.request_id(context)),))
+        return ocr_pb2.OcrResponse(results=results)
+
+    @staticmethod
+    def request_id(context: grpc.ServicerContext) -> str:
+        return dict(context.invocation_metadata()).get("x-request-id", "made-by-server")
+
+    def Classify(self, request: ocr_pb2.ClassifyRequest, context: grpc.ServicerContext
+                 ) -> ocr_pb2.ClassifyResponse:
+        """Fails like the real server when its queue is full: RESOURCE_EXHAUSTED with a
+        RetryInfo, or (``permanent``) without one, as gRPC's own size limit does."""
+        with self.lock:
+            self.requests.append(request)
+            full = self.full_left > 0
+            self.full_left -= full
+        if full or self.permanent:
+            status = status_pb2.Status(code=grpc.StatusCode.RESOURCE_EXHAUSTED.value[0],
+                                       message="queue full")
+            status.details.add().Pack(error_details_pb2.ErrorInfo(reason="QUEUE_FULL",
+                                                                  domain="ocrserve"))
+            if not self.permanent:
+                status.details.add().Pack(error_details_pb2.RetryInfo(
+                    retry_delay=duration_pb2.Duration(nanos=20_000_000)))
+            context.abort_with_status(_Status(status, self.request_id(context)))
+        return ocr_pb2.ClassifyResponse(results=[
+            ocr_pb2.Classification(id=image.id, angle=0, score=0.99) for image in request.images])
 
     def Detect(self, request: ocr_pb2.DetectRequest, context: grpc.ServicerContext
                ) -> ocr_pb2.DetectResponse:
@@ -141,6 +183,45 @@ def test_server_errors_are_translated_not_retried(server: tuple[str, Servicer]) 
     assert len(servicer.requests) == 1
 
 
+def test_a_full_queue_is_retried_after_the_servers_delay(server: tuple[str, Servicer]) -> None:
+    target, servicer = server
+    servicer.full_left = 2
+    with OcrClient(target, retries=FAST_RETRY) as client:
+        (result,) = client.classify([b"x"])
+    assert result.angle == 0 and len(servicer.requests) == 3
+
+
+def test_resource_exhausted_without_retry_info_is_not_retried(
+        server: tuple[str, Servicer]) -> None:
+    target, servicer = server
+    servicer.permanent = True
+    with OcrClient(target, retries=FAST_RETRY) as client, \
+            pytest.raises(ResourceExhausted) as info:
+        client.classify([b"x"], request_id="mine-1")
+    assert (info.value.reason, info.value.retry_delay) == ("QUEUE_FULL", None)
+    assert info.value.request_id == "mine-1"
+    assert len(servicer.requests) == 1
+
+
+def test_call_options_reach_the_server(server: tuple[str, Servicer]) -> None:
+    target, servicer = server
+    with OcrClient(target, metadata=[("x-team", "billing")]) as client:
+        client.ocr([b"x"], metadata=[("x-extra", "1")], request_id="rid-5",
+                   wait_for_ready=True, timeout=None)
+    assert servicer.metadata[-1]["x-team"] == "billing"
+    assert servicer.metadata[-1]["x-extra"] == "1"
+    assert servicer.metadata[-1]["x-request-id"] == "rid-5"
+    assert servicer.deadlines[-1] > 1e9  # timeout=None: no deadline (grpc reports "infinite")
+
+
+def test_the_clients_timeout_applies_when_the_call_gives_none(
+        server: tuple[str, Servicer]) -> None:
+    target, servicer = server
+    with OcrClient(target, timeout=20) as client:
+        client.ocr([b"x"])
+    assert servicer.deadlines[-1] is not None and 0 < servicer.deadlines[-1] <= 20
+
+
 def test_timeout_raises_deadline_exceeded(server: tuple[str, Servicer]) -> None:
     target, servicer = server
     servicer.delay = 0.5
@@ -195,29 +276,6 @@ def test_async_client_translates_errors(server: tuple[str, Servicer]) -> None:
 
     with pytest.raises(InvalidArgument, match="cannot decode"):
         asyncio.run(scenario())
-
-
-def test_cli_prints_one_json_document_and_draws(server: tuple[str, Servicer], tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
-    target, servicer = server
-    paths = []
-    for name in ("a.png", "b.png", "c.png"):
-        PILImage.new("RGB", (32, 16), (255, 255, 255)).save(tmp_path / name)
-        paths.append(str(tmp_path / name))
-    drawn = tmp_path / "drawn"
-    code = main(["--server", target, "--json", "ocr", *paths, "--batch", "2",
-                 "--draw", str(drawn), "--no-cls"])
-    out = capsys.readouterr().out
-    assert code == 0
-    document = json.loads(out)
-    assert [r["image"] for r in document["results"]] == paths
-    assert document["results"][2]["lines"][0] == {
-        "text": "image 0", "score": 0.9, "box": [[2, 2], [20, 2], [20, 10], [2, 10]],
-        "angle": 0, "angle_score": 0.0, "box_score": 0.0}
-    assert [len(r.images) for r in servicer.requests] == [2, 1]
-    assert sorted(p.name for p in drawn.iterdir()) == ["a.png", "b.png", "c.png"]
-    with PILImage.open(drawn / "a.png") as image:
-        assert image.getpixel((10, 2)) == (255, 0, 0)
 
 
 def test_cli_text_output_and_health_exit_code(server: tuple[str, Servicer],

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,9 +21,8 @@ from ocrclient import (
     NotFound,
     OcrClient,
     ResourceExhausted,
-    Unimplemented,
 )
-from ocrclient._proto.ocr.v1 import ocr_pb2, ocr_pb2_grpc
+from ocrclient.proto.ocr.v1 import ocr_pb2, ocr_pb2_grpc
 from ocrserve.bench.spawn import ServerProcess
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -149,19 +146,54 @@ def test_list_slots_and_catalog(client: OcrClient) -> None:
 
 # ------------------------------------------------------------------ error paths
 
-def test_undecodable_image_is_invalid_argument(client: OcrClient) -> None:
-    with pytest.raises(InvalidArgument, match=r"image 1.*could not be decoded"):
-        client.ocr([text_line("ok"), b"definitely not an image"])
+def test_an_undecodable_image_fails_alone(client: OcrClient) -> None:
+    good, bad = client.ocr([text_line("Quarterly report 2024"), b"definitely not an image"])
+    assert [x.text for x in good.lines] == ["Quarterly report 2024"] and good.error is None
+    assert isinstance(bad.error, InvalidArgument)
+    assert (bad.error.reason, bad.error.image_index) == ("IMAGE_UNDECODABLE", 1)
+    assert [v.field for v in bad.error.field_violations] == ["images[1].encoded"]
+    assert "could not be decoded" in bad.error.details and bad.error.request_id
+    with pytest.raises(InvalidArgument, match="could not be decoded"):
+        client.ocr([text_line("ok"), b"definitely not an image"], strict=True)
 
 
 def test_unknown_language_is_not_found(client: OcrClient) -> None:
-    with pytest.raises(NotFound, match="rec:french"):
+    with pytest.raises(NotFound, match="rec:french") as info:
         client.ocr([text_line("bonjour")], language="french")
+    assert info.value.reason == "SLOT_NOT_FOUND"
+    assert [v.field for v in info.value.field_violations] == ["recognition.slot"]
 
 
-def test_out_of_range_parameter_is_invalid_argument(client: OcrClient) -> None:
-    with pytest.raises(InvalidArgument, match="box_thresh"):
-        client.detect([text_line("x")], box_thresh=2.0)
+def test_out_of_range_parameter_names_its_field_and_echoes_the_request_id(
+        client: OcrClient, server: ServerProcess) -> None:
+    with pytest.raises(InvalidArgument, match="box_thresh") as info:
+        client.detect([text_line("x")], box_thresh=2.0, request_id="caller-id-17")
+    error = info.value
+    assert error.reason == "PARAMETER_OUT_OF_RANGE" and error.retry_delay is None
+    assert error.metadata == {"field": "detection.box_thresh", "value": "2", "limit": "[0, 1]"}
+    assert [v.field for v in error.field_violations] == ["detection.box_thresh"]
+    assert error.request_id == "caller-id-17"
+    assert "[caller-id-17]" in server.log()  # the server logged it under that id
+
+
+def test_every_answer_carries_a_request_id(server: ServerProcess) -> None:
+    with grpc.insecure_channel(server.target) as channel:
+        stub = ocr_pb2_grpc.OcrServiceStub(channel)
+        _, call = stub.GetServerInfo.with_call(ocr_pb2.GetServerInfoRequest(), timeout=10,
+                                               metadata=[("x-request-id", "abc")])
+        assert dict(call.trailing_metadata())["x-request-id"] == "abc"
+        _, call = stub.GetServerInfo.with_call(ocr_pb2.GetServerInfoRequest(), timeout=10)
+        assert len(dict(call.trailing_metadata())["x-request-id"]) == 32  # made by the server
+
+
+def test_server_info_describes_this_server(client: OcrClient) -> None:
+    info = client.get_server_info()
+    assert info.api_version == "ocr.v1"
+    assert info.limits.max_message_bytes == 4 * 1024 * 1024  # --max-message-mb 4
+    assert info.limits.max_image_pixels == 20_000_000
+    assert info.defaults["box_thresh"] == 0.6 and info.defaults["use_angle_cls"] is True
+    assert {(s.model.slot, s.ready) for s in info.slots} == {("det", True), ("cls", True),
+                                                             ("rec", True)}
 
 
 def test_message_over_the_limit_is_resource_exhausted(client: OcrClient) -> None:
@@ -170,10 +202,14 @@ def test_message_over_the_limit_is_resource_exhausted(client: OcrClient) -> None
         client.ocr([png(noise)])  # ~4.3 MB > --max-message-mb 4
 
 
-def test_image_over_the_pixel_limit_is_resource_exhausted(client: OcrClient) -> None:
+def test_an_image_over_the_pixel_limit_is_a_permanent_per_image_error(
+        client: OcrClient) -> None:
     blank = png(np.full((4000, 6000, 3), 255, np.uint8))  # compresses to a few KB
-    with pytest.raises(ResourceExhausted, match="max_image_pixels"):
-        client.detect([blank])
+    (result,) = client.detect([blank])
+    assert isinstance(result.error, InvalidArgument)  # not RESOURCE_EXHAUSTED: no retry helps
+    assert result.error.reason == "IMAGE_TOO_LARGE" and result.error.retry_delay is None
+    assert result.error.metadata["limit"] == "20000000"
+    assert result.error.metadata["value"] == "24000000"
 
 
 def test_empty_request_is_invalid_argument(server: ServerProcess) -> None:
@@ -184,14 +220,6 @@ def test_empty_request_is_invalid_argument(server: ServerProcess) -> None:
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_stream_ocr_is_unimplemented_for_now(server: ServerProcess) -> None:
-    with grpc.insecure_channel(server.target) as channel:
-        stub = ocr_pb2_grpc.OcrServiceStub(channel)
-        with pytest.raises(grpc.RpcError) as info:
-            list(stub.StreamOcr(iter([ocr_pb2.StreamOcrRequest()]), timeout=10))
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-
-
 def test_deadline_is_reported_as_deadline_exceeded(client: OcrClient,
                                                    image_set: list[Path]) -> None:
     a4 = next(p for p in image_set if "a4" in p.name)
@@ -200,34 +228,11 @@ def test_deadline_is_reported_as_deadline_exceeded(client: OcrClient,
     assert client.health() == "SERVING"  # and the server is still fine
 
 
-def test_model_service_mutations_are_unimplemented(client: OcrClient, server: ServerProcess
-                                                   ) -> None:
-    from ocrclient._proto.ocr.v1 import models_pb2, models_pb2_grpc
-
-    with grpc.insecure_channel(server.target) as channel:
-        stub = models_pb2_grpc.ModelServiceStub(channel)
-        with pytest.raises(grpc.RpcError) as info:
-            stub.SwapSlot(models_pb2.SwapSlotRequest(slot="rec", model="x"), timeout=10)
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert Unimplemented  # the client maps the same status to this class
-
-
-# ------------------------------------------------------------------- the CLI
-
-def test_cli_json_is_one_document(server: ServerProcess, small_image_set: list[Path],
-                                  tmp_path: Path) -> None:
-    paths = [str(p) for p in small_image_set[:2]]
-    out = subprocess.run(
-        [sys.executable, "-m", "ocrclient.cli", "--server", server.target, "--json", "ocr",
-         *paths, "--draw", str(tmp_path)],
-        check=True, capture_output=True, text=True, timeout=120).stdout
-    doc = json.loads(out)
-    assert [r["image"] for r in doc["results"]] == paths
-    line = doc["results"][1]["lines"][0]
-    assert isinstance(line["text"], str) and 0 <= line["score"] <= 1
-    assert len(line["box"]) == 4 and all(len(pt) == 2 for pt in line["box"])
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in
-                                                                small_image_set[:2])
+def test_the_api_holds_only_what_is_served() -> None:
+    services = {s.name: [m.name for m in s.methods]
+                for s in (ocr_pb2.DESCRIPTOR.services_by_name.values())}
+    assert services == {"OcrService": ["Detect", "Classify", "Recognize", "Ocr",
+                                       "GetServerInfo"]}
 
 
 # ------------------------------------------------------------------ shutdown

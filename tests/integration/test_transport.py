@@ -17,11 +17,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ocrserve.context import request_id
 from ocrserve.engine import wire
 from ocrserve.engine.batcher import BatcherStats
-from ocrserve.engine.protocol import PRIORITY_HIGH, PRIORITY_NORMAL, SlotInfo
+from ocrserve.engine.policy import Priority
+from ocrserve.engine.protocol import Inferred, ModelVersion, SlotInfo
 from ocrserve.engine.transport import EngineClient, EngineServer
-from ocrserve.errors import DeadlineExceeded, ModelError, NotFound, Unavailable
+from ocrserve.errors import (
+    DeadlineExceeded,
+    ModelError,
+    NotFound,
+    Reason,
+    ResourceExhausted,
+    Unavailable,
+)
 
 SLOTS = {
     "det": SlotInfo("det", "det", "ch_PP-OCRv2_det", 1, "onnxruntime", "cpu", (3, None, None)),
@@ -38,6 +47,7 @@ class Doubler:
         self.entered = asyncio.Event()
         self.cancelled = asyncio.Event()
         self.calls: list[tuple[str, int, float | None]] = []
+        self.request_ids: list[str] = []
 
     def slots(self) -> Mapping[str, SlotInfo]:
         return SLOTS
@@ -46,10 +56,14 @@ class Doubler:
         return {"det": BatcherStats(name="det", batches=1, items=2, batch_sizes={2: 1})}
 
     async def infer(self, slot: str, items: Sequence[np.ndarray], *,
-                    priority: int = PRIORITY_NORMAL,
-                    deadline: float | None = None) -> list[np.ndarray]:
+                    priority: Priority = Priority.NORMAL,
+                    deadline: float | None = None) -> Inferred:
+        self.request_ids.append(request_id.get())
         if slot == "broken":
             raise RuntimeError("kaput")
+        if slot == "full":
+            raise ResourceExhausted("queue full", field="images",
+                                    metadata={"limit": 4, "value": 5})
         if slot not in SLOTS:
             raise NotFound(f"no slot named {slot!r}")
         self.calls.append((slot, priority, deadline))
@@ -60,7 +74,8 @@ class Doubler:
             except asyncio.CancelledError:
                 self.cancelled.set()
                 raise
-        return [item * 2 for item in items]
+        info = SLOTS[slot]
+        return Inferred([item * 2 for item in items], (ModelVersion(info.model, info.version),))
 
 
 Scenario = Callable[[Doubler, EngineClient, EngineServer], Awaitable[None]]
@@ -97,12 +112,14 @@ def test_slots_are_described_and_results_come_back_equal(sock: Path) -> None:
     async def scenario(engine: Doubler, client: EngineClient, server: EngineServer) -> None:
         assert client.slots() == SLOTS
         sent = [*items(2), np.arange(6, dtype=np.int32).reshape(2, 3)]
-        results = await client.infer("rec", sent, priority=PRIORITY_HIGH)
+        inferred = await client.infer("rec", sent, priority=Priority.HIGH)
+        results = inferred.outputs
+        assert inferred.models == (ModelVersion("ch_PP-OCRv2_rec", 2),)
         assert len(results) == 3
         for item, result in zip(sent, results, strict=True):
             assert result.dtype == item.dtype
             np.testing.assert_array_equal(result, item * 2)
-        assert engine.calls == [("rec", PRIORITY_HIGH, None)]
+        assert engine.calls == [("rec", Priority.HIGH, None)]
     run(sock, scenario)
 
 
@@ -110,11 +127,11 @@ def test_concurrent_requests_are_answered_out_of_order(sock: Path) -> None:
     async def scenario(engine: Doubler, client: EngineClient, server: EngineServer) -> None:
         slow = asyncio.create_task(client.infer("det", items(1)))
         await engine.entered.wait()
-        (fast,) = await client.infer("rec", items(1))  # answered while det is held
+        (fast,) = (await client.infer("rec", items(1))).outputs  # answered while det is held
         np.testing.assert_array_equal(fast, items(1)[0] * 2)
         assert not slow.done()
         engine.gate.set()
-        (held,) = await slow
+        (held,) = (await slow).outputs
         np.testing.assert_array_equal(held, items(1)[0] * 2)
     run(sock, scenario)
 
@@ -125,7 +142,23 @@ def test_engine_errors_keep_their_status_and_the_connection_survives(sock: Path)
             await client.infer("cls", items(1))
         with pytest.raises(ModelError, match="RuntimeError: kaput"):  # not an OcrError: INTERNAL
             await client.infer("broken", items(1))
-        assert len(await client.infer("rec", items(1))) == 1
+        with pytest.raises(ResourceExhausted) as info:
+            await client.infer("full", items(1))
+        error = info.value  # every detail crosses the process boundary
+        assert (error.reason, error.field, error.retry_after_s) == (Reason.QUEUE_FULL, "images",
+                                                                    1.0)
+        assert error.metadata == {"limit": "4", "value": "5"}
+        assert len((await client.infer("rec", items(1))).outputs) == 1
+    run(sock, scenario)
+
+
+def test_the_request_id_travels_with_each_call(sock: Path) -> None:
+    async def scenario(engine: Doubler, client: EngineClient, server: EngineServer) -> None:
+        request_id.set("req-42")
+        await client.infer("rec", items(1))
+        request_id.set("req-43")
+        await client.infer("rec", items(1))
+        assert engine.request_ids == ["req-42", "req-43"]
     run(sock, scenario)
 
 
@@ -149,7 +182,7 @@ def test_cancelling_the_caller_cancels_the_engine_side_task(sock: Path) -> None:
         with pytest.raises(asyncio.CancelledError):
             await call
         await asyncio.wait_for(engine.cancelled.wait(), 1)
-        assert len(await client.infer("rec", items(1))) == 1
+        assert len((await client.infer("rec", items(1))).outputs) == 1
     run(sock, scenario)
 
 
@@ -166,16 +199,16 @@ def test_a_lost_engine_fails_pending_calls_and_a_restarted_one_is_reconnected(so
         pending = asyncio.create_task(client.infer("det", items(1)))
         await engine.entered.wait()
         await server.close(grace_s=0)
-        with pytest.raises(Unavailable, match="connection lost"):
+        with pytest.raises(Unavailable, match="lost the connection"):
             await pending
         assert not sock.exists()
-        with pytest.raises(Unavailable, match="unreachable"):
+        with pytest.raises(Unavailable, match="not reachable"):
             await client.infer("rec", items(1))
 
         restarted = EngineServer(Doubler(), str(sock))
         await restarted.start()
         try:
-            (result,) = await client.infer("rec", items(1))
+            (result,) = (await client.infer("rec", items(1))).outputs
             np.testing.assert_array_equal(result, items(1)[0] * 2)
             assert client.slots() == SLOTS
         finally:
@@ -206,7 +239,7 @@ def test_a_peer_that_breaks_the_frame_format_is_dropped_alone(sock: Path) -> Non
         writer.write(wire.PREFIX.pack(0, 0))  # a header can never be empty
         assert await reader.read() == b""  # the server hung up
         writer.close()
-        assert len(await client.infer("rec", items(1))) == 1
+        assert len((await client.infer("rec", items(1))).outputs) == 1
     run(sock, scenario)
 
 
@@ -240,7 +273,7 @@ def test_a_server_in_another_process_serves_and_survives_a_restart(sock: Path) -
         await client.start()  # retries until the child has bound the socket
         await loading
         try:
-            (result,) = await client.infer("rec", items(1))
+            (result,) = (await client.infer("rec", items(1))).outputs
             np.testing.assert_array_equal(result, items(1)[0] * 2)
             big = np.random.default_rng(0).random(1 << 20, dtype=np.float32)  # 4 MB
             (echoed,) = await client.echo([big])
@@ -249,11 +282,11 @@ def test_a_server_in_another_process_serves_and_survives_a_restart(sock: Path) -
             pending = asyncio.create_task(client.infer("det", items(1)))  # held at the gate
             await asyncio.sleep(0.05)
             children[0].kill()
-            with pytest.raises(Unavailable, match="connection lost"):
+            with pytest.raises(Unavailable, match="lost the connection"):
                 await pending
 
             await spawn()
-            (result,) = await client.infer("rec", items(1))
+            (result,) = (await client.infer("rec", items(1))).outputs
             np.testing.assert_array_equal(result, items(1)[0] * 2)
         finally:
             await client.close()

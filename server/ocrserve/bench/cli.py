@@ -44,6 +44,7 @@ from ocrserve.bench.loadgen import StepResult, closed_loop, open_loop
 from ocrserve.bench.report import machine_description, update_section
 from ocrserve.models.repository import ModelRepository, default_root
 
+#: where the generated image set goes, relative to the working directory like ./models
 DEFAULT_IMAGES = Path(".cache") / "images"
 
 
@@ -218,7 +219,7 @@ def _payloads(rpc: str, images: list[Path]) -> list[bytes]:
         pipeline = Pipeline(engine)
         for path in images:
             img = decode_image(path.read_bytes())
-            for box in await pipeline.detect(img, OcrParams().det):
+            for box in (await pipeline.detect(img, OcrParams().det)).value:
                 out.append(cv2.imencode(".png", crop_quad(img, box.points))[1].tobytes())
         await engine.close()
         return out
@@ -286,7 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--images", help="input folder (default: the generated image set)")
+    common.add_argument("--images",
+                        help="input folder (default: the generated image set, in ./.cache/images)")
     common.add_argument("--reference-python", help="python of the PaddleOCR reference venv")
     common.add_argument("--json", action="store_true", help="print one JSON document")
     common.add_argument("--update", metavar="FILE", help="rewrite this command's section in FILE")

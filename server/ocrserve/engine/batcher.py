@@ -34,12 +34,13 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence, Sized
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ocrserve.engine.policy import NORMAL, BatchPolicy, is_expired, next_wakeup, plan_batch
+from ocrserve.engine.policy import BatchPolicy, Priority, is_expired, next_wakeup, plan_batch
 from ocrserve.errors import (
     DeadlineExceeded,
     InvalidInput,
     ModelError,
     OcrError,
+    Reason,
     ResourceExhausted,
     Unavailable,
 )
@@ -109,7 +110,7 @@ class DynamicBatcher:
                        batch_sizes=dict(self._stats.batch_sizes))
 
     async def submit(self, payload: Any, *, group_key: Hashable = None, sort_key: float = 0.0,
-                     priority: int = NORMAL, deadline: float | None = None) -> Any:
+                     priority: int = Priority.NORMAL, deadline: float | None = None) -> Any:
         """Queue one item and return its result.  ``deadline`` is a ``clock`` time."""
         (future,) = self._admit([payload], [group_key], [sort_key], priority, deadline)
         return await future
@@ -117,7 +118,8 @@ class DynamicBatcher:
     async def submit_many(self, payloads: Sequence[Any], *,
                           group_keys: Sequence[Hashable] | None = None,
                           sort_keys: Sequence[float] | None = None,
-                          priority: int = NORMAL, deadline: float | None = None) -> list[Any]:
+                          priority: int = Priority.NORMAL,
+                          deadline: float | None = None) -> list[Any]:
         """Queue one request's items (admitted all or none) and return results in order.
 
         The first failing item fails the call; its siblings still queued are dropped.
@@ -152,7 +154,7 @@ class DynamicBatcher:
             raise InvalidInput(f"{count} payloads but {len(group_keys)} group keys and "
                                f"{len(sort_keys)} sort keys")
         if self._closing:
-            raise Unavailable(f"batcher {self.name!r} is closing")
+            raise Unavailable(f"batcher {self.name!r} is closing", reason=Reason.SERVER_DRAINING)
         now = self._clock()
         if deadline is not None and deadline <= now:
             raise DeadlineExceeded("deadline passed before the request was queued")
@@ -160,8 +162,10 @@ class DynamicBatcher:
         if self._queued() + count > self._policy.max_queue_size:
             self._stats.rejected_full += count
             raise ResourceExhausted(
-                f"batcher {self.name!r} queue full: {self._queued()} queued, {count} more "
-                f"would exceed {self._policy.max_queue_size}")
+                f"slot {self.name!r} queue full: {self._queued()} queued, {count} more "
+                f"would exceed {self._policy.max_queue_size}",
+                metadata={"slot": self.name, "limit": self._policy.max_queue_size,
+                          "value": self._queued() + count, "setting": "max_queue_size"})
         self._ensure_started()
         loop = asyncio.get_running_loop()
         futures = []
@@ -208,7 +212,8 @@ class DynamicBatcher:
         finally:
             if batch is not None:
                 batch.cancel()
-            self._fail_queued(Unavailable(f"batcher {self.name!r} stopped"))
+            self._fail_queued(Unavailable(f"batcher {self.name!r} stopped",
+                                          reason=Reason.SERVER_DRAINING))
 
     async def _sleep_until(self, wake_at: float | None) -> None:
         delay = None if wake_at is None else max(0.0, wake_at - self._clock())
@@ -241,7 +246,8 @@ class DynamicBatcher:
             self._stats.failed_batches += 1
             _fail(batch, exc)
         except asyncio.CancelledError:
-            _fail(batch, Unavailable(f"batcher {self.name!r} stopped during the batch"))
+            _fail(batch, Unavailable(f"batcher {self.name!r} stopped during the batch",
+                                     reason=Reason.SERVER_DRAINING))
             raise
         else:
             for entry, result in zip(batch, results, strict=True):

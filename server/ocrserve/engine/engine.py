@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 
 from ocrserve.engine.batcher import BatcherStats
-from ocrserve.engine.protocol import PRIORITY_NORMAL, SlotInfo
+from ocrserve.engine.policy import Priority
+from ocrserve.engine.protocol import Inferred, SlotInfo
 from ocrserve.engine.slots import LoadedSlot, SlotConfig
-from ocrserve.errors import NotFound, Unavailable
+from ocrserve.errors import NotFound, Reason, Unavailable
 from ocrserve.models.repository import ModelRepository
 from ocrserve.models.slots import parse_slot_specs, resolve_model
 from ocrserve.runtimes import RuntimeOptions
@@ -95,13 +96,15 @@ class Engine:
         return {name: dataclasses.asdict(stats) for name, stats in self.stats().items()}
 
     async def infer(self, slot: str, items: Sequence[np.ndarray], *,
-                    priority: int = PRIORITY_NORMAL,
-                    deadline: float | None = None) -> list[np.ndarray]:
+                    priority: Priority = Priority.NORMAL,
+                    deadline: float | None = None) -> Inferred:
         if self._closing:
-            raise Unavailable("the engine is shutting down")
+            raise Unavailable("the engine is shutting down", reason=Reason.SERVER_DRAINING)
         loaded = self._slots.get(slot)
         if loaded is None:
-            raise NotFound(f"no slot named {slot!r}; loaded: {', '.join(self._slots) or 'none'}")
+            loaded_names = ", ".join(self._slots) or "none"
+            raise NotFound(f"no slot named {slot!r}; loaded: {loaded_names}",
+                           metadata={"slot": slot, "loaded": loaded_names})
         return await loaded.infer(items, priority, deadline)
 
     async def close(self) -> None:

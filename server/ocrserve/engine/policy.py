@@ -24,12 +24,17 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from enum import IntEnum
 from typing import Protocol, TypeVar
 
 from ocrserve.errors import InvalidInput
 
-HIGH = 0
-NORMAL = 1
+
+class Priority(IntEnum):
+    """Priority levels, Triton-style: the lower value is served first."""
+
+    HIGH = 0
+    NORMAL = 1
 
 
 @dataclass(frozen=True)

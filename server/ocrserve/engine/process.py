@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+from ocrserve.logs import configure_logging
 from ocrserve.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,6 @@ async def serve_engine(settings: Settings, device: str, socket_path: str) -> Non
 
 def engine_main(settings: Settings, device: str, socket_path: str) -> None:
     """Process target.  SIGINT is ignored: the supervisor orders the shutdown."""
-    from ocrserve.cli import configure_logging
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging(settings.log_level)

@@ -15,9 +15,24 @@ from typing import Any, Protocol
 
 import numpy as np
 
-#: Priority levels, Triton-style: lower is served first.
-PRIORITY_HIGH = 0
-PRIORITY_NORMAL = 1
+from ocrserve.engine.policy import Priority
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A model as the repository names it: catalog (or imported) name and version."""
+
+    name: str
+    version: int
+
+
+@dataclass(frozen=True)
+class Inferred:
+    """What ``Inference.infer`` returns: one output per item, and the model version(s)
+    that produced them (one unless a swap happened while the items were queued)."""
+
+    outputs: list[np.ndarray]
+    models: tuple[ModelVersion, ...]
 
 
 @dataclass(frozen=True)
@@ -59,9 +74,9 @@ class Inference(Protocol):
         slot: str,
         items: Sequence[np.ndarray],
         *,
-        priority: int = PRIORITY_NORMAL,
+        priority: Priority = Priority.NORMAL,
         deadline: float | None = None,
-    ) -> list[np.ndarray]:
+    ) -> Inferred:
         """Run ``items`` (one CHW tensor each) through ``slot``; one output per item.
 
         ``deadline`` is a ``time.monotonic()`` instant (system-wide on Linux, so

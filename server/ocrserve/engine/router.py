@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ocrserve.engine.protocol import PRIORITY_NORMAL, SlotInfo
+from ocrserve.engine.policy import Priority
+from ocrserve.engine.protocol import Inferred, SlotInfo
 from ocrserve.engine.transport import EngineClient
 
 
@@ -52,8 +53,8 @@ class EngineRouter:
         return min(range(n), key=lambda i: (self._in_flight[i], (i - turn) % n))
 
     async def infer(self, slot: str, items: Sequence[np.ndarray], *,
-                    priority: int = PRIORITY_NORMAL,
-                    deadline: float | None = None) -> list[np.ndarray]:
+                    priority: Priority = Priority.NORMAL,
+                    deadline: float | None = None) -> Inferred:
         index = self._pick()
         self._in_flight[index] += 1
         try:

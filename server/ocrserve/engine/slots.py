@@ -20,7 +20,7 @@ import numpy as np
 
 from ocrserve.engine.batcher import DynamicBatcher
 from ocrserve.engine.policy import BatchPolicy
-from ocrserve.engine.protocol import SlotInfo
+from ocrserve.engine.protocol import Inferred, ModelVersion, SlotInfo
 from ocrserve.engine.shapes import ClsShaper, DetShaper, RecShaper, Shaper
 from ocrserve.errors import ModelError, OcrError
 from ocrserve.models.repository import InstalledModel
@@ -75,6 +75,7 @@ class LoadedSlot:
             input_shape=tuple(cfg.model.input_shape),
             dictionary=str(cfg.model.dictionary) if cfg.model.dictionary else None,
         )
+        self.model_version = ModelVersion(cfg.model.name, cfg.model.version)
 
     @classmethod
     def load(cls, cfg: SlotConfig, executor: Executor) -> LoadedSlot:
@@ -92,7 +93,8 @@ class LoadedSlot:
         return slot
 
     def check_class_count(self) -> None:
-        """A recognizer must output dictionary lines + 2 classes (FACTS.md §1)."""
+        """A recognizer must output dictionary lines + 2 classes
+        (docs/facts.md#dictionaries-and-input-shapes)."""
         expected = self.cfg.model.num_classes
         height = self.info.input_height
         out = self.runtime.run(np.zeros((1, 3, height, 320), np.float32))
@@ -109,16 +111,17 @@ class LoadedSlot:
             self.runtime.run(batch)
 
     async def infer(self, items: Sequence[np.ndarray], priority: int,
-                    deadline: float | None) -> list[np.ndarray]:
+                    deadline: float | None) -> Inferred:
         for item in items:
             self.shaper.check(item)
-        return await self.batcher.submit_many(
+        outputs = await self.batcher.submit_many(
             list(items),
             group_keys=[self.shaper.group_key(i) for i in items],
             sort_keys=[self.shaper.sort_key(i) for i in items],
             priority=priority,
             deadline=deadline,
         )
+        return Inferred(outputs, (self.model_version,))
 
     async def _run_batch(self, items: list[np.ndarray]) -> list[np.ndarray]:
         loop = asyncio.get_running_loop()

@@ -6,12 +6,15 @@ engine; :class:`EngineClient` is the front-end's
 carries every call, multiplexed by id: each request runs in its own task on
 the server, so a slow det batch never holds back a rec reply.
 
-Requests are ``{"op", "id", ...}`` plus tensors; replies ``{"id", "ok": true, ...}``
-plus tensors, or ``{"id", "ok": false, "status", "message"}`` rebuilt on the
-client by :func:`~ocrserve.errors.error_from_status`.  Ops:
+Requests are ``{"op", "id", "request_id", ...}`` plus tensors; replies
+``{"id", "ok": true, ...}`` plus tensors, or ``{"id", "ok": false, "error": {...}}``
+(:meth:`~ocrserve.errors.OcrError.to_dict`) rebuilt on the client by
+:func:`~ocrserve.errors.error_from_dict`.  ``request_id`` is the caller's
+(:data:`ocrserve.context.request_id`), so engine log lines name it.  Ops:
 
 - ``infer`` {slot, priority, timeout_s}: the engine's ``infer``; ``timeout_s`` is the
   time left (None: no deadline), turned back into a monotonic deadline on receipt.
+  The reply's ``models`` lists the [name, version] pairs that produced the outputs.
 - ``cancel`` {id}: cancels that request's task, so the batcher drops its queued
   items; never answered.
 - ``describe``: {slots: [SlotInfo dicts]}.  ``stats``: {stats: engine.stats()}.
@@ -36,14 +39,18 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ocrserve.context import NO_REQUEST, request_id
 from ocrserve.engine import wire
-from ocrserve.engine.protocol import PRIORITY_NORMAL, Inference, SlotInfo
+from ocrserve.engine.policy import Priority
+from ocrserve.engine.protocol import Inference, Inferred, ModelVersion, SlotInfo
 from ocrserve.errors import (
     DeadlineExceeded,
+    InvalidInput,
+    ModelError,
     OcrError,
+    Reason,
     Unavailable,
-    Unimplemented,
-    error_from_status,
+    error_from_dict,
 )
 
 log = logging.getLogger(__name__)
@@ -184,15 +191,15 @@ class _Peer(_FrameProtocol):
         self._server.adopt(self)
 
     def frame_received(self, header: dict[str, Any], tensors: list[np.ndarray]) -> None:
-        request_id = header.get("id")
+        call_id = header.get("id")
         if header.get("op") == "cancel":
-            task = self.tasks.get(request_id)
+            task = self.tasks.get(call_id)
             if task is not None:
                 task.cancel()
             return
         task = asyncio.create_task(self._answer(header, tensors))
-        self.tasks[request_id] = task
-        task.add_done_callback(lambda _: self.tasks.pop(request_id, None))
+        self.tasks[call_id] = task
+        task.add_done_callback(lambda _: self.tasks.pop(call_id, None))
 
     def lost(self) -> None:
         for task in self.tasks.values():
@@ -200,17 +207,20 @@ class _Peer(_FrameProtocol):
         self._server.forget(self)
 
     async def _answer(self, header: dict[str, Any], tensors: list[np.ndarray]) -> None:
+        request_id.set(str(header.get("request_id", NO_REQUEST)))  # this task's own context
         outputs: Sequence[np.ndarray] = ()
         try:
             reply, outputs = await self._server.perform(header, tensors)
             reply["ok"] = True
         except OcrError as exc:
-            reply = {"ok": False, "status": exc.status, "message": str(exc)}
+            if exc.status == "INTERNAL":
+                log.error("engine op %r failed: %s", header.get("op"), exc, exc_info=exc)
+            reply = {"ok": False, "error": exc.to_dict()}
         except Exception as exc:  # one bad request must not take the connection down
             log.exception("engine op %r failed", header.get("op"))
-            reply = {"ok": False, "status": "INTERNAL",
-                     "message": f"engine op {header.get('op')!r} failed: "
-                                f"{type(exc).__name__}: {exc}"}
+            error = ModelError(f"engine op {header.get('op')!r} failed: "
+                               f"{type(exc).__name__}: {exc}", reason=Reason.INTERNAL_ERROR)
+            reply = {"ok": False, "error": error.to_dict()}
         try:
             await self.send({**reply, "id": header.get("id")}, outputs)
         except ConnectionError:  # the front-end went away: nobody is left to answer
@@ -268,16 +278,18 @@ class EngineServer:
                       tensors: list[np.ndarray]) -> tuple[dict[str, Any], Sequence[np.ndarray]]:
         """Run one op: (reply fields, reply tensors)."""
         if self._closing:
-            raise Unavailable("the engine is shutting down")
+            raise Unavailable("the engine is shutting down", reason=Reason.SERVER_DRAINING)
         op = header.get("op")
         match op:
             case "infer":
                 timeout_s = header.get("timeout_s")
                 deadline = None if timeout_s is None else time.monotonic() + float(timeout_s)
-                outputs = await self._engine.infer(
+                inferred = await self._engine.infer(
                     header["slot"], tensors,
-                    priority=int(header.get("priority", PRIORITY_NORMAL)), deadline=deadline)
-                return {}, outputs
+                    priority=Priority(int(header.get("priority", Priority.NORMAL))),
+                    deadline=deadline)
+                models = [[m.name, m.version] for m in inferred.models]
+                return {"models": models}, inferred.outputs
             case "describe":
                 return {"slots": [info.to_dict() for info in self._engine.slots().values()]}, ()
             case "stats":
@@ -285,7 +297,7 @@ class EngineServer:
             case "echo":
                 return {}, tensors
             case _:
-                raise Unimplemented(f"unknown engine op {op!r}")
+                raise InvalidInput(f"unknown engine op {op!r}")
 
 
 def _jsonable(value: Any) -> Any:
@@ -314,27 +326,28 @@ class _Link(_FrameProtocol):
         self._pending: dict[object, asyncio.Future[Frame | None]] = {}
         self._background: set[asyncio.Task[None]] = set()
 
-    async def request(self, request_id: int, header: dict[str, Any],
+    async def request(self, call_id: int, header: dict[str, Any],
                       tensors: Sequence[np.ndarray]) -> Frame:
         """Send one request and wait for its reply; Unavailable if the connection ends.
 
         If the caller is cancelled, the engine is told to cancel the request too.
         """
         future: asyncio.Future[Frame | None] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
+        self._pending[call_id] = future
         try:
-            await self.send({**header, "id": request_id}, tensors)
+            await self.send({**header, "id": call_id}, tensors)
             reply = await future
         except ConnectionError as exc:
-            raise Unavailable(f"engine connection lost: {exc}") from exc
+            raise Unavailable("lost the connection to the engine (it may be restarting)"
+                              ) from exc
         except asyncio.CancelledError:
             if self.alive:
-                self._in_background(self._send_cancel(request_id))
+                self._in_background(self._send_cancel(call_id))
             raise
         finally:
-            self._pending.pop(request_id, None)
+            self._pending.pop(call_id, None)
         if reply is None:
-            raise Unavailable("engine connection lost")
+            raise Unavailable("lost the connection to the engine (it may be restarting)")
         return reply
 
     def frame_received(self, header: dict[str, Any], tensors: list[np.ndarray]) -> None:
@@ -354,9 +367,9 @@ class _Link(_FrameProtocol):
             task.cancel()
         await super().close()
 
-    async def _send_cancel(self, request_id: int) -> None:
+    async def _send_cancel(self, call_id: int) -> None:
         with contextlib.suppress(ConnectionError):
-            await self.send({"op": "cancel", "id": request_id}, ())
+            await self.send({"op": "cancel", "id": call_id}, ())
 
     def _in_background(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
@@ -406,16 +419,18 @@ class EngineClient:
         return self._slots
 
     async def infer(self, slot: str, items: Sequence[np.ndarray], *,
-                    priority: int = PRIORITY_NORMAL,
-                    deadline: float | None = None) -> list[np.ndarray]:
+                    priority: Priority = Priority.NORMAL,
+                    deadline: float | None = None) -> Inferred:
         timeout_s = None
         if deadline is not None:
             timeout_s = deadline - time.monotonic()
             if timeout_s <= 0:
                 raise DeadlineExceeded("deadline passed before the request reached the engine")
-        _, outputs = await self._call(
-            {"op": "infer", "slot": slot, "priority": priority, "timeout_s": timeout_s}, items)
-        return outputs
+        reply, outputs = await self._call(
+            {"op": "infer", "slot": slot, "priority": int(priority), "timeout_s": timeout_s},
+            items)
+        models = tuple(ModelVersion(str(name), int(version)) for name, version in reply["models"])
+        return Inferred(outputs, models)
 
     async def echo(self, tensors: Sequence[np.ndarray]) -> list[np.ndarray]:
         """``tensors`` back from the engine process, untouched: the transport's cost alone."""
@@ -436,15 +451,17 @@ class EngineClient:
     async def _call(self, header: dict[str, Any],
                     tensors: Sequence[np.ndarray] = ()) -> Frame:
         link = await self._connected()
-        reply, outputs = await link.request(next(self._ids), header, tensors)
+        reply, outputs = await link.request(next(self._ids),
+                                            {**header, "request_id": request_id.get()}, tensors)
         if not reply.get("ok"):
-            raise error_from_status(str(reply.get("status")), str(reply.get("message")))
+            error = reply.get("error")
+            raise error_from_dict(error if isinstance(error, Mapping) else {})
         return reply, outputs
 
     async def _connected(self) -> _Link:
         """The live connection; after a lost one, a new one and the slots refreshed."""
         if self._closed:
-            raise Unavailable("the engine client is closed")
+            raise Unavailable("the engine client is closed", reason=Reason.SERVER_DRAINING)
         async with self._connect_lock:  # concurrent callers share one reconnection
             current = self._link
             if current is not None and current.alive:
@@ -452,7 +469,9 @@ class EngineClient:
             try:
                 fresh = self._link = await self._open()
             except OSError as exc:
-                raise Unavailable(f"engine at {self.path} unreachable: {exc}") from exc
+                log.warning("engine at %s unreachable: %s", self.path, exc)
+                raise Unavailable("the engine is not reachable (it may be restarting)"
+                                  ) from exc
         await self.refresh()
         return fresh
 

@@ -1,21 +1,29 @@
-"""Protobuf messages <-> pipeline objects.  No I/O, no model calls."""
+"""Protobuf messages <-> pipeline objects.  No I/O, no model calls.
+
+Request parameters are read and checked here, for every RPC the same way:
+unset fields take the server's defaults (the settings), and the ranges are
+those declared once on :class:`~ocrserve.pipeline.OcrParams` and
+:class:`~ocrserve.ops.det.DetParams`.  Errors name the request field at fault
+in ``ocr.v1`` terms (``images[3].encoded``, ``detection.box_thresh``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ocrclient._proto.ocr.v1 import models_pb2 as mpb
-from ocrclient._proto.ocr.v1 import ocr_pb2 as pb
-from ocrserve.errors import InvalidInput, ResourceExhausted
+from ocrclient.proto.ocr.v1 import models_pb2 as mpb
+from ocrclient.proto.ocr.v1 import ocr_pb2 as pb
+from ocrserve.engine.policy import Priority
+from ocrserve.errors import InvalidInput, OcrError, Reason
 from ocrserve.models.catalog import CatalogEntry
 from ocrserve.models.repository import InstalledModel
 from ocrserve.models.slots import normalize_slot
 from ocrserve.ops import image as image_ops
 from ocrserve.ops.det import DetParams
-from ocrserve.pipeline import Angle, DetectedBox, OcrParams, TextLine, Timings
+from ocrserve.pipeline import Angle, DetectedBox, ModelUse, OcrParams, TextLine, Timings
 from ocrserve.settings import Settings
 
 _CHANNEL_ORDER = {
@@ -26,64 +34,98 @@ _CHANNEL_ORDER = {
     pb.CHANNEL_ORDER_BGRA: "BGRA",
     pb.CHANNEL_ORDER_RGBA: "RGBA",
 }
-_LIMIT_TYPE = {pb.LIMIT_TYPE_MAX: "max", pb.LIMIT_TYPE_MIN: "min",
-               pb.LIMIT_TYPE_RESIZE_LONG: "resize_long"}
-_SCORE_MODE = {pb.SCORE_MODE_FAST: "fast", pb.SCORE_MODE_SLOW: "slow"}
-_BOX_TYPE = {pb.BOX_TYPE_QUAD: "quad", pb.BOX_TYPE_POLY: "poly"}
+_LIMIT_TYPE: dict[int, str] = {pb.LIMIT_TYPE_MAX: "max", pb.LIMIT_TYPE_MIN: "min",
+                               pb.LIMIT_TYPE_RESIZE_LONG: "resize_long"}
+_SCORE_MODE: dict[int, str] = {pb.SCORE_MODE_FAST: "fast", pb.SCORE_MODE_SLOW: "slow"}
+_BOX_TYPE: dict[int, str] = {pb.BOX_TYPE_QUAD: "quad", pb.BOX_TYPE_POLY: "poly"}
+_PRIORITY: dict[int, Priority] = {pb.PRIORITY_UNSPECIFIED: Priority.NORMAL,
+                                  pb.PRIORITY_NORMAL: Priority.NORMAL,
+                                  pb.PRIORITY_HIGH: Priority.HIGH}
 
 
 # ------------------------------------------------------------------- requests
 
 def check_image_count(images: Sequence[pb.Image], settings: Settings) -> None:
     if not images:
-        raise InvalidInput("the request has no images")
-    if len(images) > settings.max_images_per_request:
-        raise ResourceExhausted(f"{len(images)} images in one request; the limit is "
-                                f"{settings.max_images_per_request} (max_images_per_request)")
+        raise InvalidInput("the request has no images", reason=Reason.NO_IMAGES, field="images")
+    limit = settings.max_images_per_request
+    if len(images) > limit:
+        raise InvalidInput(f"{len(images)} images in one request; the limit is {limit} "
+                           "(max_images_per_request)", reason=Reason.TOO_MANY_IMAGES,
+                           field="images", metadata={"limit": limit, "value": len(images),
+                                                     "setting": "max_images_per_request"})
 
 
 def decode(msg: pb.Image, index: int, max_pixels: int) -> np.ndarray:
-    """Decode one image message to BGR uint8; errors name the image."""
-    label = f"image {index}" + (f" ({msg.id})" if msg.id else "")
+    """Decode one image message to BGR uint8.
+
+    Errors name the image by its field (``images[3].encoded``); their text does
+    not repeat the index, since they are that image's own result.
+    """
     which = msg.WhichOneof("source")
     if which is None:
-        raise InvalidInput(f"{label}: neither encoded bytes nor raw pixels given")
-    if which == "raw":
-        raw = msg.raw
-        if raw.width * raw.height > max_pixels:
-            raise ResourceExhausted(f"{label}: {raw.width}x{raw.height} exceeds the limit of "
-                                    f"{max_pixels} pixels (max_image_pixels)")
-        try:
+        raise InvalidInput("neither encoded bytes nor raw pixels given",
+                           reason=Reason.IMAGE_EMPTY, field=f"images[{index}]")
+    field_path = f"images[{index}].{'raw.pixels' if which == 'raw' else 'encoded'}"
+    try:
+        if which == "raw":
+            raw = msg.raw
+            _check_pixels(raw.width, raw.height, max_pixels)
             order = _CHANNEL_ORDER.get(raw.channel_order, "BGR")
             return image_ops.from_pixels(raw.pixels, raw.height, raw.width,
                                          image_ops.PIXEL_ORDERS[order], order)
-        except InvalidInput as exc:
-            raise InvalidInput(f"{label}: {exc}") from None
-    try:
         img = image_ops.decode_image(msg.encoded)
-    except InvalidInput as exc:
-        raise InvalidInput(f"{label}: {exc}") from None
-    if img.shape[0] * img.shape[1] > max_pixels:
-        raise ResourceExhausted(f"{label}: {img.shape[1]}x{img.shape[0]} exceeds the limit of "
-                                f"{max_pixels} pixels (max_image_pixels)")
-    return img
+        _check_pixels(img.shape[1], img.shape[0], max_pixels)
+        return img
+    except OcrError as exc:
+        exc.field = exc.field or field_path  # ops do not know where their input came from
+        raise
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise InvalidInput(f"{width}x{height} exceeds the limit of {max_pixels} pixels "
+                           "(max_image_pixels)", reason=Reason.IMAGE_TOO_LARGE,
+                           metadata={"limit": max_pixels, "value": width * height,
+                                     "setting": "max_image_pixels"})
+
+
+def priority(value: int) -> Priority:
+    return _PRIORITY.get(value, Priority.NORMAL)
 
 
 def det_params(msg: pb.DetectionParams, defaults: DetParams) -> DetParams:
+    """The request's detection parameters over the server's defaults, range-checked."""
     changes: dict[str, object] = {}
     for name in ("limit_side_len", "thresh", "box_thresh", "unclip_ratio", "max_candidates",
                  "use_dilation"):
         if msg.HasField(name):
             changes[name] = getattr(msg, name)
-    if msg.limit_type:
-        changes["limit_type"] = _LIMIT_TYPE[msg.limit_type]
-    if msg.score_mode:
-        changes["score_mode"] = _SCORE_MODE[msg.score_mode]
-    if msg.box_type:
-        changes["box_type"] = _BOX_TYPE[msg.box_type]
+    for name, names in (("limit_type", _LIMIT_TYPE), ("score_mode", _SCORE_MODE),
+                        ("box_type", _BOX_TYPE)):
+        value = getattr(msg, name)
+        if value:
+            if value not in names:
+                raise InvalidInput(f"detection.{name}: unknown value {value}",
+                                   field=f"detection.{name}",
+                                   metadata={"field": f"detection.{name}", "value": value})
+            changes[name] = names[value]
     params = dataclasses.replace(defaults, **changes)  # type: ignore[arg-type]
-    params.validate()
+    params.validate("detection.")
     return params
+
+
+def slot_name(name: str, kind: str, field_path: str) -> str:
+    """A request's slot field as a slot name ('' -> kind, 'french' -> 'rec:french')."""
+    try:
+        return normalize_slot(name, kind)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, field=field_path,
+                           metadata={"field": field_path, "value": name}) from None
+
+
+def cls_thresh(msg: pb.ClassificationParams, settings: Settings) -> float:
+    return msg.thresh if msg.HasField("thresh") else settings.cls_thresh
 
 
 def ocr_params(
@@ -93,20 +135,19 @@ def ocr_params(
     recognition: pb.RecognitionParams,
     use_angle_cls: bool | None,
 ) -> OcrParams:
-    cls_thresh = classification.thresh if classification.HasField("thresh") else settings.cls_thresh
     drop = recognition.drop_score if recognition.HasField("drop_score") else settings.drop_score
-    if not 0.0 <= cls_thresh <= 1.0:
-        raise InvalidInput(f"classification.thresh must be in [0, 1], got {cls_thresh}")
-    return OcrParams(
+    params = OcrParams(
         det=det_params(detection, settings.detection_defaults()),
         use_angle_cls=settings.use_angle_cls if use_angle_cls is None else use_angle_cls,
-        cls_thresh=cls_thresh,
+        cls_thresh=cls_thresh(classification, settings),
         drop_score=drop,
         rec_batch_num=settings.rec_batch_num,
-        det_slot=normalize_slot(detection.slot, "det"),
-        cls_slot=normalize_slot(classification.slot, "cls"),
-        rec_slot=normalize_slot(recognition.slot, "rec"),
+        det_slot=slot_name(detection.slot, "det", "detection.slot"),
+        cls_slot=slot_name(classification.slot, "cls", "classification.slot"),
+        rec_slot=slot_name(recognition.slot, "rec", "recognition.slot"),
     )
+    params.validate()
+    return params
 
 
 # ------------------------------------------------------------------ responses
@@ -121,16 +162,40 @@ def text_box(box: DetectedBox) -> pb.TextBox:
 
 def text_line(line: TextLine) -> pb.TextLine:
     return pb.TextLine(box=points(line.points), text=line.text, score=line.score,
-                       angle=line.angle, angle_score=line.angle_score, box_score=line.box_score)
+                       angle=line.angle, angle_score=line.angle_score, box_score=line.box_score,
+                       rotated=line.rotated)
 
 
 def classification(angle: Angle, image_id: str) -> pb.Classification:
-    return pb.Classification(id=image_id, angle=angle.angle, score=angle.score)
+    return pb.Classification(id=image_id, angle=angle.angle, score=angle.score,
+                             rotated=angle.rotated)
 
 
 def timings(t: Timings, decode_ms: float, total_ms: float) -> pb.StageTimings:
     return pb.StageTimings(decode_ms=decode_ms, det_ms=t.det_ms, cls_ms=t.cls_ms,
                            rec_ms=t.rec_ms, total_ms=total_ms)
+
+
+def model_refs(models: Iterable[ModelUse]) -> list[pb.ModelRef]:
+    """One ModelRef per distinct model, in stage order."""
+    return [pb.ModelRef(stage=m.stage, slot=m.slot, name=m.name, version=m.version)
+            for m in dict.fromkeys(models)]
+
+
+def detection_defaults(params: DetParams, slot: str) -> pb.DetectionParams:
+    """``params`` as a DetectionParams message with every field set (GetServerInfo)."""
+    msg = pb.DetectionParams(
+        slot=slot, limit_side_len=params.limit_side_len, thresh=params.thresh,
+        box_thresh=params.box_thresh, unclip_ratio=params.unclip_ratio,
+        max_candidates=params.max_candidates, use_dilation=params.use_dilation)
+    msg.limit_type = _enum_value(_LIMIT_TYPE, params.limit_type)  # type: ignore[assignment]
+    msg.score_mode = _enum_value(_SCORE_MODE, params.score_mode)  # type: ignore[assignment]
+    msg.box_type = _enum_value(_BOX_TYPE, params.box_type)  # type: ignore[assignment]
+    return msg
+
+
+def _enum_value(names: Mapping[int, str], name: str) -> int:
+    return next(value for value, known in names.items() if known == name)
 
 
 _KIND = {"det": mpb.MODEL_KIND_DET, "cls": mpb.MODEL_KIND_CLS, "rec": mpb.MODEL_KIND_REC}

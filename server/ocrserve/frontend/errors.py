@@ -1,33 +1,108 @@
-"""The one place where internal errors become gRPC status codes.
+"""The one place where internal errors become gRPC statuses, and where each RPC
+gets its request id.
 
-An interceptor wraps every handler: an :class:`~ocrserve.errors.OcrError`
-aborts the RPC with its status and message; anything else is logged with its
-traceback and reported as INTERNAL without leaking internals to the caller.
+:func:`status_of` turns an :class:`~ocrserve.errors.OcrError` into a
+``google.rpc.Status`` with details a program can act on: ErrorInfo (reason,
+domain, metadata), BadRequest (the field at fault), RetryInfo (transient
+conditions only) and RequestInfo (the request id).  The same Status fails an
+RPC or, per image, fills a result's ``error``.
+
+:class:`ErrorInterceptor` wraps every handler: it takes the request id from
+the ``x-request-id`` metadata (or makes one), puts it in the logging context
+and the trailing metadata, and turns what the handler raises into the RPC's
+status.  Each failed, rejected or cancelled RPC writes one log line; only
+unexpected errors write a traceback, and their text never reaches the caller.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
+from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc import aio
 
-from ocrserve.errors import OcrError
+from ocrserve.context import request_id
+from ocrserve.errors import OcrError, Reason
 
 log = logging.getLogger(__name__)
+
+#: ErrorInfo.domain of every error this server raises.
+DOMAIN = "ocrserve"
+REQUEST_ID_KEY = "x-request-id"
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+MAX_REQUEST_ID_LENGTH = 128
+
+Metadata = Sequence[tuple[str, str | bytes]]
 
 
 def status_code(error: OcrError) -> grpc.StatusCode:
     return getattr(grpc.StatusCode, error.status, grpc.StatusCode.INTERNAL)
 
 
-async def _abort(context: aio.ServicerContext, exc: BaseException, method: str) -> None:
+def status_of(error: OcrError) -> status_pb2.Status:
+    """The google.rpc.Status a caller sees for ``error`` in the current request."""
+    code = status_code(error)
+    status = status_pb2.Status(code=code.value[0], message=error.public_message)
+    details: list[Any] = [
+        error_details_pb2.ErrorInfo(reason=str(error.reason), domain=DOMAIN,
+                                    metadata=error.metadata),
+        error_details_pb2.RequestInfo(request_id=request_id.get()),
+    ]
+    if error.field is not None:
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=error.field, description=error.public_message)
+        details.append(error_details_pb2.BadRequest(field_violations=[violation]))
+    if error.retry_after_s is not None:
+        delay = duration_pb2.Duration()
+        delay.FromMilliseconds(round(error.retry_after_s * 1000))
+        details.append(error_details_pb2.RetryInfo(retry_delay=delay))
+    for detail in details:
+        status.details.add().Pack(detail)
+    return status
+
+
+def incoming_request_id(metadata: Metadata | None) -> str:
+    """The caller's ``x-request-id`` if it is printable ASCII of sane length, else a new one."""
+    for key, value in metadata or ():
+        if key == REQUEST_ID_KEY and isinstance(value, str) and \
+                0 < len(value) <= MAX_REQUEST_ID_LENGTH and value.isascii() and \
+                value.isprintable():
+            return value
+    return uuid.uuid4().hex
+
+
+def _as_ocr_error(exc: BaseException) -> OcrError:
     if isinstance(exc, OcrError):
-        await context.abort(status_code(exc), str(exc))
-    log.exception("unexpected error in %s", method, exc_info=exc)
-    await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}; see server log")
+        return exc
+    return OcrError(f"unexpected {type(exc).__name__}: {exc}")
+
+
+async def _abort(context: aio.ServicerContext, exc: BaseException, method: str,
+                 elapsed_ms: float) -> None:
+    error = _as_ocr_error(exc)
+    _log_failure(method, error, exc, elapsed_ms)
+    status = status_of(error)
+    await context.abort(status_code(error), status.message, trailing_metadata=(
+        (STATUS_DETAILS_KEY, status.SerializeToString()),
+        (REQUEST_ID_KEY, request_id.get()),
+    ))
+
+
+def _log_failure(method: str, error: OcrError, exc: BaseException, elapsed_ms: float) -> None:
+    line = "%s failed after %.0f ms: %s %s: %s"
+    args = (method, elapsed_ms, error.status, error.reason, error.message)
+    if error.status == "INTERNAL":
+        log.error(line, *args, exc_info=exc)
+    elif error.transient or error.reason == Reason.DEADLINE_EXCEEDED:
+        log.warning(line, *args)
+    else:
+        log.info(line, *args)
 
 
 def _is_abort(exc: BaseException) -> bool:
@@ -49,12 +124,23 @@ class ErrorInterceptor(aio.ServerInterceptor):
             inner_uu = handler.unary_unary
 
             async def unary_unary(request: Any, context: aio.ServicerContext) -> Any:
+                token = request_id.set(incoming_request_id(context.invocation_metadata()))
+                started = time.monotonic()
                 try:
-                    return await inner_uu(request, context)
-                except Exception as exc:  # CancelledError is not an Exception: it passes
+                    response = await inner_uu(request, context)
+                except Exception as exc:  # CancelledError is not an Exception: see below
                     if _is_abort(exc):
                         raise
-                    await _abort(context, exc, method)
+                    await _abort(context, exc, method, _ms_since(started))
+                except BaseException:
+                    log.info("%s cancelled after %.0f ms", method, _ms_since(started))
+                    raise
+                else:
+                    context.set_trailing_metadata(((REQUEST_ID_KEY, request_id.get()),))
+                    log.debug("%s ok in %.0f ms", method, _ms_since(started))
+                    return response
+                finally:
+                    request_id.reset(token)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary, handler.request_deserializer, handler.response_serializer)
@@ -62,15 +148,21 @@ class ErrorInterceptor(aio.ServerInterceptor):
             inner = handler.stream_stream or handler.unary_stream
 
             async def streaming(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
+                request_id.set(incoming_request_id(context.invocation_metadata()))
+                started = time.monotonic()
                 try:
                     async for response in inner(request, context):
                         yield response
                 except Exception as exc:  # CancelledError is not an Exception: it passes
                     if _is_abort(exc):
                         raise
-                    await _abort(context, exc, method)
+                    await _abort(context, exc, method, _ms_since(started))
 
             factory = (grpc.stream_stream_rpc_method_handler if handler.stream_stream
                        else grpc.unary_stream_rpc_method_handler)
             return factory(streaming, handler.request_deserializer, handler.response_serializer)
         return handler
+
+
+def _ms_since(started: float) -> float:
+    return (time.monotonic() - started) * 1000

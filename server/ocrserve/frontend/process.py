@@ -17,6 +17,7 @@ from typing import Protocol
 
 from ocrserve.engine.protocol import Inference
 from ocrserve.frontend.server import create_server
+from ocrserve.logs import configure_logging
 from ocrserve.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,6 @@ def frontend_main(settings: Settings, engine_sockets: Sequence[str]) -> None:
     SIGINT is ignored: a Ctrl-C reaches the whole process group, and the
     supervisor decides the order of shutdown (front-ends first, then engines).
     """
-    from ocrserve.cli import configure_logging
     from ocrserve.engine.router import EngineRouter
     from ocrserve.engine.transport import EngineClient
 

@@ -1,45 +1,98 @@
 """gRPC servicers: request -> pipeline -> response.
 
-Handlers only convert and orchestrate; every failure is an
-:class:`~ocrserve.errors.OcrError` turned into a status by the interceptor
-in ``frontend/errors.py``.  The images of one request run concurrently, so
-their crops meet in the engine's batches like those of separate requests.
+Handlers only convert and orchestrate.  Two kinds of failure:
+
+- Request-level (no images, a parameter out of range, an unknown slot, a full
+  queue, an engine restart, the deadline): an :class:`~ocrserve.errors.OcrError`
+  escapes the handler and the interceptor (``frontend/errors.py``) fails the RPC
+  with its status.  The other images' work is cancelled.
+- Per image (it cannot be decoded, is over a size limit, or the model failed
+  on it): that image's result carries a ``google.rpc.Status`` and the others
+  succeed, as in Google Vision's batch API.  Transient conditions are never
+  per image: they fail the RPC, so a client's retry covers the whole request.
+
+The images of one request run concurrently, so their work meets in the
+engine's batches like that of separate requests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+from google.rpc import status_pb2
 from grpc import aio
 
-from ocrclient._proto.ocr.v1 import models_pb2 as mpb
-from ocrclient._proto.ocr.v1 import models_pb2_grpc, ocr_pb2_grpc
-from ocrclient._proto.ocr.v1 import ocr_pb2 as pb
-from ocrserve.engine.protocol import PRIORITY_HIGH, PRIORITY_NORMAL, Inference
-from ocrserve.errors import Unimplemented
+from ocrclient.proto.ocr.v1 import models_pb2 as mpb
+from ocrclient.proto.ocr.v1 import models_pb2_grpc, ocr_pb2_grpc
+from ocrclient.proto.ocr.v1 import ocr_pb2 as pb
+from ocrserve import __version__
+from ocrserve.context import to_thread
+from ocrserve.engine.protocol import Inference
+from ocrserve.errors import InvalidInput, ModelError, OcrError
 from ocrserve.frontend import convert
+from ocrserve.frontend.errors import status_of
 from ocrserve.models.catalog import load_catalog
 from ocrserve.models.repository import ModelRepository
-from ocrserve.models.slots import normalize_slot
-from ocrserve.pipeline import Pipeline, Request, Timings
+from ocrserve.pipeline import REC_MAX_WIDTH, Pipeline, Request, Timings, check_unit_interval
 from ocrserve.settings import Settings
 
-T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+API_VERSION = "ocr.v1"
+
 R = TypeVar("R")
+Failed = Callable[[str, status_pb2.Status], R]
 
 
 def request_context(context: aio.ServicerContext, priority: int) -> Request:
     """The RPC's deadline (as a monotonic instant) and batching priority."""
     remaining = context.time_remaining()
     return Request(deadline=None if remaining is None else time.monotonic() + remaining,
-                   priority=PRIORITY_HIGH if priority == pb.PRIORITY_HIGH else PRIORITY_NORMAL)
+                   priority=convert.priority(priority))
+
+
+async def per_image(images: Sequence[pb.Image], work: Callable[[int, pb.Image], Awaitable[R]],
+                    failed: Failed[R]) -> list[R]:
+    """``work`` for every image concurrently, one result each, in order.
+
+    An image's own failure (InvalidInput, ModelError, or a bug) becomes
+    ``failed(image id, status)``; any other error fails the whole call at once
+    and cancels the work still running for the other images.
+    """
+    async def guarded(index: int, image: pb.Image) -> R:
+        try:
+            return await work(index, image)
+        except (InvalidInput, ModelError) as exc:
+            _log_image_failure(index, exc)
+            return failed(image.id, status_of(exc))
+        except OcrError:
+            raise
+        except Exception as exc:  # a bug on one image: that image fails, not the request
+            log.exception("image %d: unexpected error", index)
+            internal = OcrError(f"unexpected {type(exc).__name__}: {exc}")
+            return failed(image.id, status_of(internal))
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(guarded(i, image)) for i, image in enumerate(images)]
+    except BaseExceptionGroup as failures:  # the first request-level error is the answer
+        raise failures.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
+def _log_image_failure(index: int, exc: OcrError) -> None:
+    if exc.status == "INTERNAL":
+        log.error("image %d failed: %s: %s", index, exc.reason, exc, exc_info=exc)
+    else:
+        log.info("image %d refused: %s: %s", index, exc.reason, exc)
 
 
 class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
@@ -50,111 +103,135 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
         self._settings = settings
         self._executor = executor
 
-    # ------------------------------------------------------------ helpers
-
-    async def _decode(self, images: Sequence[pb.Image]) -> list[tuple[np.ndarray, float]]:
-        convert.check_image_count(images, self._settings)
-        loop = asyncio.get_running_loop()
-
-        def one(i: int, msg: pb.Image) -> tuple[np.ndarray, float]:
-            started = time.perf_counter()
-            img = convert.decode(msg, i, self._settings.max_image_pixels)
-            return img, (time.perf_counter() - started) * 1000
-
-        return list(await asyncio.gather(
-            *(loop.run_in_executor(self._executor, one, i, m) for i, m in enumerate(images))))
-
-    def _models(self, *slots: str) -> list[pb.ModelRef]:
-        infos = self._inference.slots()
-        return [pb.ModelRef(stage=infos[s].kind, slot=s, name=infos[s].model,
-                            version=infos[s].version) for s in slots if s in infos]
-
-    @staticmethod
-    async def _each(items: Sequence[T], fn: Callable[[int, T], Awaitable[R]]) -> list[R]:
-        return list(await asyncio.gather(*(fn(i, x) for i, x in enumerate(items))))
+    async def _decode(self, index: int, image: pb.Image) -> tuple[np.ndarray, float]:
+        """The image as BGR uint8 and the milliseconds decoding took."""
+        started = time.perf_counter()
+        img = await to_thread(self._executor, convert.decode, image, index,
+                              self._settings.max_image_pixels)
+        return img, (time.perf_counter() - started) * 1000
 
     # -------------------------------------------------------------- RPCs
 
     async def Detect(self, request: pb.DetectRequest, context: aio.ServicerContext
                      ) -> pb.DetectResponse:
         req = request_context(context, request.priority)
-        slot = normalize_slot(request.detection.slot, "det")
+        slot = convert.slot_name(request.detection.slot, "det", "detection.slot")
         params = convert.det_params(request.detection, self._settings.detection_defaults())
-        self._pipeline.slot(slot, "det")
-        decoded = await self._decode(request.images)
+        self._pipeline.slot(slot, "det", "detection.slot")
+        convert.check_image_count(request.images, self._settings)
 
-        async def one(i: int, item: tuple[np.ndarray, float]) -> pb.DetectResult:
-            img, decode_ms = item
+        async def one(index: int, image: pb.Image) -> pb.DetectResult:
+            img, decode_ms = await self._decode(index, image)
             started = time.perf_counter()
-            boxes = await self._pipeline.detect(img, params, slot, req)
+            detected = await self._pipeline.detect(img, params, slot, req)
             det_ms = (time.perf_counter() - started) * 1000
-            result = pb.DetectResult(id=request.images[i].id, width=img.shape[1],
-                                     height=img.shape[0],
-                                     boxes=[convert.text_box(b) for b in boxes])
+            result = pb.DetectResult(id=image.id, width=img.shape[1], height=img.shape[0],
+                                     boxes=[convert.text_box(b) for b in detected.value],
+                                     models=convert.model_refs(detected.models))
             if request.return_timings:
                 result.timings.CopyFrom(convert.timings(Timings(det_ms=det_ms), decode_ms,
                                                         decode_ms + det_ms))
             return result
 
-        results = await self._each(decoded, one)
-        return pb.DetectResponse(results=results, models=self._models(slot))
+        results = await per_image(request.images, one,
+                                  lambda id_, error: pb.DetectResult(id=id_, error=error))
+        return pb.DetectResponse(results=results)
 
     async def Classify(self, request: pb.ClassifyRequest, context: aio.ServicerContext
                        ) -> pb.ClassifyResponse:
         req = request_context(context, request.priority)
-        slot = normalize_slot(request.classification.slot, "cls")
-        self._pipeline.slot(slot, "cls")
-        crops = [img for img, _ in await self._decode(request.images)]
-        angles = await self._pipeline.classify(crops, slot, req)
-        results = [convert.classification(a, m.id) for a, m in zip(angles, request.images,
-                                                                    strict=True)]
-        return pb.ClassifyResponse(results=results, models=self._models(slot))
+        slot = convert.slot_name(request.classification.slot, "cls", "classification.slot")
+        thresh = convert.cls_thresh(request.classification, self._settings)
+        check_unit_interval("classification.thresh", thresh)
+        self._pipeline.slot(slot, "cls", "classification.slot")
+        convert.check_image_count(request.images, self._settings)
+
+        async def one(index: int, image: pb.Image) -> pb.Classification:
+            crop, _ = await self._decode(index, image)
+            classified = await self._pipeline.classify([crop], slot, req, thresh)
+            result = convert.classification(classified.value[0], image.id)
+            result.models.extend(convert.model_refs(classified.models))
+            return result
+
+        results = await per_image(request.images, one,
+                                  lambda id_, error: pb.Classification(id=id_, error=error))
+        return pb.ClassifyResponse(results=results)
 
     async def Recognize(self, request: pb.RecognizeRequest, context: aio.ServicerContext
                         ) -> pb.RecognizeResponse:
         req = request_context(context, request.priority)
-        slot = normalize_slot(request.recognition.slot, "rec")
-        self._pipeline.slot(slot, "rec")
-        crops = [img for img, _ in await self._decode(request.images)]
-        texts = await self._pipeline.recognize(crops, slot, req)
-        results = [pb.Recognition(id=m.id, text=text, score=score)
-                   for (text, score), m in zip(texts, request.images, strict=True)]
-        return pb.RecognizeResponse(results=results, models=self._models(slot))
+        slot = convert.slot_name(request.slot, "rec", "slot")
+        self._pipeline.slot(slot, "rec", "slot")
+        convert.check_image_count(request.images, self._settings)
+
+        async def one(index: int, image: pb.Image) -> pb.Recognition:
+            crop, _ = await self._decode(index, image)
+            recognized = await self._pipeline.recognize([crop], slot, req)
+            ((text, score),) = recognized.value
+            return pb.Recognition(id=image.id, text=text, score=score,
+                                  models=convert.model_refs(recognized.models))
+
+        results = await per_image(request.images, one,
+                                  lambda id_, error: pb.Recognition(id=id_, error=error))
+        return pb.RecognizeResponse(results=results)
 
     async def Ocr(self, request: pb.OcrRequest, context: aio.ServicerContext) -> pb.OcrResponse:
         req = request_context(context, request.priority)
+        explicit_cls = request.HasField("use_angle_cls")
         params = convert.ocr_params(
             self._settings, request.detection, request.classification, request.recognition,
-            request.use_angle_cls if request.HasField("use_angle_cls") else None)
+            request.use_angle_cls if explicit_cls else None)
+        self._pipeline.slot(params.det_slot, "det", "detection.slot")
+        self._pipeline.slot(params.rec_slot, "rec", "recognition.slot")
         if params.use_angle_cls and not self._pipeline.has_slot(params.cls_slot):
-            if request.HasField("use_angle_cls"):  # asked for explicitly: must exist
-                self._pipeline.slot(params.cls_slot, "cls")
+            if explicit_cls or request.classification.slot:  # asked for: it must exist
+                self._pipeline.slot(params.cls_slot, "cls", "classification.slot")
             params = dataclasses.replace(params, use_angle_cls=False)
-        self._pipeline.slot(params.det_slot, "det")
-        self._pipeline.slot(params.rec_slot, "rec")
-        decoded = await self._decode(request.images)
+        convert.check_image_count(request.images, self._settings)
 
-        async def one(i: int, item: tuple[np.ndarray, float]) -> pb.OcrResult:
-            img, decode_ms = item
+        async def one(index: int, image: pb.Image) -> pb.OcrResult:
+            img, decode_ms = await self._decode(index, image)
             started = time.perf_counter()
             stage_times = Timings()
-            lines = await self._pipeline.ocr(img, params, req, stage_times)
+            output = await self._pipeline.ocr(img, params, req, stage_times)
             total_ms = decode_ms + (time.perf_counter() - started) * 1000
-            result = pb.OcrResult(id=request.images[i].id, width=img.shape[1],
-                                  height=img.shape[0], lines=[convert.text_line(x) for x in lines])
+            result = pb.OcrResult(id=image.id, width=img.shape[1], height=img.shape[0],
+                                  lines=[convert.text_line(x) for x in output.value],
+                                  models=convert.model_refs(output.models))
             if request.return_timings:
                 result.timings.CopyFrom(convert.timings(stage_times, decode_ms, total_ms))
             return result
 
-        results = await self._each(decoded, one)
-        used = [params.det_slot, params.cls_slot, params.rec_slot]
-        slots = used if params.use_angle_cls else [used[0], used[2]]
-        return pb.OcrResponse(results=results, models=self._models(*slots))
+        results = await per_image(request.images, one,
+                                  lambda id_, error: pb.OcrResult(id=id_, error=error))
+        return pb.OcrResponse(results=results)
 
-    async def StreamOcr(self, request_iterator: AsyncIterator[pb.StreamOcrRequest],
-                        context: aio.ServicerContext) -> AsyncIterator[pb.StreamOcrResponse]:
-        raise Unimplemented("StreamOcr is defined in ocr.v1 but not served by this release")
-        yield  # pragma: no cover  (makes this an async generator)
+    async def GetServerInfo(self, request: pb.GetServerInfoRequest,
+                            context: aio.ServicerContext) -> pb.ServerInfo:
+        settings = self._settings
+        slots = self._inference.slots()
+        catalog = load_catalog()
+        served = [
+            pb.ServedSlot(
+                model=pb.ModelRef(stage=info.kind, slot=info.slot, name=info.model,
+                                  version=info.version),
+                language=(catalog[info.model].language or "")
+                if info.kind == "rec" and info.model in catalog else "",
+                ready=info.state == "READY")
+            for info in slots.values()
+        ]
+        defaults = pb.Defaults(
+            detection=convert.detection_defaults(settings.detection_defaults(), "det"),
+            classification=pb.ClassificationParams(slot="cls", thresh=settings.cls_thresh),
+            recognition=pb.RecognitionParams(slot="rec", drop_score=settings.drop_score),
+            use_angle_cls=settings.use_angle_cls and "cls" in slots,
+        )
+        limits = pb.Limits(max_message_bytes=settings.max_message_mb * 1024 * 1024,
+                           max_image_pixels=settings.max_image_pixels,
+                           max_images_per_request=settings.max_images_per_request,
+                           max_rec_width=REC_MAX_WIDTH)
+        return pb.ServerInfo(server_version=__version__, api_version=API_VERSION,
+                             limits=limits, defaults=defaults, slots=served)
 
 
 class ModelServicer(models_pb2_grpc.ModelServiceServicer):
@@ -174,20 +251,12 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
         stats = await self._inference.batch_stats()
         slots = [mpb.SlotStatus(slot=i.slot, kind=convert.model_kind(i.kind), model=i.model,
                                 version=i.version, backend=i.backend, device=i.device,
-                                state=mpb.SLOT_STATE_READY,
+                                state=f"SLOT_STATE_{i.state}",
                                 batches=int(stats.get(i.slot, {}).get("batches", 0)),
                                 batched_items=int(stats.get(i.slot, {}).get("items", 0)),
                                 queued=int(stats.get(i.slot, {}).get("queued", 0)))
                  for i in self._inference.slots().values()]
         return mpb.ListSlotsResponse(slots=slots)
 
-    async def _unimplemented(self, *_: object) -> None:
-        raise Unimplemented("slot management is defined in ocr.v1 but not served by this "
-                            "release; configure slots with --slot at start-up")
 
-    LoadSlot = UnloadSlot = SwapSlot = _unimplemented
-
-    async def PullModel(self, request: mpb.PullModelRequest, context: aio.ServicerContext
-                        ) -> AsyncIterator[mpb.PullModelProgress]:
-        raise Unimplemented("PullModel is not served by this release; use `ocr-models pull`")
-        yield  # pragma: no cover
+__all__ = ["API_VERSION", "ModelServicer", "OcrServicer", "per_image"]

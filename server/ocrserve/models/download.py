@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ocrserve.errors import ChecksumMismatch, InvalidInput, NotFound, Unavailable
+from ocrserve.errors import ChecksumMismatch, InvalidInput, NotFound, Reason, Unavailable
 from ocrserve.models.catalog import InputShape, get_entry
 from ocrserve.models.repository import InstalledModel, ModelRepository, sha256_file
 
@@ -90,7 +90,7 @@ def _open(url: str, offset: int) -> HTTPResponse:
         if exc.code == 416 and offset:
             raise _RangeRefused from None
         if exc.code == 404:
-            raise NotFound(f"{url}: HTTP 404 not found") from None
+            raise NotFound(f"{url}: HTTP 404 not found", reason=Reason.MODEL_NOT_FOUND) from None
         raise Unavailable(f"{url}: HTTP {exc.code} {exc.reason}") from None
     except ValueError as exc:
         raise InvalidInput(f"bad URL {url!r}: {exc}") from None
@@ -245,7 +245,7 @@ def import_path(
 ) -> InstalledModel:
     """Install a local model: a folder, a .tar/.tar.gz or a single .onnx file."""
     if not path.exists():
-        raise NotFound(f"{path} does not exist")
+        raise NotFound(f"{path} does not exist", reason=Reason.MODEL_NOT_FOUND)
 
     def install(model_dir: Path) -> InstalledModel:
         return repo.install_dir(

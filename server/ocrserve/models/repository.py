@@ -19,8 +19,9 @@ Contracts:
   the root, fsyncs the manifest last and renames the folder into place; renaming onto an
   existing folder fails, so concurrent installs never share a version number.
 - ``manifest.json`` holds the sha256 of every file in the folder; ``verify`` recomputes them.
-- ``num_classes`` of a rec model is dictionary lines + 2 (FACTS.md §1); the runtime layer
-  checks it against the model's output.  It is None for det and cls.
+- ``num_classes`` of a rec model is dictionary lines + 2
+  (docs/facts.md#dictionaries-and-input-shapes); the runtime layer checks it against the
+  model's output.  It is None for det and cls.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ocrserve.errors import InvalidInput, ModelError, NotFound
+from ocrserve.errors import InvalidInput, ModelError, NotFound, Reason
 from ocrserve.models.catalog import (
     KINDS,
     InputShape,
@@ -150,7 +151,7 @@ def _resolve_spec(
     if kind != "rec" and dictionary is not None:
         raise InvalidInput(f"{name} is a {kind} model: it takes no dictionary")
     if dictionary is not None and not dictionary.is_file():
-        raise NotFound(f"dictionary {dictionary} does not exist")
+        raise NotFound(f"dictionary {dictionary} does not exist", reason=Reason.MODEL_NOT_FOUND)
     return _Spec(kind, tuple(input_shape), dictionary)
 
 
@@ -231,17 +232,19 @@ class ModelRepository:
         if version is not None:
             version_dir = self.root / name / str(version)
             if not (version_dir / MANIFEST).is_file():
-                raise NotFound(f"model {name} has no installed version {version}")
+                raise NotFound(f"model {name} has no installed version {version}",
+                               reason=Reason.MODEL_NOT_FOUND)
             model = read_manifest(version_dir)
             if format not in (None, model.format):
-                raise NotFound(f"model {name} v{version} is {model.format}, not {format}")
+                raise NotFound(f"model {name} v{version} is {model.format}, not {format}",
+                               reason=Reason.MODEL_NOT_FOUND)
             return model
         candidates = [
             m for m in self.list() if m.name == name and format in (None, m.format)
         ]
         if not candidates:
             what = f"a {format} version of model {name}" if format else f"model {name}"
-            raise NotFound(f"{what} is not installed")
+            raise NotFound(f"{what} is not installed", reason=Reason.MODEL_NOT_FOUND)
         return candidates[-1]
 
     def verify(self, name: str | None = None) -> builtins.list[str]:
@@ -250,7 +253,7 @@ class ModelRepository:
             _check_name(name)
         version_dirs = list(self._version_dirs(name))
         if name is not None and not version_dirs:
-            raise NotFound(f"model {name} is not installed")
+            raise NotFound(f"model {name} is not installed", reason=Reason.MODEL_NOT_FOUND)
         problems = []
         for version_dir in version_dirs:
             try:
@@ -282,7 +285,7 @@ class ModelRepository:
         _check_name(name)
         spec = _resolve_spec(name, kind, input_shape, dictionary)
         if not src_dir.is_dir():
-            raise NotFound(f"{src_dir} is not a folder")
+            raise NotFound(f"{src_dir} is not a folder", reason=Reason.MODEL_NOT_FOUND)
         model_format, plan = plan_model_files(p.name for p in src_dir.iterdir() if p.is_file())
         self.root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
@@ -335,7 +338,7 @@ class ModelRepository:
         ]
         if not version_dirs:
             what = f"version {version} of model {name}" if version else f"model {name}"
-            raise NotFound(f"{what} is not installed")
+            raise NotFound(f"{what} is not installed", reason=Reason.MODEL_NOT_FOUND)
         for version_dir in version_dirs:
             doomed = Path(tempfile.mkdtemp(prefix=".removing-", dir=self.root))
             os.rename(version_dir, doomed / "v")

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ocrserve.errors import InvalidInput
+from ocrserve.models.catalog import KINDS
 from ocrserve.models.repository import FORMATS, InstalledModel, ModelRepository, read_manifest
 
-KINDS = ("det", "cls", "rec")
-_SLOT = re.compile(r"^(det|cls|rec)(:[A-Za-z0-9_.-]+)?$")
+_SLOT = re.compile(rf"^({'|'.join(KINDS)})(:[A-Za-z0-9_.-]+)?$")
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def parse_slot_spec(text: str) -> SlotSpec:
     if not sep or not model or not _SLOT.match(slot):
         raise InvalidInput(
             f"bad slot spec {text!r}: expected SLOT=MODEL[@VERSION] with SLOT one of "
-            "det, cls, rec or KIND:NAME (e.g. rec:french=french_mobile_v2.0_rec)"
+            f"{', '.join(KINDS)} or KIND:NAME (e.g. rec:french=french_mobile_v2.0_rec)"
         )
     name, at, qualifier = model.rpartition("@")
     if at and qualifier.isdigit():

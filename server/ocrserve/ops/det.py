@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pyclipper
 
-from ocrserve.errors import InvalidInput, ModelError
+from ocrserve.errors import InvalidInput, ModelError, Reason
 from ocrserve.ops.geometry import min_area_quad
 
 LIMIT_TYPES = ("max", "min", "resize_long")
@@ -52,21 +52,39 @@ class DetParams:
     use_dilation: bool = False
     box_type: str = "quad"
 
-    def validate(self) -> None:
-        """Raise InvalidInput naming the first field that is out of range."""
-        _check(self.limit_side_len >= 1, "limit_side_len must be >= 1")
-        _check(self.limit_type in LIMIT_TYPES, f"limit_type must be one of {LIMIT_TYPES}")
-        _check(0.0 <= self.thresh <= 1.0, "thresh must be within [0, 1]")
-        _check(0.0 <= self.box_thresh <= 1.0, "box_thresh must be within [0, 1]")
-        _check(0.0 < self.unclip_ratio <= 10.0, "unclip_ratio must be within (0, 10]")
-        _check(self.max_candidates >= 1, "max_candidates must be >= 1")
-        _check(self.score_mode in SCORE_MODES, f"score_mode must be one of {SCORE_MODES}")
-        _check(self.box_type in BOX_TYPES, f"box_type must be one of {BOX_TYPES}")
+    def validate(self, prefix: str = "") -> None:
+        """Raise InvalidInput naming the first field that is out of range.
+
+        These ranges are the API's (``ocr.v1.DetectionParams``) and the config's:
+        ``prefix`` places the field in the caller's terms (``detection.``).
+        """
+        _in_range(prefix, "limit_side_len", self.limit_side_len, 1, None, ">= 1")
+        _one_of(prefix, "limit_type", self.limit_type, LIMIT_TYPES)
+        _in_range(prefix, "thresh", self.thresh, 0.0, 1.0, "in [0, 1]")
+        _in_range(prefix, "box_thresh", self.box_thresh, 0.0, 1.0, "in [0, 1]")
+        _in_range(prefix, "unclip_ratio", self.unclip_ratio, 0.0, 10.0, "in (0, 10]",
+                  low_open=True)
+        _in_range(prefix, "max_candidates", self.max_candidates, 1, None, ">= 1")
+        _one_of(prefix, "score_mode", self.score_mode, SCORE_MODES)
+        _one_of(prefix, "box_type", self.box_type, BOX_TYPES)
 
 
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise InvalidInput(message)
+def _in_range(prefix: str, name: str, value: float, low: float, high: float | None,
+              shown: str, *, low_open: bool = False) -> None:
+    too_low = value <= low if low_open else value < low
+    if too_low or (high is not None and value > high) or value != value:  # NaN
+        got = f"{value:g}" if isinstance(value, float) else str(value)
+        raise InvalidInput(f"{prefix}{name} must be {shown}, got {got}",
+                           reason=Reason.PARAMETER_OUT_OF_RANGE, field=prefix + name,
+                           metadata={"field": prefix + name, "value": got,
+                                     "limit": shown.removeprefix("in ")})
+
+
+def _one_of(prefix: str, name: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise InvalidInput(f"{prefix}{name} must be one of {', '.join(allowed)}, got {value!r}",
+                           field=prefix + name,
+                           metadata={"field": prefix + name, "value": value})
 
 
 # --------------------------------------------------------------------------- pre-processing

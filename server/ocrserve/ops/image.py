@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ocrserve.errors import InvalidInput
+from ocrserve.errors import InvalidInput, Reason
 
 #: channels per pixel for each raw pixel order ``from_pixels`` accepts
 PIXEL_ORDERS: dict[str, int] = {"BGR": 3, "RGB": 3, "GRAY": 1, "BGRA": 4, "RGBA": 4}
@@ -20,18 +20,20 @@ PIXEL_ORDERS: dict[str, int] = {"BGR": 3, "RGB": 3, "GRAY": 1, "BGRA": 4, "RGBA"
 def decode_image(data: bytes) -> np.ndarray:
     """Decode an encoded image (JPEG, PNG, BMP, WebP, TIFF, …) to BGR uint8 (H, W, 3).
 
-    Raises InvalidInput when the data is empty or OpenCV cannot decode it.
+    Raises InvalidInput (IMAGE_EMPTY, IMAGE_UNDECODABLE) when the data is empty or OpenCV
+    cannot decode it.  OpenCV's own message stays out of the error's text (it is chained
+    as the cause, for the log): it describes OpenCV's internals, not the image.
     """
     if not data:
-        raise InvalidInput("image data is empty")
+        raise InvalidInput("image data is empty", reason=Reason.IMAGE_EMPTY)
+    undecodable = (f"image could not be decoded ({len(data)} bytes; supported: JPEG, PNG, "
+                   "BMP, WebP, TIFF)")
     try:
         img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
-        raise InvalidInput(f"image could not be decoded: {exc}") from exc
+        raise InvalidInput(undecodable, reason=Reason.IMAGE_UNDECODABLE) from exc
     if img is None or img.size == 0:
-        raise InvalidInput(
-            f"image could not be decoded ({len(data)} bytes; supported: JPEG, PNG, BMP, WebP, TIFF)"
-        )
+        raise InvalidInput(undecodable, reason=Reason.IMAGE_UNDECODABLE)
     return _to_bgr(_to_uint8(img))
 
 
@@ -47,11 +49,14 @@ def from_pixels(buf: bytes, height: int, width: int, channels: int, order: str) 
     if channels != expected_channels:
         raise InvalidInput(f"pixel order {order} has {expected_channels} channels, got {channels}")
     if height <= 0 or width <= 0:
-        raise InvalidInput(f"image size must be positive, got {height}x{width}")
+        raise InvalidInput(f"image size must be positive, got {height}x{width}",
+                           reason=Reason.IMAGE_EMPTY)
     if len(buf) != height * width * channels:
         raise InvalidInput(
             f"pixel buffer has {len(buf)} bytes, expected {height}x{width}x{channels}"
-            f" = {height * width * channels}"
+            f" = {height * width * channels}",
+            reason=Reason.IMAGE_SIZE_MISMATCH,
+            metadata={"value": len(buf), "limit": height * width * channels},
         )
     img = np.frombuffer(buf, dtype=np.uint8).reshape(height, width, channels)
     if order in ("RGB", "RGBA"):
@@ -72,7 +77,8 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
         return (img >> 8).astype(np.uint8)
     if img.dtype in (np.float32, np.float64):
         return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
-    raise InvalidInput(f"unsupported image sample type {img.dtype}")
+    raise InvalidInput(f"unsupported image sample type {img.dtype}",
+                       reason=Reason.IMAGE_UNDECODABLE)
 
 
 def _to_bgr(img: np.ndarray) -> np.ndarray:
@@ -85,4 +91,5 @@ def _to_bgr(img: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(img)
     if channels == 4:
         return composite_over_white(img)
-    raise InvalidInput(f"unsupported image with {channels} channels")
+    raise InvalidInput(f"unsupported image with {channels} channels",
+                       reason=Reason.IMAGE_UNDECODABLE)

@@ -1,11 +1,19 @@
-"""Fidelity scoring on hand-made lines."""
+"""Fidelity scoring (recall and precision) on hand-made lines."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ocrserve.bench.compare import Line, MatchReport, aggregate, lines_from_records, match_lines
+from ocrserve.bench.compare import (
+    OURS,
+    REFERENCE,
+    Line,
+    MatchReport,
+    aggregate,
+    lines_from_records,
+    match_lines,
+)
 
 
 def quad(x: float, y: float, w: float = 100.0, h: float = 20.0) -> np.ndarray:
@@ -19,7 +27,7 @@ def test_identical_lines_are_all_found() -> None:
     report = match_lines(REF, REF)
     assert (report.found, report.total, report.recall, report.precision) == (2, 2, 1.0, 1.0)
     assert report.mean_abs_score_diff == 0.0
-    assert report.misses == ()
+    assert report.misses == () and report.extras == ()
 
 
 def test_order_of_our_lines_does_not_matter() -> None:
@@ -31,11 +39,14 @@ def test_shifted_box_below_threshold_is_a_miss() -> None:
     ours = [Line(quad(25, 10), "你好 world", 0.98), REF[1]]
     report = match_lines(ours, REF, iou_threshold=0.9)
     assert report.found == 1
-    assert report.recall == 0.5
+    assert (report.recall, report.precision) == (0.5, 0.5)
     (miss,) = report.misses
-    assert miss.ref is REF[0]
+    assert miss.line is REF[0] and miss.nearest is ours[0] and miss.other == OURS
     assert miss.iou == pytest.approx(85 / 115, abs=1e-3)
-    assert "你好 world" in str(report)
+    (extra,) = report.extras  # the shifted line of ours matches no reference line either
+    assert extra.line is ours[0] and extra.nearest is REF[0] and extra.other == REFERENCE
+    assert extra.iou == pytest.approx(miss.iou)
+    assert "missed '你好 world'" in str(report) and "extra '你好 world'" in str(report)
 
 
 def test_small_shift_within_threshold_is_found() -> None:
@@ -50,6 +61,8 @@ def test_different_text_is_a_miss_even_on_the_same_box() -> None:
     (miss,) = report.misses
     assert miss.nearest is not None and miss.nearest.text == "¥12.86"
     assert miss.iou == pytest.approx(1.0)
+    (extra,) = report.extras
+    assert extra.line.text == "¥12.86" and extra.nearest is REF[1]
 
 
 def test_a_miss_names_no_line_when_none_of_ours_overlaps() -> None:
@@ -57,6 +70,34 @@ def test_a_miss_names_no_line_when_none_of_ours_overlaps() -> None:
     (miss,) = report.misses
     assert miss.nearest is None and miss.iou == 0.0
     assert "no line of ours overlaps" in str(miss)
+    (extra,) = report.extras
+    assert extra.nearest is None and "'far away'" in str(extra)
+    assert "no reference line overlaps" in str(extra)
+
+
+def test_a_line_the_reference_did_not_return_costs_precision_not_recall() -> None:
+    ghost = Line(quad(10, 90), "ghost", 0.7)
+    report = match_lines([*REF, ghost], REF)
+    assert (report.found, report.total, report.ours) == (2, 2, 3)
+    assert report.recall == 1.0 and report.precision == pytest.approx(2 / 3)
+    assert report.misses == ()
+    (extra,) = report.extras
+    assert extra.line is ghost and extra.nearest is None
+    assert "precision 0.667" in str(report) and "extra 'ghost'" in str(report)
+
+
+def test_a_duplicate_of_a_matched_line_is_an_extra() -> None:
+    twice = [REF[0], Line(REF[0].box.copy(), REF[0].text, 0.5)]
+    report = match_lines(twice, REF[:1])
+    assert (report.found, report.ours, report.recall, report.precision) == (1, 2, 1.0, 0.5)
+    (extra,) = report.extras
+    assert extra.line is twice[1] and extra.nearest is REF[0] and extra.iou == pytest.approx(1)
+
+
+def test_long_listings_are_cut() -> None:
+    ghosts = [Line(quad(10, 1000 + 30 * k), f"ghost {k}", 0.7) for k in range(25)]
+    text = str(match_lines(ghosts, []))
+    assert text.count("extra 'ghost") == 20 and "… and 5 more extra" in text
 
 
 def test_one_of_our_lines_matches_only_one_reference_line() -> None:
@@ -77,19 +118,23 @@ def test_empty_inputs() -> None:
     nothing = match_lines([], [])
     assert (nothing.recall, nothing.precision, nothing.mean_abs_score_diff) == (1.0, 1.0, 0.0)
     report = match_lines([], REF)
-    assert report.recall == 0.0
+    assert (report.recall, report.precision) == (0.0, 1.0)
     assert all(m.nearest is None for m in report.misses)
-    assert match_lines(REF, []).precision == 0.0
+    report = match_lines(REF, [])
+    assert (report.recall, report.precision) == (1.0, 0.0)
+    assert [e.line for e in report.extras] == REF
 
 
-def test_aggregate_sums_counts_and_keeps_misses() -> None:
-    a = match_lines(REF, REF)
+def test_aggregate_sums_counts_and_keeps_misses_and_extras() -> None:
+    ghost = Line(quad(10, 90), "ghost", 0.7)
+    a = match_lines([*REF, ghost], REF)
     b = match_lines([REF[0]], REF)
     total = aggregate([a, b])
     assert isinstance(total, MatchReport)
-    assert (total.found, total.total, total.ours) == (3, 4, 3)
-    assert total.recall == 0.75
-    assert len(total.misses) == 1 and total.misses[0].ref is REF[1]
+    assert (total.found, total.total, total.ours) == (3, 4, 4)
+    assert (total.recall, total.precision) == (0.75, 0.75)
+    assert len(total.misses) == 1 and total.misses[0].line is REF[1]
+    assert len(total.extras) == 1 and total.extras[0].line is ghost
     assert len(total.score_diffs) == 3
 
 

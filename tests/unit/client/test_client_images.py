@@ -10,7 +10,7 @@ from PIL import Image as PILImage
 
 from ocrclient import to_image
 from ocrclient._images import to_images
-from ocrclient._proto.ocr.v1 import ocr_pb2
+from ocrclient.proto.ocr.v1 import ocr_pb2
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

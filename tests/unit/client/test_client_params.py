@@ -19,7 +19,7 @@ from ocrclient._params import (
     param_names,
     recognition_params,
 )
-from ocrclient._proto.ocr.v1 import ocr_pb2
+from ocrclient.proto.ocr.v1 import ocr_pb2
 
 
 def test_empty_params_leave_every_field_unset() -> None:
@@ -136,7 +136,7 @@ def test_no_images_is_a_value_error() -> None:
 
 def test_priority_is_sent_on_every_call_and_validated() -> None:
     from ocrclient._core import classify_call, detect_call, ocr_call, recognize_call
-    from ocrclient._proto.ocr.v1 import ocr_pb2
+    from ocrclient.proto.ocr.v1 import ocr_pb2
 
     for make in (ocr_call, detect_call, classify_call, recognize_call):
         assert make([b"img"], "bgr", {"priority": "high"}).request.priority == \

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ocrclient import DeadlineExceeded, InvalidArgument, RetryPolicy, Unavailable
+from ocrclient import (
+    DeadlineExceeded,
+    InvalidArgument,
+    ResourceExhausted,
+    RetryPolicy,
+    Unavailable,
+)
 from ocrclient._retry import Attempts
 
 
@@ -54,8 +60,14 @@ def test_retries_unavailable_until_max_attempts() -> None:
     assert delays == pytest.approx([0.05, 0.1])  # jitter 0: half the nominal backoff
 
 
-@pytest.mark.parametrize("error", [InvalidArgument("bad"), DeadlineExceeded("late")])
-def test_other_codes_are_not_retried(error: Exception) -> None:
+@pytest.mark.parametrize("error", [
+    InvalidArgument("bad"), DeadlineExceeded("late"),
+    # RESOURCE_EXHAUSTED without RetryInfo: gRPC's own message-size limit, permanent.
+    ResourceExhausted("message larger than max"),
+    # UNAVAILABLE that the server explained but did not call transient.
+    Unavailable("gone for good", reason="SOMETHING_PERMANENT"),
+])
+def test_other_errors_are_not_retried(error: Exception) -> None:
     attempts, _ = _start(RetryPolicy(), timeout=60)
     attempts.next_timeout()
     assert attempts.delay_after(error) is None  # type: ignore[arg-type]
@@ -121,3 +133,19 @@ def test_with_retries_counts_the_first_attempt() -> None:
 def test_invalid_policies_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_server_marked_transient_errors_are_retried_no_sooner_than_asked() -> None:
+    full = ResourceExhausted("queue full", reason="QUEUE_FULL", retry_delay=0.8)
+    attempts, _ = _start(RetryPolicy(initial_backoff=0.1), timeout=60)
+    attempts.next_timeout()
+    assert attempts.delay_after(full) == pytest.approx(0.8)
+    restarting = Unavailable("engine restarting", reason="ENGINE_UNAVAILABLE", retry_delay=0.5)
+    assert attempts.delay_after(restarting) == pytest.approx(0.5)
+
+
+def test_retry_delay_past_the_deadline_gives_up() -> None:
+    full = ResourceExhausted("queue full", reason="QUEUE_FULL", retry_delay=5.0)
+    attempts, _ = _start(RetryPolicy(), timeout=2.0)
+    attempts.next_timeout()
+    assert attempts.delay_after(full) is None

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ocrserve.engine.batcher import DynamicBatcher
-from ocrserve.engine.policy import HIGH, BatchPolicy
+from ocrserve.engine.policy import BatchPolicy, Priority
 from ocrserve.errors import (
     DeadlineExceeded,
     InvalidInput,
@@ -192,7 +192,7 @@ def test_group_with_oldest_high_priority_item_runs_first() -> None:
         await rec.entered.wait()
         tasks += spawn(batcher, "n1", "n2", group_key="normal")
         await settle()
-        tasks += spawn(batcher, "h1", group_key="high", priority=HIGH)
+        tasks += spawn(batcher, "h1", group_key="high", priority=Priority.HIGH)
         await settle()
         rec.gate.set()
         await asyncio.gather(*tasks)
@@ -211,7 +211,7 @@ def test_high_priority_items_are_taken_first_within_a_group() -> None:
         await rec.entered.wait()
         for payload, key in (("n1", 1.0), ("n2", 2.0), ("n3", 3.0)):
             tasks += spawn(batcher, payload, sort_key=key)
-        tasks += spawn(batcher, "h", sort_key=9.0, priority=HIGH)
+        tasks += spawn(batcher, "h", sort_key=9.0, priority=Priority.HIGH)
         await settle()
         rec.gate.set()
         await asyncio.gather(*tasks)

@@ -9,9 +9,8 @@ from dataclasses import dataclass
 import pytest
 
 from ocrserve.engine.policy import (
-    HIGH,
-    NORMAL,
     BatchPolicy,
+    Priority,
     batch_size,
     is_expired,
     next_wakeup,
@@ -27,7 +26,7 @@ from ocrserve.errors import InvalidInput
 class Item:
     seq: int
     sort_key: float = 0.0
-    priority: int = NORMAL
+    priority: int = Priority.NORMAL
     enqueued_at: float = 0.0
     deadline: float | None = None
     group_key: Hashable = None
@@ -91,8 +90,8 @@ def test_ready_groups_put_oldest_high_priority_first() -> None:
     policy = BatchPolicy(max_batch_size=8, max_queue_delay_us=0)
     groups = {
         "old-normal": [Item(0, enqueued_at=1.0)],
-        "new-high": [Item(1, enqueued_at=5.0), Item(2, priority=HIGH, enqueued_at=6.0)],
-        "newer-high": [Item(3, priority=HIGH, enqueued_at=7.0)],
+        "new-high": [Item(1, enqueued_at=5.0), Item(2, priority=Priority.HIGH, enqueued_at=6.0)],
+        "newer-high": [Item(3, priority=Priority.HIGH, enqueued_at=7.0)],
     }
     assert ready_groups(groups, 10.0, policy, draining=False) == [
         "new-high", "newer-high", "old-normal"]
@@ -100,7 +99,8 @@ def test_ready_groups_put_oldest_high_priority_first() -> None:
 
 def test_ready_groups_skip_groups_not_ready() -> None:
     policy = BatchPolicy(max_batch_size=8, max_queue_delay_us=1000)
-    groups = {"a": [Item(0, priority=HIGH, enqueued_at=9.9995)], None: [Item(1, enqueued_at=5.0)]}
+    groups = {"a": [Item(0, priority=Priority.HIGH, enqueued_at=9.9995)],
+              None: [Item(1, enqueued_at=5.0)]}
     assert ready_groups(groups, 10.0, policy, draining=False) == [None]
     assert ready_groups(groups, 10.0, policy, draining=True) == ["a", None]
 
@@ -132,7 +132,7 @@ def test_select_takes_the_tightest_window_around_the_oldest() -> None:
 
 def test_select_takes_high_priority_first_then_fills() -> None:
     items = [Item(0, sort_key=1.0), Item(1, sort_key=2.0), Item(2, sort_key=3.0),
-             Item(3, sort_key=9.0, priority=HIGH, enqueued_at=5.0)]
+             Item(3, sort_key=9.0, priority=Priority.HIGH, enqueued_at=5.0)]
     assert seqs(select_items(items, 2)) == [0, 3]
     assert seqs(select_items(items, 1)) == [3]
     assert seqs(select_items(items, 10)) == [0, 1, 2, 3]

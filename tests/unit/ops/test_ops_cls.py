@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 
-from ocrserve.errors import InvalidInput, ModelError
-from ocrserve.ops.cls import ClsParams, apply_angle, cls_decode, cls_preprocess
+from ocrserve.errors import ModelError
+from ocrserve.ops.cls import LABELS, apply_angle, cls_decode, cls_preprocess, turns_crop
 
 
-def test_defaults_are_paddleocrs() -> None:
-    params = ClsParams()
-    assert (params.image_shape, params.labels, params.thresh, params.batch_num) == (
-        (3, 48, 192), ("0", "180"), 0.9, 6)
-    params.validate()
-
-
-@pytest.mark.parametrize("change", [{"image_shape": (1, 48, 192)}, {"thresh": 2.0},
-                                    {"batch_num": 0}])
-def test_invalid_params(change: dict[str, object]) -> None:
-    with pytest.raises(InvalidInput):
-        replace(ClsParams(), **change).validate()  # type: ignore[arg-type]
+def test_labels_are_paddleocrs() -> None:
+    assert LABELS == ("0", "180")
 
 
 def test_narrow_crop_is_padded_with_zeros_on_the_right() -> None:
@@ -54,3 +42,9 @@ def test_rotation_only_for_confident_180() -> None:
     np.testing.assert_array_equal(apply_angle(crop, "180", 0.95, 0.9), crop[::-1, ::-1])
     assert apply_angle(crop, "180", 0.9, 0.9) is crop  # not strictly above the threshold
     assert apply_angle(crop, "0", 0.99, 0.9) is crop
+
+
+@pytest.mark.parametrize(("label", "score", "turned"), [
+    ("180", 0.95, True), ("180", 0.9, False), ("180", 0.5, False), ("0", 0.99, False)])
+def test_turns_crop_is_paddleocrs_rule(label: str, score: float, turned: bool) -> None:
+    assert turns_crop(label, score, 0.9) is turned

@@ -1,11 +1,32 @@
+from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable, Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    NO_IMAGES: _ClassVar[ErrorReason]
+    TOO_MANY_IMAGES: _ClassVar[ErrorReason]
+    PARAMETER_OUT_OF_RANGE: _ClassVar[ErrorReason]
+    PARAMETER_INVALID: _ClassVar[ErrorReason]
+    IMAGE_EMPTY: _ClassVar[ErrorReason]
+    IMAGE_UNDECODABLE: _ClassVar[ErrorReason]
+    IMAGE_TOO_LARGE: _ClassVar[ErrorReason]
+    IMAGE_SIZE_MISMATCH: _ClassVar[ErrorReason]
+    SLOT_NOT_FOUND: _ClassVar[ErrorReason]
+    QUEUE_FULL: _ClassVar[ErrorReason]
+    ENGINE_UNAVAILABLE: _ClassVar[ErrorReason]
+    SERVER_DRAINING: _ClassVar[ErrorReason]
+    DEADLINE_EXCEEDED: _ClassVar[ErrorReason]
+    CANCELLED: _ClassVar[ErrorReason]
+    INFERENCE_FAILED: _ClassVar[ErrorReason]
+    INTERNAL_ERROR: _ClassVar[ErrorReason]
+    MODEL_NOT_FOUND: _ClassVar[ErrorReason]
 
 class ChannelOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -40,6 +61,24 @@ class BoxType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BOX_TYPE_UNSPECIFIED: _ClassVar[BoxType]
     BOX_TYPE_QUAD: _ClassVar[BoxType]
     BOX_TYPE_POLY: _ClassVar[BoxType]
+ERROR_REASON_UNSPECIFIED: ErrorReason
+NO_IMAGES: ErrorReason
+TOO_MANY_IMAGES: ErrorReason
+PARAMETER_OUT_OF_RANGE: ErrorReason
+PARAMETER_INVALID: ErrorReason
+IMAGE_EMPTY: ErrorReason
+IMAGE_UNDECODABLE: ErrorReason
+IMAGE_TOO_LARGE: ErrorReason
+IMAGE_SIZE_MISMATCH: ErrorReason
+SLOT_NOT_FOUND: ErrorReason
+QUEUE_FULL: ErrorReason
+ENGINE_UNAVAILABLE: ErrorReason
+SERVER_DRAINING: ErrorReason
+DEADLINE_EXCEEDED: ErrorReason
+CANCELLED: ErrorReason
+INFERENCE_FAILED: ErrorReason
+INTERNAL_ERROR: ErrorReason
+MODEL_NOT_FOUND: ErrorReason
 CHANNEL_ORDER_UNSPECIFIED: ChannelOrder
 CHANNEL_ORDER_BGR: ChannelOrder
 CHANNEL_ORDER_RGB: ChannelOrder
@@ -104,7 +143,7 @@ class DetectionParams(_message.Message):
     score_mode: ScoreMode
     use_dilation: bool
     box_type: BoxType
-    def __init__(self, slot: _Optional[str] = ..., limit_side_len: _Optional[int] = ..., limit_type: _Optional[_Union[LimitType, str]] = ..., thresh: _Optional[float] = ..., box_thresh: _Optional[float] = ..., unclip_ratio: _Optional[float] = ..., max_candidates: _Optional[int] = ..., score_mode: _Optional[_Union[ScoreMode, str]] = ..., use_dilation: _Optional[bool] = ..., box_type: _Optional[_Union[BoxType, str]] = ...) -> None: ...
+    def __init__(self, slot: _Optional[str] = ..., limit_side_len: _Optional[int] = ..., limit_type: _Optional[_Union[LimitType, str]] = ..., thresh: _Optional[float] = ..., box_thresh: _Optional[float] = ..., unclip_ratio: _Optional[float] = ..., max_candidates: _Optional[int] = ..., score_mode: _Optional[_Union[ScoreMode, str]] = ..., use_dilation: bool = ..., box_type: _Optional[_Union[BoxType, str]] = ...) -> None: ...
 
 class ClassificationParams(_message.Message):
     __slots__ = ("slot", "thresh")
@@ -165,20 +204,22 @@ class TextBox(_message.Message):
     def __init__(self, points: _Optional[_Iterable[_Union[Point, _Mapping]]] = ..., score: _Optional[float] = ...) -> None: ...
 
 class TextLine(_message.Message):
-    __slots__ = ("box", "text", "score", "angle", "angle_score", "box_score")
+    __slots__ = ("box", "text", "score", "angle", "angle_score", "box_score", "rotated")
     BOX_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     ANGLE_FIELD_NUMBER: _ClassVar[int]
     ANGLE_SCORE_FIELD_NUMBER: _ClassVar[int]
     BOX_SCORE_FIELD_NUMBER: _ClassVar[int]
+    ROTATED_FIELD_NUMBER: _ClassVar[int]
     box: _containers.RepeatedCompositeFieldContainer[Point]
     text: str
     score: float
     angle: int
     angle_score: float
     box_score: float
-    def __init__(self, box: _Optional[_Iterable[_Union[Point, _Mapping]]] = ..., text: _Optional[str] = ..., score: _Optional[float] = ..., angle: _Optional[int] = ..., angle_score: _Optional[float] = ..., box_score: _Optional[float] = ...) -> None: ...
+    rotated: bool
+    def __init__(self, box: _Optional[_Iterable[_Union[Point, _Mapping]]] = ..., text: _Optional[str] = ..., score: _Optional[float] = ..., angle: _Optional[int] = ..., angle_score: _Optional[float] = ..., box_score: _Optional[float] = ..., rotated: bool = ...) -> None: ...
 
 class DetectRequest(_message.Message):
     __slots__ = ("images", "detection", "return_timings", "priority")
@@ -190,29 +231,31 @@ class DetectRequest(_message.Message):
     detection: DetectionParams
     return_timings: bool
     priority: Priority
-    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., detection: _Optional[_Union[DetectionParams, _Mapping]] = ..., return_timings: _Optional[bool] = ..., priority: _Optional[_Union[Priority, str]] = ...) -> None: ...
+    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., detection: _Optional[_Union[DetectionParams, _Mapping]] = ..., return_timings: bool = ..., priority: _Optional[_Union[Priority, str]] = ...) -> None: ...
 
 class DetectResult(_message.Message):
-    __slots__ = ("id", "width", "height", "boxes", "timings")
+    __slots__ = ("id", "width", "height", "boxes", "timings", "models", "error")
     ID_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     BOXES_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     id: str
     width: int
     height: int
     boxes: _containers.RepeatedCompositeFieldContainer[TextBox]
     timings: StageTimings
-    def __init__(self, id: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., boxes: _Optional[_Iterable[_Union[TextBox, _Mapping]]] = ..., timings: _Optional[_Union[StageTimings, _Mapping]] = ...) -> None: ...
+    models: _containers.RepeatedCompositeFieldContainer[ModelRef]
+    error: _status_pb2.Status
+    def __init__(self, id: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., boxes: _Optional[_Iterable[_Union[TextBox, _Mapping]]] = ..., timings: _Optional[_Union[StageTimings, _Mapping]] = ..., models: _Optional[_Iterable[_Union[ModelRef, _Mapping]]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class DetectResponse(_message.Message):
-    __slots__ = ("results", "models")
+    __slots__ = ("results",)
     RESULTS_FIELD_NUMBER: _ClassVar[int]
-    MODELS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[DetectResult]
-    models: _containers.RepeatedCompositeFieldContainer[ModelRef]
-    def __init__(self, results: _Optional[_Iterable[_Union[DetectResult, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelRef, _Mapping]]] = ...) -> None: ...
+    def __init__(self, results: _Optional[_Iterable[_Union[DetectResult, _Mapping]]] = ...) -> None: ...
 
 class ClassifyRequest(_message.Message):
     __slots__ = ("images", "classification", "priority")
@@ -225,50 +268,56 @@ class ClassifyRequest(_message.Message):
     def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., classification: _Optional[_Union[ClassificationParams, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ...) -> None: ...
 
 class Classification(_message.Message):
-    __slots__ = ("id", "angle", "score")
+    __slots__ = ("id", "angle", "score", "rotated", "models", "error")
     ID_FIELD_NUMBER: _ClassVar[int]
     ANGLE_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
+    ROTATED_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     id: str
     angle: int
     score: float
-    def __init__(self, id: _Optional[str] = ..., angle: _Optional[int] = ..., score: _Optional[float] = ...) -> None: ...
+    rotated: bool
+    models: _containers.RepeatedCompositeFieldContainer[ModelRef]
+    error: _status_pb2.Status
+    def __init__(self, id: _Optional[str] = ..., angle: _Optional[int] = ..., score: _Optional[float] = ..., rotated: bool = ..., models: _Optional[_Iterable[_Union[ModelRef, _Mapping]]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class ClassifyResponse(_message.Message):
-    __slots__ = ("results", "models")
+    __slots__ = ("results",)
     RESULTS_FIELD_NUMBER: _ClassVar[int]
-    MODELS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[Classification]
-    models: _containers.RepeatedCompositeFieldContainer[ModelRef]
-    def __init__(self, results: _Optional[_Iterable[_Union[Classification, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelRef, _Mapping]]] = ...) -> None: ...
+    def __init__(self, results: _Optional[_Iterable[_Union[Classification, _Mapping]]] = ...) -> None: ...
 
 class RecognizeRequest(_message.Message):
-    __slots__ = ("images", "recognition", "priority")
+    __slots__ = ("images", "slot", "priority")
     IMAGES_FIELD_NUMBER: _ClassVar[int]
-    RECOGNITION_FIELD_NUMBER: _ClassVar[int]
+    SLOT_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     images: _containers.RepeatedCompositeFieldContainer[Image]
-    recognition: RecognitionParams
+    slot: str
     priority: Priority
-    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., recognition: _Optional[_Union[RecognitionParams, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ...) -> None: ...
+    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., slot: _Optional[str] = ..., priority: _Optional[_Union[Priority, str]] = ...) -> None: ...
 
 class Recognition(_message.Message):
-    __slots__ = ("id", "text", "score")
+    __slots__ = ("id", "text", "score", "models", "error")
     ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     id: str
     text: str
     score: float
-    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
+    models: _containers.RepeatedCompositeFieldContainer[ModelRef]
+    error: _status_pb2.Status
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., score: _Optional[float] = ..., models: _Optional[_Iterable[_Union[ModelRef, _Mapping]]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class RecognizeResponse(_message.Message):
-    __slots__ = ("results", "models")
+    __slots__ = ("results",)
     RESULTS_FIELD_NUMBER: _ClassVar[int]
-    MODELS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[Recognition]
-    models: _containers.RepeatedCompositeFieldContainer[ModelRef]
-    def __init__(self, results: _Optional[_Iterable[_Union[Recognition, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelRef, _Mapping]]] = ...) -> None: ...
+    def __init__(self, results: _Optional[_Iterable[_Union[Recognition, _Mapping]]] = ...) -> None: ...
 
 class OcrRequest(_message.Message):
     __slots__ = ("images", "detection", "classification", "recognition", "use_angle_cls", "return_timings", "priority")
@@ -286,54 +335,80 @@ class OcrRequest(_message.Message):
     use_angle_cls: bool
     return_timings: bool
     priority: Priority
-    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., detection: _Optional[_Union[DetectionParams, _Mapping]] = ..., classification: _Optional[_Union[ClassificationParams, _Mapping]] = ..., recognition: _Optional[_Union[RecognitionParams, _Mapping]] = ..., use_angle_cls: _Optional[bool] = ..., return_timings: _Optional[bool] = ..., priority: _Optional[_Union[Priority, str]] = ...) -> None: ...
+    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., detection: _Optional[_Union[DetectionParams, _Mapping]] = ..., classification: _Optional[_Union[ClassificationParams, _Mapping]] = ..., recognition: _Optional[_Union[RecognitionParams, _Mapping]] = ..., use_angle_cls: bool = ..., return_timings: bool = ..., priority: _Optional[_Union[Priority, str]] = ...) -> None: ...
 
 class OcrResult(_message.Message):
-    __slots__ = ("id", "width", "height", "lines", "timings")
+    __slots__ = ("id", "width", "height", "lines", "timings", "models", "error")
     ID_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     LINES_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     id: str
     width: int
     height: int
     lines: _containers.RepeatedCompositeFieldContainer[TextLine]
     timings: StageTimings
-    def __init__(self, id: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., lines: _Optional[_Iterable[_Union[TextLine, _Mapping]]] = ..., timings: _Optional[_Union[StageTimings, _Mapping]] = ...) -> None: ...
+    models: _containers.RepeatedCompositeFieldContainer[ModelRef]
+    error: _status_pb2.Status
+    def __init__(self, id: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., lines: _Optional[_Iterable[_Union[TextLine, _Mapping]]] = ..., timings: _Optional[_Union[StageTimings, _Mapping]] = ..., models: _Optional[_Iterable[_Union[ModelRef, _Mapping]]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class OcrResponse(_message.Message):
-    __slots__ = ("results", "models")
+    __slots__ = ("results",)
     RESULTS_FIELD_NUMBER: _ClassVar[int]
-    MODELS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[OcrResult]
-    models: _containers.RepeatedCompositeFieldContainer[ModelRef]
-    def __init__(self, results: _Optional[_Iterable[_Union[OcrResult, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelRef, _Mapping]]] = ...) -> None: ...
+    def __init__(self, results: _Optional[_Iterable[_Union[OcrResult, _Mapping]]] = ...) -> None: ...
 
-class StreamOcrRequest(_message.Message):
-    __slots__ = ("frame_id", "image", "detection", "classification", "recognition", "use_angle_cls", "priority")
-    FRAME_ID_FIELD_NUMBER: _ClassVar[int]
-    IMAGE_FIELD_NUMBER: _ClassVar[int]
+class GetServerInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ServerInfo(_message.Message):
+    __slots__ = ("server_version", "api_version", "limits", "defaults", "slots")
+    SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    API_VERSION_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULTS_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
+    server_version: str
+    api_version: str
+    limits: Limits
+    defaults: Defaults
+    slots: _containers.RepeatedCompositeFieldContainer[ServedSlot]
+    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., defaults: _Optional[_Union[Defaults, _Mapping]] = ..., slots: _Optional[_Iterable[_Union[ServedSlot, _Mapping]]] = ...) -> None: ...
+
+class Limits(_message.Message):
+    __slots__ = ("max_message_bytes", "max_image_pixels", "max_images_per_request", "max_rec_width")
+    MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_IMAGE_PIXELS_FIELD_NUMBER: _ClassVar[int]
+    MAX_IMAGES_PER_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    MAX_REC_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    max_message_bytes: int
+    max_image_pixels: int
+    max_images_per_request: int
+    max_rec_width: int
+    def __init__(self, max_message_bytes: _Optional[int] = ..., max_image_pixels: _Optional[int] = ..., max_images_per_request: _Optional[int] = ..., max_rec_width: _Optional[int] = ...) -> None: ...
+
+class Defaults(_message.Message):
+    __slots__ = ("detection", "classification", "recognition", "use_angle_cls")
     DETECTION_FIELD_NUMBER: _ClassVar[int]
     CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
     RECOGNITION_FIELD_NUMBER: _ClassVar[int]
     USE_ANGLE_CLS_FIELD_NUMBER: _ClassVar[int]
-    PRIORITY_FIELD_NUMBER: _ClassVar[int]
-    frame_id: int
-    image: Image
     detection: DetectionParams
     classification: ClassificationParams
     recognition: RecognitionParams
     use_angle_cls: bool
-    priority: Priority
-    def __init__(self, frame_id: _Optional[int] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., detection: _Optional[_Union[DetectionParams, _Mapping]] = ..., classification: _Optional[_Union[ClassificationParams, _Mapping]] = ..., recognition: _Optional[_Union[RecognitionParams, _Mapping]] = ..., use_angle_cls: _Optional[bool] = ..., priority: _Optional[_Union[Priority, str]] = ...) -> None: ...
+    def __init__(self, detection: _Optional[_Union[DetectionParams, _Mapping]] = ..., classification: _Optional[_Union[ClassificationParams, _Mapping]] = ..., recognition: _Optional[_Union[RecognitionParams, _Mapping]] = ..., use_angle_cls: bool = ...) -> None: ...
 
-class StreamOcrResponse(_message.Message):
-    __slots__ = ("frame_id", "result", "models")
-    FRAME_ID_FIELD_NUMBER: _ClassVar[int]
-    RESULT_FIELD_NUMBER: _ClassVar[int]
-    MODELS_FIELD_NUMBER: _ClassVar[int]
-    frame_id: int
-    result: OcrResult
-    models: _containers.RepeatedCompositeFieldContainer[ModelRef]
-    def __init__(self, frame_id: _Optional[int] = ..., result: _Optional[_Union[OcrResult, _Mapping]] = ..., models: _Optional[_Iterable[_Union[ModelRef, _Mapping]]] = ...) -> None: ...
+class ServedSlot(_message.Message):
+    __slots__ = ("model", "language", "ready")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    READY_FIELD_NUMBER: _ClassVar[int]
+    model: ModelRef
+    language: str
+    ready: bool
+    def __init__(self, model: _Optional[_Union[ModelRef, _Mapping]] = ..., language: _Optional[str] = ..., ready: bool = ...) -> None: ...

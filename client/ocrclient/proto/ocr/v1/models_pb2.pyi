@@ -2,8 +2,7 @@ from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable, Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -49,7 +48,7 @@ class CatalogModel(_message.Message):
     size: str
     inference_url: str
     installed: _containers.RepeatedCompositeFieldContainer[InstalledVersion]
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ModelKind, str]] = ..., language: _Optional[str] = ..., slim: _Optional[bool] = ..., size: _Optional[str] = ..., inference_url: _Optional[str] = ..., installed: _Optional[_Iterable[_Union[InstalledVersion, _Mapping]]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ModelKind, str]] = ..., language: _Optional[str] = ..., slim: bool = ..., size: _Optional[str] = ..., inference_url: _Optional[str] = ..., installed: _Optional[_Iterable[_Union[InstalledVersion, _Mapping]]] = ...) -> None: ...
 
 class InstalledVersion(_message.Message):
     __slots__ = ("version", "format", "source")
@@ -106,53 +105,3 @@ class ListSlotsResponse(_message.Message):
     SLOTS_FIELD_NUMBER: _ClassVar[int]
     slots: _containers.RepeatedCompositeFieldContainer[SlotStatus]
     def __init__(self, slots: _Optional[_Iterable[_Union[SlotStatus, _Mapping]]] = ...) -> None: ...
-
-class LoadSlotRequest(_message.Message):
-    __slots__ = ("slot", "model", "version", "backend")
-    SLOT_FIELD_NUMBER: _ClassVar[int]
-    MODEL_FIELD_NUMBER: _ClassVar[int]
-    VERSION_FIELD_NUMBER: _ClassVar[int]
-    BACKEND_FIELD_NUMBER: _ClassVar[int]
-    slot: str
-    model: str
-    version: int
-    backend: str
-    def __init__(self, slot: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[int] = ..., backend: _Optional[str] = ...) -> None: ...
-
-class UnloadSlotRequest(_message.Message):
-    __slots__ = ("slot",)
-    SLOT_FIELD_NUMBER: _ClassVar[int]
-    slot: str
-    def __init__(self, slot: _Optional[str] = ...) -> None: ...
-
-class SwapSlotRequest(_message.Message):
-    __slots__ = ("slot", "model", "version", "backend")
-    SLOT_FIELD_NUMBER: _ClassVar[int]
-    MODEL_FIELD_NUMBER: _ClassVar[int]
-    VERSION_FIELD_NUMBER: _ClassVar[int]
-    BACKEND_FIELD_NUMBER: _ClassVar[int]
-    slot: str
-    model: str
-    version: int
-    backend: str
-    def __init__(self, slot: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[int] = ..., backend: _Optional[str] = ...) -> None: ...
-
-class PullModelRequest(_message.Message):
-    __slots__ = ("name", "url")
-    NAME_FIELD_NUMBER: _ClassVar[int]
-    URL_FIELD_NUMBER: _ClassVar[int]
-    name: str
-    url: str
-    def __init__(self, name: _Optional[str] = ..., url: _Optional[str] = ...) -> None: ...
-
-class PullModelProgress(_message.Message):
-    __slots__ = ("bytes_done", "bytes_total", "done", "version")
-    BYTES_DONE_FIELD_NUMBER: _ClassVar[int]
-    BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
-    DONE_FIELD_NUMBER: _ClassVar[int]
-    VERSION_FIELD_NUMBER: _ClassVar[int]
-    bytes_done: int
-    bytes_total: int
-    done: bool
-    version: int
-    def __init__(self, bytes_done: _Optional[int] = ..., bytes_total: _Optional[int] = ..., done: _Optional[bool] = ..., version: _Optional[int] = ...) -> None: ...

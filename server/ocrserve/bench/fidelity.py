@@ -83,7 +83,8 @@ def run_reference(
 
 
 def convert_to_onnx(python: Path, model: InstalledModel, dest: ModelRepository) -> InstalledModel:
-    """paddle2onnx (opset 14, FACTS.md §3) a Paddle model into ``dest`` under the same name."""
+    """paddle2onnx (opset 14, docs/facts.md#runtime-quirks) a Paddle model into ``dest``
+    under the same name."""
     if model.format != "paddle":
         raise ValueError(f"{model.name} v{model.version} is not a Paddle model")
     existing = [m for m in dest.list() if m.name == model.name and m.format == "onnx"]

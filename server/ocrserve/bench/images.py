@@ -127,7 +127,8 @@ class Rendered:
 class ImageSpec:
     """One image of the set: what to draw, how to distort it, how to save it.
 
-    ``effect`` names a key of ``EFFECTS``; ``amount`` is its parameter (degrees, blur radius).
+    ``kind`` names a key of ``IMAGE_KINDS``, ``effect`` one of ``EFFECTS``; ``amount`` is the
+    effect's parameter (degrees, blur radius).
     """
 
     name: str
@@ -393,7 +394,7 @@ def unchanged(image: Image.Image, _: float) -> Image.Image:
     return image
 
 
-KINDS: dict[str, Callable[[random.Random, Size], Rendered]] = {
+IMAGE_KINDS: dict[str, Callable[[random.Random, Size], Rendered]] = {
     "document": document_page,
     "notice": notice,
     "signs": street_signs,
@@ -436,7 +437,7 @@ def image_specs(*, small: bool = False) -> list[ImageSpec]:
 
 def render(spec: ImageSpec) -> Rendered:
     """Draw one image; the same spec always gives the same pixels."""
-    drawn = KINDS[spec.kind](random.Random(spec.seed), spec.size)
+    drawn = IMAGE_KINDS[spec.kind](random.Random(spec.seed), spec.size)
     return Rendered(EFFECTS[spec.effect](drawn.image, spec.amount), drawn.lines)
 
 

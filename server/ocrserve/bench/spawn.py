@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from os import PathLike
 from pathlib import Path
 
 import grpc
@@ -15,18 +16,22 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ocrserve.supervisor.multiprocess import free_port
 
-REPO = Path(__file__).resolve().parents[3]  # the checkout: cwd of the server
-
 
 class ServerProcess:
-    """``with ServerProcess([...flags]) as server: server.target``; stops with SIGTERM."""
+    """``with ServerProcess([...flags]) as server: server.target``; stops with SIGTERM.
+
+    The server runs in ``cwd``, by default the caller's working directory, so relative paths
+    in its flags and environment (the default ``./models`` repository) mean what they mean
+    to the caller: nothing here assumes a source checkout.
+    """
 
     def __init__(self, args: Sequence[str] = (), *, env: dict[str, str] | None = None,
-                 startup_timeout: float = 180.0) -> None:
+                 cwd: str | PathLike[str] | None = None, startup_timeout: float = 180.0) -> None:
         self.port = free_port("127.0.0.1")
         self.target = f"127.0.0.1:{self.port}"
         self.args = ["--host", "127.0.0.1", "--port", str(self.port), *args]
         self.env = {**os.environ, **(env or {})}
+        self.cwd = Path(cwd) if cwd is not None else Path.cwd()
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
@@ -45,7 +50,7 @@ class ServerProcess:
         self.log_path = Path(name)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ocrserve.cli", *self.args],
-            stdout=fd, stderr=subprocess.STDOUT, env=self.env, cwd=REPO,
+            stdout=fd, stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd,
         )
         os.close(fd)
         self.wait_serving()

@@ -51,11 +51,6 @@ def sort_order(boxes: Sequence[np.ndarray]) -> list[int]:
     return order
 
 
-def sort_boxes(boxes: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """The boxes in reading order (see :func:`sort_order`)."""
-    return [boxes[i] for i in sort_order(boxes)]
-
-
 def crop_quad(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
     """Warp the quad's content to an upright rectangle (get_rotate_crop_image).
 

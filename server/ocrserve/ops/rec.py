@@ -12,40 +12,17 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from os import PathLike
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ocrserve.errors import InvalidInput, ModelError
+from ocrserve.errors import ModelError
 
 #: characters PaddleOCR keeps in reading order when reversing right-to-left (Arabic) text
 _LTR_RUN = re.compile(r"[a-zA-Z0-9 :*./%+-]")
 
 
 REC_BASE_WIDTH = 320  # PaddleOCR's rec_image_shape width: no recognizer batch is narrower
-
-
-@dataclass(frozen=True)
-class RecParams:
-    """Recognition knobs; image_height comes from the model (32 for v2, 48 for v3/v4)."""
-
-    image_height: int
-    base_width: int = REC_BASE_WIDTH
-    batch_num: int = 6
-    drop_score: float = 0.5
-    use_space_char: bool = True
-
-    def validate(self) -> None:
-        """Raise InvalidInput naming the first field that is out of range."""
-        if self.image_height < 1 or self.base_width < 1:
-            raise InvalidInput("image_height and base_width must be >= 1")
-        if self.batch_num < 1:
-            raise InvalidInput("batch_num must be >= 1")
-        if not 0.0 <= self.drop_score <= 1.0:
-            raise InvalidInput("drop_score must be within [0, 1]")
 
 
 # --------------------------------------------------------------------------- pre-processing
@@ -109,21 +86,6 @@ def _resized_width(crop_h: int, crop_w: int, image_height: int, max_width: int) 
     return max_width if wanted > max_width else int(wanted)
 
 
-# ---------------------------------------------------------------------------- dictionaries
-
-
-def load_dictionary(path: str | PathLike[str]) -> list[str]:
-    """One character per line, UTF-8; line ends (``\\n``, ``\\r\\n``) are not part of it."""
-    data = Path(path).read_bytes()
-    lines = data.split(b"\n")
-    if lines[-1] == b"":
-        lines.pop()
-    try:
-        return [line.decode("utf-8").strip("\r\n") for line in lines]
-    except UnicodeDecodeError as exc:
-        raise ModelError(f"dictionary {path} is not UTF-8: {exc}") from exc
-
-
 # -------------------------------------------------------------------------------- decoding
 
 
@@ -158,16 +120,6 @@ class CtcDecoder:
             raise ModelError(f"CTC class index outside [0, {self.num_classes})")
         return [self._decode_row(row, row_probs) for row, row_probs in zip(indices, probs,
                                                                            strict=True)]
-
-    def decode_probs(self, preds: np.ndarray) -> list[tuple[str, float]]:
-        """Decode N×T×C class probabilities (argmax and max over C, then decode)."""
-        preds = np.asarray(preds)
-        if preds.ndim != 3 or preds.shape[2] != self.num_classes:
-            raise ModelError(
-                f"recognizer output {preds.shape} is not N×T×{self.num_classes}"
-                " (dictionary lines + blank + space)"
-            )
-        return self.decode(preds.argmax(axis=2), preds.max(axis=2))
 
     def _decode_row(self, row: np.ndarray, row_probs: np.ndarray) -> tuple[str, float]:
         keep = np.ones(len(row), dtype=bool)

@@ -40,7 +40,7 @@ class RuntimeOptions:
 
     device: str = "cpu"  # "cpu" or "cuda:N"
     cpu_threads: int = 2
-    enable_mkldnn: bool = True  # Paddle on CPU: worth 5-7x (FACTS.md §3)
+    enable_mkldnn: bool = True  # Paddle on CPU: worth 5-7x (docs/facts.md#runtime-quirks)
     gpu_memory_mb: int = 500  # Paddle's initial GPU memory pool
     use_tensorrt: bool = False
     precision: str = "fp32"  # fp32 | fp16 (TensorRT / CUDA only)

@@ -52,7 +52,7 @@ class OnnxRuntime:
     """One ``InferenceSession`` with a single input and a single output."""
 
     backend = "onnxruntime"
-    shape_specialized = False  # no per-shape first-run penalty (FACTS.md §3)
+    shape_specialized = False  # no per-shape first-run penalty (docs/facts.md#runtime-quirks)
 
     def __init__(self, session: ort.InferenceSession) -> None:
         (model_input,) = session.get_inputs()

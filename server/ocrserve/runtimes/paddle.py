@@ -5,7 +5,7 @@ with the CPU settings PaddleOCR 2.8's ``tools/infer/utility.py`` uses, plus
 two deliberate differences: the thread count applies with or without MKLDNN
 (PaddleOCR only sets it inside its MKLDNN branch), and the new IR is forced
 off when MKLDNN is on, because on Paddle 3.x that combination breaks det
-(FACTS.md §3).
+(docs/facts.md#runtime-quirks).
 
 The GPU path (``cuda:N``, optionally TensorRT) mirrors PaddleOCR's but cannot
 be exercised here (no paddlepaddle-gpu on the test machines), so it is kept

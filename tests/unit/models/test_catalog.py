@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from ocrserve.errors import NotFound
+from ocrserve.errors import ModelError, NotFound
 from ocrserve.models.catalog import (
     dictionary_lines,
     dictionary_path,
@@ -111,6 +113,17 @@ def test_dictionary_lines_keep_space_and_tab_characters() -> None:
     assert " " in en
     german = dictionary_lines(dictionary_path(get_entry("german_mobile_v2.0_rec")))
     assert "p\t" in german  # a quirk of the original file, kept so indices match
+
+
+def test_dictionary_lines_read_as_paddleocr_does(tmp_path: Path) -> None:
+    path = tmp_path / "dict.txt"
+    path.write_bytes("a\r\n \nß\n你\n\u3000\n".encode())
+    assert dictionary_lines(path) == ["a", " ", "ß", "你", "\u3000"]
+    path.write_bytes(b"x\ny")  # no final newline
+    assert dictionary_lines(str(path)) == ["x", "y"]
+    path.write_bytes(b"\xff\n")
+    with pytest.raises(ModelError, match="UTF-8"):
+        dictionary_lines(path)
 
 
 def test_urls_are_the_official_ones() -> None:

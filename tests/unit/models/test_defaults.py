@@ -32,7 +32,7 @@ def test_pins_name_catalog_models_and_agree_with_facts() -> None:
         ("ch_PP-OCRv4_det", "paddle"),
         ("ch_PP-OCRv4_rec", "paddle"),
     ]
-    # FACTS.md §1 lists the first 16 hex digits of the weights of each.
+    # docs/facts.md#default-models lists the first 16 hex digits of the weights of each.
     weights = [dict(m.files).get("inference.pdiparams") or m.files[0][1] for m in DEFAULTS]
     assert [w[:16] for w in weights] == [
         "43d01120eab9f00e", "b40070ace3141612", "e47acedf663230f8",

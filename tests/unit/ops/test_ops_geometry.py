@@ -10,12 +10,17 @@ from ocrserve.ops.geometry import (
     crop_min_area_rect,
     crop_quad,
     min_area_quad,
-    sort_boxes,
+    sort_order,
 )
 
 
 def _box(x: float, y: float, w: float = 50, h: float = 20) -> np.ndarray:
     return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], dtype=np.float32)
+
+
+def _sorted(boxes: list[np.ndarray]) -> list[list[float]]:
+    """First corners of ``boxes`` in the order sort_order gives."""
+    return [boxes[i][0].tolist() for i in sort_order(boxes)]
 
 
 @pytest.fixture
@@ -25,22 +30,20 @@ def image() -> np.ndarray:
 
 def test_sort_top_to_bottom_then_left_to_right() -> None:
     a, b, c, d = _box(200, 5), _box(10, 12), _box(100, 40), _box(5, 60)
-    ordered = sort_boxes([d, c, a, b])
-    assert [o[0].tolist() for o in ordered] == [[10, 12], [200, 5], [100, 40], [5, 60]]
+    assert sort_order([d, c, a, b]) == [3, 2, 1, 0]
+    assert _sorted([d, c, a, b]) == [[10, 12], [200, 5], [100, 40], [5, 60]]
 
 
 def test_sort_tolerance_is_strictly_below_10_px() -> None:
-    ordered = sort_boxes([_box(100, 0), _box(0, 10)])  # 10 px apart: different lines
-    assert [o[0].tolist() for o in ordered] == [[100, 0], [0, 10]]
-    ordered = sort_boxes([_box(100, 0), _box(0, 9.5)])
-    assert [o[0].tolist() for o in ordered] == [[0, 9.5], [100, 0]]
+    assert _sorted([_box(100, 0), _box(0, 10)]) == [[100, 0], [0, 10]]  # 10 px: two lines
+    assert _sorted([_box(100, 0), _box(0, 9.5)]) == [[0, 9.5], [100, 0]]
 
 
 def test_sort_keeps_paddleocrs_single_pass() -> None:
     # B moves before A (same line); C is 16 px below A, so it stays last even though it is
     # within 10 px of B: the pass compares neighbours only.
     a, b, c = _box(100, 0), _box(0, 8), _box(50, 16)
-    assert [o[0].tolist() for o in sort_boxes([a, b, c])] == [[0, 8], [100, 0], [50, 16]]
+    assert _sorted([a, b, c]) == [[0, 8], [100, 0], [50, 16]]
 
 
 def test_crop_of_an_axis_aligned_quad_is_the_region(image: np.ndarray) -> None:

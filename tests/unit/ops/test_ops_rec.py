@@ -1,18 +1,13 @@
-"""Recognition input shaping, dictionaries and greedy CTC decoding."""
+"""Recognition input shaping and greedy CTC decoding."""
 
 from __future__ import annotations
-
-from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ocrserve.errors import InvalidInput, ModelError
+from ocrserve.errors import ModelError
 from ocrserve.ops.rec import (
     CtcDecoder,
-    RecParams,
-    load_dictionary,
     pad_batch,
     rec_max_wh_ratio,
     rec_padded_width,
@@ -20,16 +15,6 @@ from ocrserve.ops.rec import (
     rec_resize_normalize,
     rec_target_width,
 )
-
-
-def test_params_defaults_and_validation() -> None:
-    params = RecParams(image_height=48)
-    assert (params.base_width, params.batch_num, params.drop_score, params.use_space_char) == (
-        320, 6, 0.5, True)
-    params.validate()
-    for change in ({"image_height": 0}, {"batch_num": 0}, {"drop_score": 1.5}):
-        with pytest.raises(InvalidInput):
-            replace(params, **change).validate()
 
 
 def test_batch_ratio_is_at_least_the_base_width() -> None:
@@ -75,17 +60,6 @@ def test_pad_batch_rejects_items_that_do_not_fit() -> None:
         pad_batch([np.zeros((3, 32, 5), np.float32), np.zeros((3, 48, 5), np.float32)], 40)
 
 
-def test_load_dictionary(tmp_path: Path) -> None:
-    path = tmp_path / "dict.txt"
-    path.write_bytes("a\r\n \nß\n你\n".encode())
-    assert load_dictionary(path) == ["a", " ", "ß", "你"]
-    path.write_bytes(b"x\ny")  # no final newline
-    assert load_dictionary(path) == ["x", "y"]
-    path.write_bytes(b"\xff\n")
-    with pytest.raises(ModelError, match="UTF-8"):
-        load_dictionary(path)
-
-
 @pytest.fixture
 def decoder() -> CtcDecoder:
     return CtcDecoder(["a", "b", "c"])  # 0 blank, 1 a, 2 b, 3 c, 4 space
@@ -111,15 +85,16 @@ def test_ctc_empty_text_scores_zero(decoder: CtcDecoder) -> None:
     assert decoder.decode(np.zeros((1, 0), np.int64), np.zeros((1, 0), np.float32)) == [("", 0.0)]
 
 
-def test_decode_probs_uses_argmax_and_max(decoder: CtcDecoder) -> None:
+def test_decode_of_argmax_and_max_over_class_probabilities(decoder: CtcDecoder) -> None:
+    # the engine sends each row's argmax and max over C, which is what the pipeline decodes
     preds = np.full((1, 3, 5), 0.01, np.float32)
     preds[0, 0, 3], preds[0, 1, 0], preds[0, 2, 3] = 0.9, 0.8, 0.7
-    assert decoder.decode_probs(preds) == [("cc", pytest.approx(0.8))]
+    assert decoder.decode(preds.argmax(axis=2), preds.max(axis=2)) == [("cc", pytest.approx(0.8))]
 
 
 def test_bad_model_outputs_raise_model_error(decoder: CtcDecoder) -> None:
-    with pytest.raises(ModelError, match="N×T×5"):
-        decoder.decode_probs(np.zeros((1, 3, 6), np.float32))
+    with pytest.raises(ModelError, match="outside"):
+        decoder.decode(np.array([[-1]]), np.array([[1.0]]))
     with pytest.raises(ModelError, match="outside"):
         decoder.decode(np.array([[5]]), np.array([[1.0]]))
     with pytest.raises(ModelError, match="N×T"):

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
+from ocrserve.models.catalog import dictionary_lines
 from ocrserve.ops.cls import cls_decode, cls_preprocess
 from ocrserve.ops.det import (
     DetParams,
@@ -27,11 +28,10 @@ from ocrserve.ops.det import (
     filter_det_boxes,
     polygon_area_length,
 )
-from ocrserve.ops.geometry import crop_min_area_rect, crop_quad, sort_boxes
+from ocrserve.ops.geometry import crop_min_area_rect, crop_quad, sort_order
 from ocrserve.ops.image import composite_over_white
 from ocrserve.ops.rec import (
     CtcDecoder,
-    load_dictionary,
     pad_batch,
     rec_max_wh_ratio,
     rec_padded_width,
@@ -320,8 +320,8 @@ def test_ctc_decode_matches(ref: Ref) -> None:
     d, cases, out = ref
     preds = _ours(d, "ctc_preds")
     for name in cases["dicts"]:
-        decoder = CtcDecoder(load_dictionary(d / name), reverse="arabic" in name)
-        ours = decoder.decode_probs(preds)
+        decoder = CtcDecoder(dictionary_lines(d / name), reverse="arabic" in name)
+        ours = decoder.decode(preds.argmax(axis=2), preds.max(axis=2))
         assert [t for t, _ in ours] == [t for t, _ in out["ctc"][name]]
         np.testing.assert_allclose([s for _, s in ours], [s for _, s in out["ctc"][name]],
                                    rtol=0, atol=1e-6)
@@ -331,7 +331,8 @@ def test_ctc_decode_matches(ref: Ref) -> None:
 def test_sort_and_crops_match(ref: Ref) -> None:
     d, cases, out = ref
     for name, expected in zip(cases["sort"], out["sort"], strict=True):
-        assert [b.tolist() for b in sort_boxes(list(_ours(d, name)))] == expected
+        boxes = _ours(d, name)
+        assert [boxes[i].tolist() for i in sort_order(list(boxes))] == expected
     image = _ours(d, "image")
     for i, quad in enumerate(_ours(d, "quads")):
         np.testing.assert_array_equal(crop_quad(image, quad), _theirs(d, f"quad_crop_{i}"))

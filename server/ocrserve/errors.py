@@ -11,7 +11,6 @@ edge (``frontend/errors.py``), so inner code never imports grpc to fail.
     ├── ResourceExhausted    RESOURCE_EXHAUSTED  QUEUE_FULL                 (transient)
     ├── Unavailable          UNAVAILABLE         ENGINE_UNAVAILABLE, SERVER_DRAINING (transient)
     ├── DeadlineExceeded     DEADLINE_EXCEEDED   DEADLINE_EXCEEDED
-    ├── Cancelled            CANCELLED           CANCELLED
     ├── FailedPrecondition   FAILED_PRECONDITION (a runtime used after close)
     └── ModelError           INTERNAL            INFERENCE_FAILED
         └── ChecksumMismatch
@@ -48,7 +47,6 @@ class Reason(StrEnum):
     ENGINE_UNAVAILABLE = "ENGINE_UNAVAILABLE"
     SERVER_DRAINING = "SERVER_DRAINING"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
-    CANCELLED = "CANCELLED"
     INFERENCE_FAILED = "INFERENCE_FAILED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
@@ -127,11 +125,6 @@ class DeadlineExceeded(OcrError):
     reason = Reason.DEADLINE_EXCEEDED
 
 
-class Cancelled(OcrError):
-    status = "CANCELLED"
-    reason = Reason.CANCELLED
-
-
 class FailedPrecondition(OcrError):
     status = "FAILED_PRECONDITION"
     reason = Reason.INTERNAL_ERROR
@@ -148,7 +141,7 @@ class ChecksumMismatch(ModelError):
 
 _BY_STATUS: dict[str, type[OcrError]] = {
     cls.status: cls for cls in (InvalidInput, NotFound, ResourceExhausted, Unavailable,
-                                DeadlineExceeded, Cancelled, FailedPrecondition)
+                                DeadlineExceeded, FailedPrecondition)
 }
 
 

@@ -23,7 +23,6 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENGINE_UNAVAILABLE: _ClassVar[ErrorReason]
     SERVER_DRAINING: _ClassVar[ErrorReason]
     DEADLINE_EXCEEDED: _ClassVar[ErrorReason]
-    CANCELLED: _ClassVar[ErrorReason]
     INFERENCE_FAILED: _ClassVar[ErrorReason]
     INTERNAL_ERROR: _ClassVar[ErrorReason]
     MODEL_NOT_FOUND: _ClassVar[ErrorReason]
@@ -75,7 +74,6 @@ QUEUE_FULL: ErrorReason
 ENGINE_UNAVAILABLE: ErrorReason
 SERVER_DRAINING: ErrorReason
 DEADLINE_EXCEEDED: ErrorReason
-CANCELLED: ErrorReason
 INFERENCE_FAILED: ErrorReason
 INTERNAL_ERROR: ErrorReason
 MODEL_NOT_FOUND: ErrorReason

@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13ocr/v1/models.proto\x12\x06ocr.v1\"\xaf\x01\n\x0c\x43\x61talogModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x04kind\x18\x02 \x01(\x0e\x32\x11.ocr.v1.ModelKind\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x0c\n\x04slim\x18\x04 \x01(\x08\x12\x0c\n\x04size\x18\x05 \x01(\t\x12\x15\n\rinference_url\x18\x06 \x01(\t\x12+\n\tinstalled\x18\x07 \x03(\x0b\x32\x18.ocr.v1.InstalledVersion\"C\n\x10InstalledVersion\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\"\x14\n\x12ListCatalogRequest\";\n\x13ListCatalogResponse\x12$\n\x06models\x18\x01 \x03(\x0b\x32\x14.ocr.v1.CatalogModel\"\xe7\x01\n\nSlotStatus\x12\x0c\n\x04slot\x18\x01 \x01(\t\x12\x1f\n\x04kind\x18\x02 \x01(\x0e\x32\x11.ocr.v1.ModelKind\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\r\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\x12 \n\x05state\x18\x07 \x01(\x0e\x32\x11.ocr.v1.SlotState\x12\x0f\n\x07message\x18\x08 \x01(\t\x12\x0f\n\x07\x62\x61tches\x18\t \x01(\x04\x12\x15\n\rbatched_items\x18\n \x01(\x04\x12\x0e\n\x06queued\x18\x0b \x01(\x04\"\x12\n\x10ListSlotsRequest\"6\n\x11ListSlotsResponse\x12!\n\x05slots\x18\x01 \x03(\x0b\x32\x12.ocr.v1.SlotStatus*c\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eMODEL_KIND_DET\x10\x01\x12\x12\n\x0eMODEL_KIND_CLS\x10\x02\x12\x12\n\x0eMODEL_KIND_REC\x10\x03*\x9d\x01\n\tSlotState\x12\x1a\n\x16SLOT_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12SLOT_STATE_LOADING\x10\x01\x12\x16\n\x12SLOT_STATE_WARMING\x10\x02\x12\x14\n\x10SLOT_STATE_READY\x10\x03\x12\x17\n\x13SLOT_STATE_DRAINING\x10\x04\x12\x15\n\x11SLOT_STATE_FAILED\x10\x05\x32\x98\x01\n\x0cModelService\x12\x46\n\x0bListCatalog\x12\x1a.ocr.v1.ListCatalogRequest\x1a\x1b.ocr.v1.ListCatalogResponse\x12@\n\tListSlots\x12\x18.ocr.v1.ListSlotsRequest\x1a\x19.ocr.v1.ListSlotsResponseB\x10P\x01Z\x0cocr/v1;ocrv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13ocr/v1/models.proto\x12\x06ocr.v1\"\xaf\x01\n\x0c\x43\x61talogModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x04kind\x18\x02 \x01(\x0e\x32\x11.ocr.v1.ModelKind\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x0c\n\x04slim\x18\x04 \x01(\x08\x12\x0c\n\x04size\x18\x05 \x01(\t\x12\x15\n\rinference_url\x18\x06 \x01(\t\x12+\n\tinstalled\x18\x07 \x03(\x0b\x32\x18.ocr.v1.InstalledVersion\"C\n\x10InstalledVersion\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\"\x14\n\x12ListCatalogRequest\";\n\x13ListCatalogResponse\x12$\n\x06models\x18\x01 \x03(\x0b\x32\x14.ocr.v1.CatalogModel\"\xb3\x02\n\nSlotStatus\x12\x0c\n\x04slot\x18\x01 \x01(\t\x12\x1f\n\x04kind\x18\x02 \x01(\x0e\x32\x11.ocr.v1.ModelKind\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\r\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\x12 \n\x05state\x18\x07 \x01(\x0e\x32\x11.ocr.v1.SlotState\x12\x0f\n\x07message\x18\x08 \x01(\t\x12\x0f\n\x07\x62\x61tches\x18\t \x01(\x04\x12\x15\n\rbatched_items\x18\n \x01(\x04\x12\x0e\n\x06queued\x18\x0b \x01(\x04\x12\x18\n\x10\x64ropped_deadline\x18\x0c \x01(\x04\x12\x19\n\x11\x64ropped_cancelled\x18\r \x01(\x04\x12\x15\n\rrejected_full\x18\x0e \x01(\x04\"\x12\n\x10ListSlotsRequest\"6\n\x11ListSlotsResponse\x12!\n\x05slots\x18\x01 \x03(\x0b\x32\x12.ocr.v1.SlotStatus*c\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eMODEL_KIND_DET\x10\x01\x12\x12\n\x0eMODEL_KIND_CLS\x10\x02\x12\x12\n\x0eMODEL_KIND_REC\x10\x03*\x9d\x01\n\tSlotState\x12\x1a\n\x16SLOT_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12SLOT_STATE_LOADING\x10\x01\x12\x16\n\x12SLOT_STATE_WARMING\x10\x02\x12\x14\n\x10SLOT_STATE_READY\x10\x03\x12\x17\n\x13SLOT_STATE_DRAINING\x10\x04\x12\x15\n\x11SLOT_STATE_FAILED\x10\x05\x32\x98\x01\n\x0cModelService\x12\x46\n\x0bListCatalog\x12\x1a.ocr.v1.ListCatalogRequest\x1a\x1b.ocr.v1.ListCatalogResponse\x12@\n\tListSlots\x12\x18.ocr.v1.ListSlotsRequest\x1a\x19.ocr.v1.ListSlotsResponseB\x10P\x01Z\x0cocr/v1;ocrv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -22,10 +22,10 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ocr.v1.models_pb2', _global
 if _descriptor._USE_C_DESCRIPTORS == False:
   _globals['DESCRIPTOR']._options = None
   _globals['DESCRIPTOR']._serialized_options = b'P\001Z\014ocr/v1;ocrv1'
-  _globals['_MODELKIND']._serialized_start=671
-  _globals['_MODELKIND']._serialized_end=770
-  _globals['_SLOTSTATE']._serialized_start=773
-  _globals['_SLOTSTATE']._serialized_end=930
+  _globals['_MODELKIND']._serialized_start=747
+  _globals['_MODELKIND']._serialized_end=846
+  _globals['_SLOTSTATE']._serialized_start=849
+  _globals['_SLOTSTATE']._serialized_end=1006
   _globals['_CATALOGMODEL']._serialized_start=32
   _globals['_CATALOGMODEL']._serialized_end=207
   _globals['_INSTALLEDVERSION']._serialized_start=209
@@ -35,11 +35,11 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _globals['_LISTCATALOGRESPONSE']._serialized_start=300
   _globals['_LISTCATALOGRESPONSE']._serialized_end=359
   _globals['_SLOTSTATUS']._serialized_start=362
-  _globals['_SLOTSTATUS']._serialized_end=593
-  _globals['_LISTSLOTSREQUEST']._serialized_start=595
-  _globals['_LISTSLOTSREQUEST']._serialized_end=613
-  _globals['_LISTSLOTSRESPONSE']._serialized_start=615
-  _globals['_LISTSLOTSRESPONSE']._serialized_end=669
-  _globals['_MODELSERVICE']._serialized_start=933
-  _globals['_MODELSERVICE']._serialized_end=1085
+  _globals['_SLOTSTATUS']._serialized_end=669
+  _globals['_LISTSLOTSREQUEST']._serialized_start=671
+  _globals['_LISTSLOTSREQUEST']._serialized_end=689
+  _globals['_LISTSLOTSRESPONSE']._serialized_start=691
+  _globals['_LISTSLOTSRESPONSE']._serialized_end=745
+  _globals['_MODELSERVICE']._serialized_start=1009
+  _globals['_MODELSERVICE']._serialized_end=1161
 # @@protoc_insertion_point(module_scope)

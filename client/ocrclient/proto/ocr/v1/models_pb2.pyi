@@ -71,7 +71,7 @@ class ListCatalogResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[CatalogModel, _Mapping]]] = ...) -> None: ...
 
 class SlotStatus(_message.Message):
-    __slots__ = ("slot", "kind", "model", "version", "backend", "device", "state", "message", "batches", "batched_items", "queued")
+    __slots__ = ("slot", "kind", "model", "version", "backend", "device", "state", "message", "batches", "batched_items", "queued", "dropped_deadline", "dropped_cancelled", "rejected_full")
     SLOT_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +83,9 @@ class SlotStatus(_message.Message):
     BATCHES_FIELD_NUMBER: _ClassVar[int]
     BATCHED_ITEMS_FIELD_NUMBER: _ClassVar[int]
     QUEUED_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FULL_FIELD_NUMBER: _ClassVar[int]
     slot: str
     kind: ModelKind
     model: str
@@ -94,7 +97,10 @@ class SlotStatus(_message.Message):
     batches: int
     batched_items: int
     queued: int
-    def __init__(self, slot: _Optional[str] = ..., kind: _Optional[_Union[ModelKind, str]] = ..., model: _Optional[str] = ..., version: _Optional[int] = ..., backend: _Optional[str] = ..., device: _Optional[str] = ..., state: _Optional[_Union[SlotState, str]] = ..., message: _Optional[str] = ..., batches: _Optional[int] = ..., batched_items: _Optional[int] = ..., queued: _Optional[int] = ...) -> None: ...
+    dropped_deadline: int
+    dropped_cancelled: int
+    rejected_full: int
+    def __init__(self, slot: _Optional[str] = ..., kind: _Optional[_Union[ModelKind, str]] = ..., model: _Optional[str] = ..., version: _Optional[int] = ..., backend: _Optional[str] = ..., device: _Optional[str] = ..., state: _Optional[_Union[SlotState, str]] = ..., message: _Optional[str] = ..., batches: _Optional[int] = ..., batched_items: _Optional[int] = ..., queued: _Optional[int] = ..., dropped_deadline: _Optional[int] = ..., dropped_cancelled: _Optional[int] = ..., rejected_full: _Optional[int] = ...) -> None: ...
 
 class ListSlotsRequest(_message.Message):
     __slots__ = ()

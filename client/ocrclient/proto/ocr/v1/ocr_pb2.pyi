@@ -26,6 +26,9 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INFERENCE_FAILED: _ClassVar[ErrorReason]
     INTERNAL_ERROR: _ClassVar[ErrorReason]
     MODEL_NOT_FOUND: _ClassVar[ErrorReason]
+    DETECTOR_INPUT_TOO_LARGE: _ClassVar[ErrorReason]
+    REQUEST_TOO_LARGE: _ClassVar[ErrorReason]
+    SERVER_OVERLOADED: _ClassVar[ErrorReason]
 
 class ChannelOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -77,6 +80,9 @@ DEADLINE_EXCEEDED: ErrorReason
 INFERENCE_FAILED: ErrorReason
 INTERNAL_ERROR: ErrorReason
 MODEL_NOT_FOUND: ErrorReason
+DETECTOR_INPUT_TOO_LARGE: ErrorReason
+REQUEST_TOO_LARGE: ErrorReason
+SERVER_OVERLOADED: ErrorReason
 CHANNEL_ORDER_UNSPECIFIED: ChannelOrder
 CHANNEL_ORDER_BGR: ChannelOrder
 CHANNEL_ORDER_RGB: ChannelOrder
@@ -180,18 +186,20 @@ class ModelRef(_message.Message):
     def __init__(self, stage: _Optional[str] = ..., slot: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class StageTimings(_message.Message):
-    __slots__ = ("decode_ms", "det_ms", "cls_ms", "rec_ms", "total_ms")
+    __slots__ = ("decode_ms", "det_ms", "cls_ms", "rec_ms", "total_ms", "cached")
     DECODE_MS_FIELD_NUMBER: _ClassVar[int]
     DET_MS_FIELD_NUMBER: _ClassVar[int]
     CLS_MS_FIELD_NUMBER: _ClassVar[int]
     REC_MS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
     decode_ms: float
     det_ms: float
     cls_ms: float
     rec_ms: float
     total_ms: float
-    def __init__(self, decode_ms: _Optional[float] = ..., det_ms: _Optional[float] = ..., cls_ms: _Optional[float] = ..., rec_ms: _Optional[float] = ..., total_ms: _Optional[float] = ...) -> None: ...
+    cached: bool
+    def __init__(self, decode_ms: _Optional[float] = ..., det_ms: _Optional[float] = ..., cls_ms: _Optional[float] = ..., rec_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., cached: bool = ...) -> None: ...
 
 class TextBox(_message.Message):
     __slots__ = ("points", "score")
@@ -364,30 +372,58 @@ class GetServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("server_version", "api_version", "limits", "defaults", "slots")
+    __slots__ = ("server_version", "api_version", "limits", "defaults", "slots", "response_cache")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     API_VERSION_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     DEFAULTS_FIELD_NUMBER: _ClassVar[int]
     SLOTS_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_CACHE_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     api_version: str
     limits: Limits
     defaults: Defaults
     slots: _containers.RepeatedCompositeFieldContainer[ServedSlot]
-    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., defaults: _Optional[_Union[Defaults, _Mapping]] = ..., slots: _Optional[_Iterable[_Union[ServedSlot, _Mapping]]] = ...) -> None: ...
+    response_cache: ResponseCacheStats
+    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., defaults: _Optional[_Union[Defaults, _Mapping]] = ..., slots: _Optional[_Iterable[_Union[ServedSlot, _Mapping]]] = ..., response_cache: _Optional[_Union[ResponseCacheStats, _Mapping]] = ...) -> None: ...
+
+class ResponseCacheStats(_message.Message):
+    __slots__ = ("enabled", "max_bytes", "bytes", "entries", "hits", "misses", "evictions")
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    MISSES_FIELD_NUMBER: _ClassVar[int]
+    EVICTIONS_FIELD_NUMBER: _ClassVar[int]
+    enabled: bool
+    max_bytes: int
+    bytes: int
+    entries: int
+    hits: int
+    misses: int
+    evictions: int
+    def __init__(self, enabled: bool = ..., max_bytes: _Optional[int] = ..., bytes: _Optional[int] = ..., entries: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., evictions: _Optional[int] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_message_bytes", "max_image_pixels", "max_images_per_request", "max_rec_width")
+    __slots__ = ("max_message_bytes", "max_image_pixels", "max_images_per_request", "max_rec_width", "max_request_pixels", "det_max_side_len", "det_max_pixels", "max_crops_per_image")
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_IMAGE_PIXELS_FIELD_NUMBER: _ClassVar[int]
     MAX_IMAGES_PER_REQUEST_FIELD_NUMBER: _ClassVar[int]
     MAX_REC_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    MAX_REQUEST_PIXELS_FIELD_NUMBER: _ClassVar[int]
+    DET_MAX_SIDE_LEN_FIELD_NUMBER: _ClassVar[int]
+    DET_MAX_PIXELS_FIELD_NUMBER: _ClassVar[int]
+    MAX_CROPS_PER_IMAGE_FIELD_NUMBER: _ClassVar[int]
     max_message_bytes: int
     max_image_pixels: int
     max_images_per_request: int
     max_rec_width: int
-    def __init__(self, max_message_bytes: _Optional[int] = ..., max_image_pixels: _Optional[int] = ..., max_images_per_request: _Optional[int] = ..., max_rec_width: _Optional[int] = ...) -> None: ...
+    max_request_pixels: int
+    det_max_side_len: int
+    det_max_pixels: int
+    max_crops_per_image: int
+    def __init__(self, max_message_bytes: _Optional[int] = ..., max_image_pixels: _Optional[int] = ..., max_images_per_request: _Optional[int] = ..., max_rec_width: _Optional[int] = ..., max_request_pixels: _Optional[int] = ..., det_max_side_len: _Optional[int] = ..., det_max_pixels: _Optional[int] = ..., max_crops_per_image: _Optional[int] = ...) -> None: ...
 
 class Defaults(_message.Message):
     __slots__ = ("detection", "classification", "recognition", "use_angle_cls")

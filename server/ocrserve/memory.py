@@ -1,0 +1,101 @@
+"""Giving memory back to the operating system (glibc).
+
+Two habits of glibc's allocator keep a server's RSS at its peak long after a
+burst of large images: one malloc arena per thread that ever allocated (the
+front-end's decoding threads, the runtimes' thread pools), and freed memory
+kept inside those arenas, including large buffers once glibc's dynamic mmap
+threshold has risen.  Each server process therefore caps the arenas and fixes
+the threshold at start (:func:`limit_arenas`) and trims the heap when it goes
+idle (:class:`IdleTrim`).  Measured with ``ocr-bench memory`` (BENCHMARKS.md).
+Elsewhere than glibc both are no-ops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import gc
+import time
+from collections.abc import Callable
+
+#: mallopt's parameters.
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+#: Arenas per process: enough for the event loop and a couple of busy threads.
+ARENAS = 2
+#: Allocations from this size up get their own mapping, returned to the system when
+#: freed.  glibc starts at 128 KiB but raises the threshold to the size of every
+#: mapped block freed (up to 32 MiB), so after one burst of large images their
+#: buffers came from the heap, where they fragment it and stay.  A fixed threshold
+#: keeps images and tensors (hundreds of KiB and up) out of the heap for good.
+MMAP_THRESHOLD = 256 * 1024
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+        libc.malloc_trim  # noqa: B018  (present in glibc only)
+        libc.mallopt  # noqa: B018
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _libc()
+
+
+def limit_arenas(arenas: int = ARENAS, mmap_threshold: int = MMAP_THRESHOLD) -> None:
+    """Cap glibc's malloc arenas for this process and fix its mmap threshold (call
+    early, before threads start)."""
+    if _LIBC is not None:
+        _LIBC.mallopt(_M_ARENA_MAX, arenas)
+        _LIBC.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)
+
+
+def trim() -> None:
+    """Collect garbage cycles (they can hold large arrays), then return free heap
+    memory to the operating system."""
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+class IdleTrim:
+    """Gives memory back soon after the process goes idle, at most once per ``interval_s``.
+
+    A trim walks the heap (milliseconds for a few hundred MB), so it is done when
+    the last request in flight finishes, not after every one; and ``delay_s`` after
+    that moment, because the request and its response are still referenced while
+    gRPC sends the answer.  It runs on the event loop (a ``call_later``); without a
+    running loop, idle moments do nothing.
+    """
+
+    def __init__(self, interval_s: float = 1.0, delay_s: float = 0.5, *,
+                 release: Callable[[], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``release`` does the giving back (default :func:`trim`)."""
+        self._release = release or trim
+        self._interval_s = interval_s
+        self._delay_s = delay_s
+        self._clock = clock
+        self._last = -float("inf")
+        self._pending: asyncio.TimerHandle | None = None
+        self.trims = 0
+
+    def idle(self) -> None:
+        if self._pending is not None:
+            return
+        wait = max(self._delay_s, self._last + self._interval_s - self._clock())
+        with contextlib.suppress(RuntimeError):  # no running loop
+            self._pending = asyncio.get_running_loop().call_later(wait, self._trim)
+
+    def _trim(self) -> None:
+        self._pending = None
+        self._last = self._clock()
+        self.trims += 1
+        self._release()

@@ -15,7 +15,7 @@ venv: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ./client -e '.[paddle,dev]'
+	$(BIN)/pip install -q -e ./client -e '.[paddle,openvino,dev]'
 	touch $@
 
 ref: $(REF_VENV)/.stamp
@@ -86,6 +86,7 @@ bench-core: venv models ref fonts
 	$(BIN)/ocr-bench core --reference-python $(REF_VENV)/bin/python --update BENCHMARKS.md
 
 bench: bench-core
+	$(BIN)/ocr-bench runtimes --update BENCHMARKS.md
 	$(BIN)/ocr-bench transport --update BENCHMARKS.md
 	$(BIN)/ocr-bench load --spawn "--workers 2" --concurrency 1,2,4,8,16 --duration 20 \
 		--reference-python $(REF_VENV)/bin/python --update BENCHMARKS.md

@@ -29,7 +29,7 @@ from ocrclient._params import (
     recognition_params,
     split_options,
 )
-from ocrclient._retry import RetryPolicy
+from ocrclient._retry import DEFAULT_RETRIES, RetryPolicy
 from ocrclient._types import (
     AnyResult,
     CatalogModel,
@@ -208,7 +208,7 @@ class ClientBase:
     _new_channel: Callable[..., Any]
 
     def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = 30.0,
-                 retries: int | RetryPolicy = 3, max_message_mb: int = 64,
+                 retries: int | RetryPolicy = DEFAULT_RETRIES, max_message_mb: int = 64,
                  channel: Any = None, metadata: Sequence[tuple[str, str]] = (),
                  wait_for_ready: bool = False, strict: bool = False) -> None:
         self.timeout = timeout

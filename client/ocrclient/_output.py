@@ -258,6 +258,10 @@ def info_text(info: ServerInfo) -> str:
         language = f"  language {slot.language}" if slot.language else ""
         lines.append(f"  {model.slot}  {model.stage}  {model.name} v{model.version}{language}  "
                      f"{'ready' if slot.ready else 'not ready'}")
+    cache = info.response_cache
+    lines.append(f"response cache: {_mib(cache.bytes)} of {_mib(cache.max_bytes)}, "
+                 f"{cache.entries} entries, {cache.hits} hits, {cache.misses} misses"
+                 if cache.enabled else "response cache: off")
     return "\n".join(lines)
 
 

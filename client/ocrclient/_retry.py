@@ -14,6 +14,13 @@ with jitter, never sooner than the server's retry delay, and all attempts
 together stay inside the call's one timeout: each attempt gets the time left
 as its gRPC deadline, and no retry is made whose wait would end past it.
 
+The default, 4 retries 0.5, 1, 2 and 4 s apart (each 50-100 % of that, for
+jitter), waits 3.75-7.5 s in all: longer than a front-end restart (about 1-2 s
+on a 2-core machine), so a client with default settings rides through one.  An
+engine restart takes longer (it loads and warms the models: 6-10 s on 2 cores),
+and the server itself waits for it, up to ``engine_restart_wait_s`` (20 s),
+before it answers UNAVAILABLE.
+
 Nothing here sleeps or calls the network: the clients run the loop
 (``time.sleep`` or ``asyncio.sleep``) and ask :class:`Attempts` what to do, so
 the arithmetic is tested with a fake clock.
@@ -30,6 +37,9 @@ from ocrclient._errors import DeadlineExceeded, OcrClientError
 
 Clock = Callable[[], float]
 
+#: Retries after the first attempt, by default.
+DEFAULT_RETRIES = 4
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -42,8 +52,8 @@ class RetryPolicy:
     below half the nominal backoff.
     """
 
-    max_attempts: int = 4
-    initial_backoff: float = 0.25
+    max_attempts: int = DEFAULT_RETRIES + 1
+    initial_backoff: float = 0.5
     max_backoff: float = 4.0
     multiplier: float = 2.0
 

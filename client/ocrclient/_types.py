@@ -37,6 +37,7 @@ class StageTimings:
     cls_ms: float
     rec_ms: float
     total_ms: float
+    cached: bool = False  # answered from the response cache (total_ms: the lookup)
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,9 @@ class SlotStatus:
     batches: int = 0
     batched_items: int = 0
     queued: int = 0
+    dropped_deadline: int = 0
+    dropped_cancelled: int = 0
+    rejected_full: int = 0
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,10 @@ class Limits:
     max_image_pixels: int
     max_images_per_request: int
     max_rec_width: int
+    max_request_pixels: int = 0
+    det_max_side_len: int = 0
+    det_max_pixels: int = 0
+    max_crops_per_image: int = 0
 
 
 @dataclass(frozen=True)
@@ -176,6 +184,19 @@ class ServedSlot:
     model: ModelRef
     language: str
     ready: bool
+
+
+@dataclass(frozen=True)
+class ResponseCacheStats:
+    """The response cache of the front-end process that answered (off: ``enabled`` False)."""
+
+    enabled: bool = False
+    max_bytes: int = 0
+    bytes: int = 0
+    entries: int = 0
+    hits: int = 0
+    misses: int = 0
+    evictions: int = 0
 
 
 @dataclass(frozen=True)
@@ -192,6 +213,7 @@ class ServerInfo:
     limits: Limits
     defaults: dict[str, Any]
     slots: tuple[ServedSlot, ...]
+    response_cache: ResponseCacheStats = ResponseCacheStats()
 
 
 AnyResult = OcrResult | DetectResult | Classification | Recognition
@@ -215,7 +237,8 @@ def _enum_suffix(full_name: str, prefix: str) -> str:
 
 
 def timings_from_proto(msg: ocr_pb2.StageTimings) -> StageTimings:
-    return StageTimings(msg.decode_ms, msg.det_ms, msg.cls_ms, msg.rec_ms, msg.total_ms)
+    return StageTimings(msg.decode_ms, msg.det_ms, msg.cls_ms, msg.rec_ms, msg.total_ms,
+                        msg.cached)
 
 
 def models_from_proto(msgs: Iterable[ocr_pb2.ModelRef]) -> tuple[ModelRef, ...]:
@@ -265,8 +288,11 @@ def recognition_from_proto(msg: ocr_pb2.Recognition, index: int = 0) -> Recognit
 
 
 def server_info_from_proto(msg: ocr_pb2.ServerInfo) -> ServerInfo:
-    limits = Limits(msg.limits.max_message_bytes, msg.limits.max_image_pixels,
-                    msg.limits.max_images_per_request, msg.limits.max_rec_width)
+    given = msg.limits
+    limits = Limits(given.max_message_bytes, given.max_image_pixels,
+                    given.max_images_per_request, given.max_rec_width,
+                    given.max_request_pixels, given.det_max_side_len, given.det_max_pixels,
+                    given.max_crops_per_image)
     det, cls, rec = msg.defaults.detection, msg.defaults.classification, msg.defaults.recognition
     defaults: dict[str, Any] = {
         "det_slot": det.slot, "limit_side_len": det.limit_side_len,
@@ -283,7 +309,11 @@ def server_info_from_proto(msg: ocr_pb2.ServerInfo) -> ServerInfo:
     slots = tuple(ServedSlot(ModelRef(s.model.stage, s.model.slot, s.model.name,
                                       s.model.version), s.language, s.ready)
                   for s in msg.slots)
-    return ServerInfo(msg.server_version, msg.api_version, limits, defaults, slots)
+    cache = msg.response_cache
+    response_cache = ResponseCacheStats(cache.enabled, cache.max_bytes, cache.bytes,
+                                        cache.entries, cache.hits, cache.misses, cache.evictions)
+    return ServerInfo(msg.server_version, msg.api_version, limits, defaults, slots,
+                      response_cache)
 
 
 def catalog_model_from_proto(msg: models_pb2.CatalogModel) -> CatalogModel:
@@ -307,6 +337,9 @@ def slot_status_from_proto(msg: models_pb2.SlotStatus) -> SlotStatus:
         batches=msg.batches,
         batched_items=msg.batched_items,
         queued=msg.queued,
+        dropped_deadline=msg.dropped_deadline,
+        dropped_cancelled=msg.dropped_cancelled,
+        rejected_full=msg.rejected_full,
     )
 
 

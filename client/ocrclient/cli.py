@@ -113,6 +113,7 @@ from ocrclient._params import (
     param_names,
 )
 from ocrclient._progress import Progress, isatty
+from ocrclient._retry import DEFAULT_RETRIES
 from ocrclient._types import (
     AnyResult,
     Box,
@@ -523,8 +524,9 @@ def global_options(default_server: str, *, suppress: bool) -> argparse.ArgumentP
     group.add_argument("--timeout", type=_seconds, default=default(DEFAULT_TIMEOUT),
                        metavar="S", help="seconds per request, retries included; 0: no "
                                          "limit (default: 30)")
-    group.add_argument("--retries", type=_non_negative_int, default=default(3), metavar="N",
-                       help="retries of transient failures per request (default: 3)")
+    group.add_argument("--retries", type=_non_negative_int, default=default(DEFAULT_RETRIES),
+                       metavar="N", help="retries of transient failures per request "
+                       f"(default: {DEFAULT_RETRIES}, spanning 3.75-7.5 s)")
     group.add_argument("--wait-for-ready", action="store_true", default=default(False),
                        help="wait (within the timeout) for an unreachable server to come up")
     group.add_argument("--json", action="store_true", default=default(False),

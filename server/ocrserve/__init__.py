@@ -6,7 +6,7 @@ Runtime roles, one folder each:
 - ``frontend/``:   gRPC servicers; decode, pre- and post-process, run the pipeline.
 - ``engine/``:     one process per device; owns model slots and their dynamic batchers.
 - ``models/``:     the catalog of known models, the on-disk repository, ``ocr-models``.
-- ``runtimes/``:   inference backends (Paddle Inference, onnxruntime) behind one Protocol.
+- ``runtimes/``:   inference backends (Paddle Inference, onnxruntime, OpenVINO) behind one Protocol.
 - ``ops/``:        pure numpy/OpenCV det/cls/rec pre- and post-processing.
 - ``pipeline.py``: det -> crops -> cls -> rec over an abstract inference client.
 """

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from ocrserve.errors import OcrError
 from ocrserve.logs import configure_logging
+from ocrserve.memory import limit_arenas
 from ocrserve.settings import Settings
 
 
@@ -19,6 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ocr-server: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    limit_arenas()  # children do the same for themselves
     try:
         if settings.workers == 0:
             from ocrserve.engine.engine import Engine

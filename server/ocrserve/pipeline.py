@@ -87,6 +87,15 @@ class Output(Generic[T]):
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Bounds on the work one image may cause, whatever its parameters ask for."""
+
+    det_max_side_len: int = 4096
+    det_max_pixels: int = 4096 * 4096
+    max_crops_per_image: int = 1000
+
+
+@dataclass(frozen=True)
 class OcrParams:
     """Everything a request may override; the server fills the rest from settings."""
 
@@ -99,10 +108,11 @@ class OcrParams:
     cls_slot: str = "cls"
     rec_slot: str = "rec"
 
-    def validate(self) -> None:
+    def validate(self, limits: Limits = Limits()) -> None:
         """Raise InvalidInput naming (in ``ocr.v1`` field paths) the first value out of
         range.  The one place these ranges are declared, for requests and config alike."""
-        self.det.validate("detection.")
+        self.det.validate("detection.", max_side_len=limits.det_max_side_len,
+                          max_candidates=limits.max_crops_per_image)
         check_unit_interval("classification.thresh", self.cls_thresh)
         check_unit_interval("recognition.drop_score", self.drop_score)
 
@@ -133,9 +143,11 @@ class Request:
 
 
 class Pipeline:
-    def __init__(self, inference: Inference, executor: Executor | None = None) -> None:
+    def __init__(self, inference: Inference, executor: Executor | None = None,
+                 limits: Limits = Limits()) -> None:
         self._inference = inference
         self._executor = executor
+        self._limits = limits
         self._decoders: dict[str, rec_ops.CtcDecoder] = {}
 
     # ------------------------------------------------------------ helpers
@@ -184,10 +196,27 @@ class Pipeline:
                      req: Request = Request()) -> Output[list[DetectedBox]]:
         """Boxes in reading order, in the coordinates of ``image``."""
         info = self.slot(slot, "det")
+        self._check_det_input(image.shape[0], image.shape[1], params)
         tensor, shape_info = await self._cpu(det_ops.det_preprocess, image, params)
         prob = await self._infer(info, [tensor], req)
         boxes = await self._cpu(_postprocess_det, prob.value[0], shape_info, params, image.shape)
         return Output(boxes, prob.models)
+
+    def _check_det_input(self, height: int, width: int, params: det_ops.DetParams) -> None:
+        """Refuse an image whose detector input would exceed the limits, before resizing:
+        limit_type "min" can ask for a 20000-pixel side on a 100-pixel image."""
+        h, w = det_ops.det_input_size(height, width, params.limit_side_len, params.limit_type)
+        limits = self._limits
+        if max(h, w) > limits.det_max_side_len or h * w > limits.det_max_pixels:
+            raise InvalidInput(
+                f"the detector input for this {width}x{height} image with limit_side_len="
+                f"{params.limit_side_len}, limit_type={params.limit_type} would be {w}x{h}, "
+                f"over the limit of {limits.det_max_side_len} per side and "
+                f"{limits.det_max_pixels} pixels (det_max_side_len, det_max_pixels)",
+                reason=Reason.DETECTOR_INPUT_TOO_LARGE,
+                metadata={"value": f"{w}x{h}", "limit": f"{limits.det_max_side_len} per side, "
+                          f"{limits.det_max_pixels} pixels",
+                          "setting": "det_max_side_len, det_max_pixels"})
 
     async def classify(self, crops: Sequence[np.ndarray], slot: str = "cls",
                        req: Request = Request(), thresh: float = 0.9) -> Output[list[Angle]]:

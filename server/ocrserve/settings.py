@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import struct
 import tomllib
 import typing
 from collections.abc import Mapping, Sequence
@@ -26,6 +27,9 @@ from typing import Any
 
 from ocrserve.engine.policy import BatchPolicy, policy_for_slot
 from ocrserve.errors import InvalidInput
+from ocrserve.ops.det import DetParams
+from ocrserve.pipeline import Limits, OcrParams
+from ocrserve.runtimes import AUTO, BACKENDS, RuntimeOptions
 
 #: The slots served when neither the config nor the command line names any:
 #: the exact PP-OCRv2 system (det, rec) with the v2.0 angle classifier.
@@ -50,9 +54,35 @@ class Settings:
     )
     devices: str = _opt("cpu", "engine devices: 'cpu' or 'cuda:0,cuda:1,...' (one engine each)")
     max_message_mb: int = _opt(64, "largest request or response message, MiB")
-    max_image_pixels: int = _opt(50_000_000, "largest decoded image (width*height)")
+    max_image_pixels: int = _opt(
+        50_000_000, "largest image (width*height), checked against its header before decoding")
     max_images_per_request: int = _opt(64, "most images in one request")
-    grace_period_s: float = _opt(10.0, "on SIGTERM, time allowed for in-flight work")
+    max_request_pixels: int = _opt(
+        64_000_000, "most pixels (width*height summed over images) in one request; a request "
+        "over it is refused before any work")
+    max_inflight_pixels: int = _opt(
+        128_000_000, "admission budget of each front-end: image pixels of the requests it works "
+        "on at once; a request that would exceed it is refused up front with RESOURCE_EXHAUSTED "
+        "(retry later), unless the front-end is idle")
+    det_max_side_len: int = _opt(
+        4096, "longest side of the detector input, whatever limit_side_len/limit_type ask for")
+    det_max_pixels: int = _opt(16_777_216, "most pixels of the detector input (4096*4096)")
+    max_crops_per_image: int = _opt(
+        1000, "most text boxes recognised per image (detection.max_candidates may not exceed it)")
+    response_cache_mb: int = _opt(
+        0, "per front-end process: MiB of results kept for identical image bytes, parameters "
+        "and model versions (0: off)")
+    drain_delay_s: float = _opt(
+        2.0, "on SIGTERM, time health reports NOT_SERVING while new calls are still accepted "
+        "(load balancers stop routing first); SIGINT skips it")
+    grace_period_s: float = _opt(
+        10.0, "on SIGTERM, after the drain delay, time allowed for in-flight work (front-ends "
+        "and engines alike)")
+    engine_restart_wait_s: float = _opt(
+        20.0, "how long a request waits (within its deadline) for a restarting engine before "
+        "failing with UNAVAILABLE; its lost work is sent again once the engine is back. An "
+        "engine restart took 6-10 s on 2 cores with OpenVINO (loading and warming every shape "
+        "bucket)")
     # --- models
     model_repository: str = _opt("models", "folder of installed models")
     slot: tuple[str, ...] = _opt(
@@ -61,12 +91,24 @@ class Settings:
         "name or version folder",
         repeat=True,
     )
-    backend: str = _opt("", "runtime for every slot: paddle | onnxruntime (empty: by model format)")
+    backend: str = _opt(
+        "auto", "runtime for every slot: auto | openvino | onnxruntime | paddle. auto: OpenVINO "
+        "on a CPU when it is installed (fastest measured), else by model format")
     cpu_threads: int = _opt(2, "inference threads per engine on CPU")
+    inference_threads: int = _opt(
+        1, "CPU: batches that may run at once across slots (e.g. det of one image beside rec "
+        "of another), each with cpu_threads threads")
+    cpu_streams: int = _opt(
+        1, "OpenVINO: run each batch as this many parallel slices of cpu_threads/cpu_streams "
+        "threads each (1 measured fastest on 2 cores)")
+    performance_hint: str = _opt("latency", "OpenVINO: latency | throughput")
+    shape_cache_size: int = _opt(
+        128, "input shapes whose prepared kernels a model keeps (Paddle MKLDNN, OpenVINO); "
+        "bounds the memory of varying shapes")
     enable_mkldnn: bool = _opt(True, "use oneDNN (MKLDNN) with Paddle on CPU")
     gpu_memory_mb: int = _opt(500, "Paddle's initial GPU memory pool per slot, MiB")
     use_tensorrt: bool = _opt(False, "TensorRT on GPU (Paddle or onnxruntime)")
-    precision: str = _opt("fp32", "fp32 | fp16 (GPU only)")
+    precision: str = _opt("fp32", "fp32 | fp16 (GPU, or OpenVINO on CPUs with fp16)")
     # --- batching (Triton's names)
     det_max_batch_size: int = _opt(4, "detection: most images in one batch")
     cls_max_batch_size: int = _opt(32, "angle classifier: most crops in one batch")
@@ -75,7 +117,9 @@ class Settings:
         "were slower per crop); GPUs want 32 or more",
     )
     max_queue_delay_us: int = _opt(2000, "longest wait for a batch to fill, microseconds")
-    max_queue_size: int = _opt(1024, "queued items per slot before RESOURCE_EXHAUSTED")
+    max_queue_size: int = _opt(
+        16384, "queued items per slot before RESOURCE_EXHAUSTED: a memory safety net; what "
+        "bounds the work in flight is the front-ends' admission (max_inflight_pixels)")
     batching: tuple[str, ...] = _opt(
         (),
         "per-slot batcher settings SLOT.KEY=VALUE, e.g. rec:french.max_batch_size=16 or "
@@ -172,11 +216,19 @@ class Settings:
             (self.max_message_mb >= 1, "max_message_mb must be >= 1"),
             (self.max_image_pixels >= 1, "max_image_pixels must be >= 1"),
             (self.max_images_per_request >= 1, "max_images_per_request must be >= 1"),
+            (self.max_request_pixels >= 1, "max_request_pixels must be >= 1"),
+            (self.max_inflight_pixels >= self.max_request_pixels,
+             "max_inflight_pixels must be >= max_request_pixels"),
+            (self.det_max_side_len >= 32, "det_max_side_len must be >= 32"),
+            (self.det_max_pixels >= 32 * 32, "det_max_pixels must be >= 1024"),
+            (self.max_crops_per_image >= 1, "max_crops_per_image must be >= 1"),
+            (self.inference_threads >= 1, "inference_threads must be >= 1"),
+            (self.response_cache_mb >= 0, "response_cache_mb must be >= 0"),
+            (self.drain_delay_s >= 0, "drain_delay_s must be >= 0"),
             (self.grace_period_s >= 0, "grace_period_s must be >= 0"),
-            (self.cpu_threads >= 1, "cpu_threads must be >= 1"),
-            (self.backend in ("", "paddle", "onnxruntime"),
-             "backend must be paddle or onnxruntime"),
-            (self.precision in ("fp32", "fp16"), "precision must be fp32 or fp16"),
+            (self.engine_restart_wait_s >= 0, "engine_restart_wait_s must be >= 0"),
+            (self.backend in (AUTO, *BACKENDS), f"backend must be one of {AUTO}, "
+             f"{', '.join(BACKENDS)}"),
             (min(self.det_max_batch_size, self.cls_max_batch_size, self.rec_max_batch_size) >= 1,
              "*_max_batch_size must be >= 1"),
             (self.max_queue_delay_us >= 0, "max_queue_delay_us must be >= 0"),
@@ -196,18 +248,27 @@ class Settings:
         from ocrserve.models.slots import parse_slot_specs  # avoid an import cycle at load
 
         specs = parse_slot_specs(self.slot)
+        for device in self.device_list:
+            try:
+                self.runtime_options(device)
+            except InvalidInput as exc:
+                raise InvalidInput(f"invalid configuration: {exc.message}") from None
         self._validate_request_defaults()
         for spec in specs:
             self.batch_policy(spec.slot)
 
     def _validate_request_defaults(self) -> None:
         """The per-request defaults, checked by the same ranges as requests are."""
-        from ocrserve.pipeline import OcrParams
-
-        params = OcrParams(det=self.detection_defaults(), cls_thresh=self.cls_thresh,
-                           drop_score=self.drop_score)
+        # As float32, the way GetServerInfo reports them: a default must be a value a
+        # request may send back.
+        det = self.detection_defaults()
+        det = dataclasses.replace(det, thresh=_float32(det.thresh),
+                                  box_thresh=_float32(det.box_thresh),
+                                  unclip_ratio=_float32(det.unclip_ratio))
+        params = OcrParams(det=det, cls_thresh=_float32(self.cls_thresh),
+                           drop_score=_float32(self.drop_score))
         try:
-            params.validate()
+            params.validate(self.limits())
         except InvalidInput as exc:
             option = _OPTION_OF_FIELD.get(exc.field or "", exc.field)
             raise InvalidInput(f"invalid configuration: {option}: {exc.message}") from None
@@ -218,9 +279,7 @@ class Settings:
 
     # ------------------------------------------------------- derived objects
 
-    def detection_defaults(self) -> Any:
-        from ocrserve.ops.det import DetParams
-
+    def detection_defaults(self) -> DetParams:
         return DetParams(
             limit_side_len=self.det_limit_side_len,
             limit_type=self.det_limit_type,
@@ -231,6 +290,20 @@ class Settings:
             score_mode=self.det_db_score_mode,
             use_dilation=self.use_dilation,
             box_type=self.det_box_type,
+        )
+
+    def limits(self) -> Limits:
+        """The per-image bounds the pipeline enforces."""
+        return Limits(det_max_side_len=self.det_max_side_len, det_max_pixels=self.det_max_pixels,
+                      max_crops_per_image=self.max_crops_per_image)
+
+    def runtime_options(self, device: str) -> RuntimeOptions:
+        """How every slot on ``device`` runs its model (validated on construction)."""
+        return RuntimeOptions(
+            device=device, cpu_threads=self.cpu_threads, cpu_streams=self.cpu_streams,
+            enable_mkldnn=self.enable_mkldnn, gpu_memory_mb=self.gpu_memory_mb,
+            use_tensorrt=self.use_tensorrt, precision=self.precision,
+            performance_hint=self.performance_hint, shape_cache_size=self.shape_cache_size,
         )
 
     def batch_policy(self, slot: str) -> BatchPolicy:
@@ -258,6 +331,11 @@ _OPTION_OF_FIELD = {
     "classification.thresh": "cls_thresh",
     "recognition.drop_score": "drop_score",
 }
+
+
+def _float32(value: float) -> float:
+    (rounded,) = struct.unpack("f", struct.pack("f", value))
+    return float(rounded)
 
 
 def env_name(field_name: str) -> str:

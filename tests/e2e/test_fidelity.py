@@ -40,9 +40,11 @@ from ocrserve.settings import Settings
 
 pytestmark = [pytest.mark.reference, pytest.mark.slow]
 
-# (model set, backend, repository): v4 Paddle models also run on onnxruntime after paddle2onnx.
+# (model set, backend, repository): v4 Paddle models also run on onnxruntime after paddle2onnx;
+# OpenVINO reads each set in its installed format.
 CASES = [("v4-paddle", "paddle", "installed"), ("v4-paddle", "onnxruntime", "converted"),
-         ("v2-onnx", "onnxruntime", "installed")]
+         ("v2-onnx", "onnxruntime", "installed"), ("v4-paddle", "openvino", "installed"),
+         ("v2-onnx", "openvino", "installed")]
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +59,7 @@ def converted_repository(model_repository: Path, reference_python: Path,
 
 
 def _engine(model_set: ModelSet, backend: str, repository: Path) -> Engine:
-    fmt = "onnx" if backend == "onnxruntime" else "paddle"
+    fmt = {"onnxruntime": "onnx", "paddle": "paddle"}.get(backend, model_set.format)
     settings = Settings(model_repository=str(repository), slot=model_set.slots(fmt),
                         backend=backend)
     return Engine.from_settings(settings)
@@ -67,6 +69,8 @@ def _engine(model_set: ModelSet, backend: str, repository: Path) -> Engine:
 def case(request: pytest.FixtureRequest, model_repository: Path, converted_repository: Path
          ) -> Iterator[tuple[str, Pipeline, asyncio.AbstractEventLoop]]:
     set_name, backend, which = request.param
+    if backend == "openvino":
+        pytest.importorskip("openvino")
     repo = converted_repository if which == "converted" else model_repository
     loop = asyncio.new_event_loop()
     engine = _engine(MODEL_SETS[set_name], backend, repo)

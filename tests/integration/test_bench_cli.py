@@ -6,18 +6,24 @@ package is run: nothing in ocrserve.bench may find its paths from the checkout.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+from ocrserve.bench.cli import spawn_flags
+from ocrserve.bench.fidelity import BENCH_MODEL_SETS
 from ocrserve.bench.spawn import ServerProcess
+from ocrserve.models.repository import ModelRepository
 
 
-def bench(*args: str, cwd: Path | None = None) -> dict[str, object]:
+def bench(*args: str, cwd: Path | None = None,
+          env: dict[str, str] | None = None) -> dict[str, object]:
     out = subprocess.run([sys.executable, "-m", "ocrserve.bench.cli", *args, "--json"],
                          check=True, capture_output=True, text=True, timeout=300,
-                         cwd=cwd).stdout
+                         cwd=cwd, env={**os.environ, **(env or {})}).stdout
     doc: dict[str, object] = json.loads(out)
     return doc
 
@@ -47,3 +53,34 @@ def test_transport_measures_every_payload() -> None:
     rows = doc["rows"]
     assert isinstance(rows, list) and len(rows) == 4
     assert all(r["round_trip_ms"] > 0 for r in rows)
+
+
+def test_runtimes_times_each_backend_against_the_native_one(model_repository: Path,
+                                                           tmp_path: Path) -> None:
+    report = tmp_path / "BENCHMARKS.md"
+    doc = bench("runtimes", "--model", "cls-onnx", "--repeat", "2", "--update", str(report),
+                env={"OCR_MODEL_REPOSITORY": str(model_repository.resolve())})
+    rows = doc["rows"]
+    assert isinstance(rows, list)
+    expected = ["onnxruntime"] + (["openvino"] if importlib.util.find_spec("openvino") else [])
+    assert [r["backend"] for r in rows] == expected
+    assert all(r["input"] == "6x3x48x192" and r["first_call_ms"] > 0
+               and r["warm_median_ms"] > 0 for r in rows)
+    assert rows[0]["native"] and rows[0]["max_abs_diff"] == 0.0
+    assert all(r["max_abs_diff"] < 1e-4 for r in rows[1:])
+    assert "| cls-onnx (ch_ppocr_mobile_v2.0_cls v" in report.read_text()
+
+
+def test_spawned_server_serves_the_model_set() -> None:
+    repo = ModelRepository(Path("converted"))
+    v4_onnx, v4_paddle, v2 = (BENCH_MODEL_SETS[n] for n in ("v4-onnx", "v4-paddle", "v2-onnx"))
+    assert spawn_flags("--workers 2", v4_onnx, repo) == [
+        "--workers", "2", "--slot=det=ch_PP-OCRv4_det@onnx",
+        "--slot=cls=ch_ppocr_mobile_v2.0_cls@onnx", "--slot=rec=ch_PP-OCRv4_rec@onnx",
+        f"--model-repository={repo.root}"]
+    assert spawn_flags("--workers 1", v4_paddle, repo)[2:] == [
+        "--slot=det=ch_PP-OCRv4_det@paddle", "--slot=cls=ch_ppocr_mobile_v2.0_cls@paddle",
+        "--slot=rec=ch_PP-OCRv4_rec@paddle"]
+    assert spawn_flags("--workers 1", v2, repo) == ["--workers", "1"]
+    given = "--slot det=ch_PP-OCRv2_det --slot rec=ch_PP-OCRv2_rec"
+    assert spawn_flags(given, v4_onnx, repo) == given.split()

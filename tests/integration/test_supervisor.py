@@ -98,19 +98,19 @@ def test_sigterm_drains_in_flight_work_and_exits_zero(model_repository: Path,
                                                       image_set: list[Path]) -> None:
     a4 = next(p for p in image_set if "a4" in p.name)
     done: list[int] = []
-    with ServerProcess(["--workers", "2"],
+    with ServerProcess(["--workers", "2", "--grace-period-s", "120"],
                        env={"OCR_MODEL_REPOSITORY": str(model_repository)}) as proc:
         def call() -> None:
-            with OcrClient(proc.target, timeout=60, retries=0) as client:
+            with OcrClient(proc.target, timeout=120, retries=0) as client:
                 done.append(len(client.ocr_one(a4).lines))
 
         threads = [threading.Thread(target=call) for _ in range(4)]
         for t in threads:
             t.start()
         time.sleep(1.0)
-        code = proc.stop()
+        code = proc.stop(timeout=180)
         for t in threads:
-            t.join(60)
+            t.join(120)
         pids = child_pids(proc)
     assert code == 0, proc.log()
     assert len(done) == 4 and min(done) > 10

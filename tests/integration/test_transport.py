@@ -194,26 +194,49 @@ def test_stats_arrive_as_plain_json(sock: Path) -> None:
     run(sock, scenario)
 
 
-def test_a_lost_engine_fails_pending_calls_and_a_restarted_one_is_reconnected(sock: Path) -> None:
+def test_calls_wait_out_an_engine_restart_and_lost_ones_are_sent_again(sock: Path) -> None:
     async def scenario(engine: Doubler, client: EngineClient, server: EngineServer) -> None:
-        pending = asyncio.create_task(client.infer("det", items(1)))
+        pending = asyncio.create_task(client.infer("det", items(1)))  # held at the gate
         await engine.entered.wait()
-        await server.close(grace_s=0)
-        with pytest.raises(Unavailable, match="lost the connection"):
-            await pending
-        assert not sock.exists()
-        with pytest.raises(Unavailable, match="not reachable"):
-            await client.infer("rec", items(1))
+        assert client.ready()
+        await server.close(grace_s=0)  # the engine "dies" with the call in flight
+        await asyncio.sleep(0.05)
+        assert not client.ready() and not sock.exists()
+        waiting = asyncio.create_task(client.infer("rec", items(1)))  # made while it is down
+        await asyncio.sleep(0.2)
+        assert not pending.done() and not waiting.done()
 
-        restarted = EngineServer(Doubler(), str(sock))
-        await restarted.start()
+        restarted = Doubler()
+        restarted.gate.set()
+        again = EngineServer(restarted, str(sock))
+        await again.start()
         try:
-            (result,) = (await client.infer("rec", items(1))).outputs
-            np.testing.assert_array_equal(result, items(1)[0] * 2)
-            assert client.slots() == SLOTS
+            (lost,) = (await pending).outputs  # sent again on the new connection
+            (late,) = (await waiting).outputs
+            np.testing.assert_array_equal(lost, items(1)[0] * 2)
+            np.testing.assert_array_equal(late, items(1)[0] * 2)
+            assert client.ready() and client.slots() == SLOTS
+            assert [slot for slot, *_ in restarted.calls] == ["det", "rec"]
         finally:
-            await restarted.close()
+            await again.close()
     run(sock, scenario)
+
+
+def test_an_engine_that_stays_down_fails_calls_after_the_restart_wait(sock: Path) -> None:
+    async def main() -> None:
+        server = EngineServer(Doubler(), str(sock))
+        await server.start()
+        client = EngineClient(str(sock), connect_timeout_s=1, restart_wait_s=0.3)
+        await client.start()
+        await server.close(grace_s=0)
+        await asyncio.sleep(0.05)
+        with pytest.raises(Unavailable, match="restarting") as info:
+            await client.infer("rec", items(1))
+        assert info.value.reason == Reason.ENGINE_UNAVAILABLE and info.value.transient
+        with pytest.raises(DeadlineExceeded):  # never waits past the caller's deadline
+            await client.infer("rec", items(1), deadline=time.monotonic() + 0.1)
+        await client.close()
+    asyncio.run(main())
 
 
 def test_start_waits_for_a_loading_engine_and_gives_up_after_the_timeout(sock: Path) -> None:
@@ -282,10 +305,13 @@ def test_a_server_in_another_process_serves_and_survives_a_restart(sock: Path) -
             pending = asyncio.create_task(client.infer("det", items(1)))  # held at the gate
             await asyncio.sleep(0.05)
             children[0].kill()
-            with pytest.raises(Unavailable, match="lost the connection"):
-                await pending
+            await asyncio.sleep(0.1)
+            assert not client.ready() and not pending.done()
 
             await spawn()
+            with pytest.raises(asyncio.TimeoutError):  # sent again, held at the new gate
+                await asyncio.wait_for(asyncio.shield(pending), 0.3)
+            pending.cancel()
             (result,) = (await client.infer("rec", items(1))).outputs
             np.testing.assert_array_equal(result, items(1)[0] * 2)
         finally:

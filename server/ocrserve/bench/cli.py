@@ -1,25 +1,46 @@
 """``ocr-bench``: measure the core pipeline and the server against PaddleOCR.
 
-    ocr-bench core  [--model-set v2-onnx] [--reference-python PY]
-        In-process pipeline, one image at a time, and PaddleOCR's own pipeline
-        on the same images and models in the same run: images/s and per-stage
-        times for both.
+    ocr-bench core  [--model-set v2-onnx|v4-paddle|v4-onnx] [--reference-python PY]
+                    [--peer paddleocr|rapidocr]
+        In-process pipeline, one image at a time, and a peer's pipeline
+        (PaddleOCR's own, or RapidOCR's on ONNX sets) on the same images and
+        models in the same run: images/s and per-stage times for both.
 
     ocr-bench load  --server HOST:PORT | --spawn "SERVER FLAGS"
                     [--rpc ocr|detect|recognize|classify]
                     [--concurrency 1,2,4,8,16 | --rate R] [--duration S]
-                    [--reference-python PY --model-set NAME]
+                    [--reference-python PY --model-set NAME --peer paddleocr|rapidocr]
         Closed-loop sweep (or open loop at a fixed rate) like perf_analyzer:
         throughput, p50/p90/p99 latency, errors and the recognizer's mean
-        batch per step; optionally PaddleOCR's sequential pipeline as the
-        baseline.
+        batch per step; optionally a peer's sequential pipeline as the
+        baseline, with the server's throughput and latency relative to it.
+        A spawned server serves the model set's models (unless its flags
+        name slots).
+
+    ocr-bench runtimes [--model KIND ...] [--backend NAME ...] [--repeat 15]
+        Every backend on every model kind (bench/runtimes.py): first call
+        and warm median per input shape, and the largest output difference
+        from the format's native backend.
 
     ocr-bench transport
         Round-trip cost of the tensors a request moves between a front-end
         and an engine process (Unix socket, no pickling).
 
+    ocr-bench hardening
+        The hardening issue's findings, each a bounded scenario against real
+        servers on loopback (bench/hardening.py), and what each measured.
+
+    ocr-bench memory [--spawn "SERVER FLAGS"] [--requests 20000] [--warm 500]
+        RSS of every server process: fresh, warm, after a burst of large
+        inputs, settled, and after a long run of random sizes and aspect
+        ratios (bench/memory.py), with the hardening issue's verdicts.
+
 ``--json`` prints one JSON document instead of the tables; ``--update FILE``
 rewrites that file's section for the command between generated markers.
+
+Model sets: ``v2-onnx`` and ``v4-paddle`` are installed models; ``v4-onnx`` is
+v4-paddle after paddle2onnx, converted once (with the reference venv given by
+``--reference-python``) into ./.cache/converted-models and reused from there.
 """
 
 from __future__ import annotations
@@ -38,7 +59,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ocrserve.bench.fidelity import MODEL_SETS, run_reference
+from ocrserve.bench.fidelity import (
+    BENCH_MODEL_SETS,
+    MODEL_SETS,
+    PEERS,
+    ModelSet,
+    model_set_repository,
+    run_reference,
+)
 from ocrserve.bench.images import generate_image_set
 from ocrserve.bench.loadgen import StepResult, closed_loop, open_loop
 from ocrserve.bench.report import machine_description, update_section
@@ -58,16 +86,42 @@ def _images(folder: str | None) -> list[Path]:
     return generate_image_set(DEFAULT_IMAGES)
 
 
+def _repository(model_set: str, reference_python: str | None) -> ModelRepository:
+    """Where ``model_set``'s models are (converting them first for a converted set)."""
+    try:
+        return model_set_repository(BENCH_MODEL_SETS[model_set], ModelRepository(default_root()),
+                                    Path(reference_python) if reference_python else None)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
+
+
+def _check_peer(peer: str, model_set: ModelSet) -> None:
+    if peer == "rapidocr" and model_set.format != "onnx":
+        raise SystemExit(f"the rapidocr peer runs ONNX models; model set {model_set.name} is "
+                         f"{model_set.format} (try v4-onnx)")
+
+
+def _run_peer(peer: str, model_set: str, repo: ModelRepository, python: str,
+              images: list[Path], repeat: int = 1) -> dict[str, Any]:
+    """The peer's pipeline, one image at a time, on ``images``: the runner's JSON plus how
+    tables name it."""
+    ref = run_reference(Path(python), BENCH_MODEL_SETS[model_set].models(repo), images,
+                        repeat=repeat, pipeline=peer)
+    version = ref.get("version") or ref.get("paddleocr", "")
+    return {**ref, "label": f"{PEERS[peer]} {version}".strip()}
+
+
 # ---------------------------------------------------------------------- core
 
-async def _core_ours(model_set: str, images: list[Path], repeat: int) -> dict[str, Any]:
+async def _core_ours(model_set: str, repo: ModelRepository, images: list[Path], repeat: int
+                     ) -> dict[str, Any]:
     from ocrserve.engine.engine import Engine
     from ocrserve.ops.image import decode_image
     from ocrserve.pipeline import OcrParams, Pipeline, Timings
     from ocrserve.settings import Settings
 
-    settings = Settings(model_repository=str(default_root()),
-                        slot=MODEL_SETS[model_set].slots())
+    settings = Settings(model_repository=str(repo.root),
+                        slot=BENCH_MODEL_SETS[model_set].slots())
     engine = Engine.from_settings(settings)
     started = time.perf_counter()
     await engine.start()
@@ -93,17 +147,20 @@ async def _core_ours(model_set: str, images: list[Path], repeat: int) -> dict[st
 
 def cmd_core(args: argparse.Namespace) -> dict[str, Any]:
     images = _images(args.images)
+    if args.reference_python:
+        for name in args.model_set:
+            _check_peer(args.peer, BENCH_MODEL_SETS[name])
     rows = []
     for name in args.model_set:
-        ours = asyncio.run(_core_ours(name, images, args.repeat))
+        repo = _repository(name, args.reference_python)
+        ours = asyncio.run(_core_ours(name, repo, images, args.repeat))
         row: dict[str, Any] = {"model_set": name, "images": len(images), "ours": ours}
         if args.reference_python:
-            models = MODEL_SETS[name].models(ModelRepository(default_root()))
-            ref = run_reference(Path(args.reference_python), models, images,
-                                repeat=args.repeat)
-            row["paddleocr"] = {"images_per_s": len(images) / ref["total_seconds"],
-                                "total_s": ref["total_seconds"], "load_s": ref["load_seconds"],
-                                "stage_s": ref["stage_seconds"]}
+            ref = _run_peer(args.peer, name, repo, args.reference_python, images, args.repeat)
+            row["peer"] = {"pipeline": args.peer, "label": ref["label"],
+                           "images_per_s": len(images) / ref["total_seconds"],
+                           "total_s": ref["total_seconds"], "load_s": ref["load_seconds"],
+                           "stage_s": ref["stage_seconds"]}
         rows.append(row)
     return {"command": "core", "rows": rows}
 
@@ -112,11 +169,12 @@ def core_table(doc: dict[str, Any]) -> str:
     lines = ["| model set | pipeline | images/s | det s | cls s | rec s | total s |",
              "|---|---|---|---|---|---|---|"]
     for row in doc["rows"]:
-        for who in ("ours", "paddleocr"):
+        for who in ("ours", "peer"):
             if who in row:
                 r = row[who]
                 stage = r["stage_s"]
-                lines.append(f"| {row['model_set']} | {who} | {r['images_per_s']:.2f} | "
+                name = r["label"] if who == "peer" else who
+                lines.append(f"| {row['model_set']} | {name} | {r['images_per_s']:.2f} | "
                              f"{stage.get('det', 0):.2f} | {stage.get('cls', 0):.2f} | "
                              f"{stage.get('rec', 0):.2f} | {r['total_s']:.2f} |")
     return "\n".join(lines)
@@ -124,15 +182,29 @@ def core_table(doc: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------- load
 
+def spawn_flags(spawn: str, model_set: ModelSet, repo: ModelRepository) -> list[str]:
+    """``spawn``'s flags, plus the slots (and repository) of ``model_set`` unless they name
+    slots already, so that the server runs the models its peer runs.  The default slots
+    are the v2-onnx set."""
+    flags = shlex.split(spawn)
+    if model_set.name == "v2-onnx" or any(f == "--slot" or f.startswith("--slot=")
+                                          for f in flags):
+        return flags
+    extra = [f"--slot={slot}" for slot in model_set.slots()]
+    if model_set.converted_from is not None:
+        extra.append(f"--model-repository={repo.root}")
+    return flags + extra
+
+
 class _Target:
     """Where the load goes: an address, or a server this command starts and stops."""
 
-    def __init__(self, server: str | None, spawn: str | None) -> None:
+    def __init__(self, server: str | None, spawn: Sequence[str] | None) -> None:
         self.proc: Any = None
         if spawn is not None:
             from ocrserve.bench.spawn import ServerProcess
 
-            self.proc = ServerProcess(shlex.split(spawn))
+            self.proc = ServerProcess(spawn)
             self.proc.start()
             self.address = self.proc.target
         elif server:
@@ -229,25 +301,55 @@ def _payloads(rpc: str, images: list[Path]) -> list[bytes]:
 
 def cmd_load(args: argparse.Namespace) -> dict[str, Any]:
     images = _images(args.images)
+    model_set = BENCH_MODEL_SETS[args.model_set]
+    with_peer = bool(args.reference_python) and args.rpc == "ocr"
+    if with_peer:
+        _check_peer(args.peer, model_set)
+    repo: ModelRepository | None = None
+    spawn: list[str] | None = None
+    if args.spawn is not None or with_peer:
+        repo = _repository(args.model_set, args.reference_python)
+    if args.spawn is not None:
+        assert repo is not None
+        spawn = spawn_flags(args.spawn, model_set, repo)
     payloads = _payloads(args.rpc, images)
     doc: dict[str, Any] = {"command": "load", "rpc": args.rpc, "inputs": len(payloads),
-                           "server": args.spawn or args.server, "duration_s": args.duration}
-    if args.reference_python and args.rpc == "ocr":
-        models = MODEL_SETS[args.model_set].models(ModelRepository(default_root()))
-        ref = run_reference(Path(args.reference_python), models, images)
+                           "server": shlex.join(spawn) if spawn is not None else args.server,
+                           "model_set": args.model_set, "duration_s": args.duration}
+    if with_peer:
+        assert repo is not None
+        ref = _run_peer(args.peer, args.model_set, repo, args.reference_python, images)
         per_image = [img["seconds"] for img in ref["images"]]
-        doc["paddleocr"] = {"model_set": args.model_set,
-                            "images_per_s": len(per_image) / sum(per_image),
-                            "mean_ms": 1000 * sum(per_image) / len(per_image)}
-        print(f"PaddleOCR sequential ({args.model_set}): "
-              f"{doc['paddleocr']['images_per_s']:.2f} img/s, "
-              f"{doc['paddleocr']['mean_ms']:.0f} ms per image", file=sys.stderr)
-    target = _Target(args.server, args.spawn)
+        doc["peer"] = {"pipeline": args.peer, "label": ref["label"],
+                       "model_set": args.model_set,
+                       "images_per_s": len(per_image) / sum(per_image),
+                       "mean_ms": 1000 * sum(per_image) / len(per_image)}
+        print(f"{_peer_name(doc['peer'])}: {doc['peer']['images_per_s']:.2f} img/s, "
+              f"{doc['peer']['mean_ms']:.0f} ms per image", file=sys.stderr)
+    target = _Target(args.server, spawn)
     try:
         doc["steps"] = asyncio.run(_load_steps(target.address, args, payloads))
     finally:
         target.close()
+    if "peer" in doc:
+        doc["peer"]["ratios"] = _peer_ratios(doc["steps"], doc["peer"])
     return doc
+
+
+def _peer_name(peer: dict[str, Any]) -> str:
+    return f"{peer['label']} sequential ({peer['model_set']})"
+
+
+def _peer_ratios(steps: list[dict[str, Any]], peer: dict[str, Any]) -> dict[str, float]:
+    """Concurrency 8's images/s over the peer's, and concurrency 1's p50 over the peer's
+    mean per image (for the steps the sweep ran)."""
+    by_step = {s["step"]: s for s in steps}
+    ratios = {}
+    if "concurrency 8" in by_step:
+        ratios["c8_images_per_s"] = by_step["concurrency 8"]["images_per_s"] / peer["images_per_s"]
+    if "concurrency 1" in by_step:
+        ratios["c1_p50_over_mean"] = by_step["concurrency 1"]["p50_ms"] / peer["mean_ms"]
+    return ratios
 
 
 def load_table(doc: dict[str, Any]) -> str:
@@ -257,10 +359,18 @@ def load_table(doc: dict[str, Any]) -> str:
         lines.append(f"| {s['step']} | {s['images_per_s']:.2f} | {s['p50_ms']:.0f} | "
                      f"{s['p90_ms']:.0f} | {s['p99_ms']:.0f} | {s['rec_mean_batch']:.2f} | "
                      f"{sum(s['errors'].values())} |")
-    if "paddleocr" in doc:
-        ref = doc["paddleocr"]
-        lines.append(f"| PaddleOCR sequential ({ref['model_set']}) | "
-                     f"{ref['images_per_s']:.2f} | {ref['mean_ms']:.0f} (mean) | | | | |")
+    if "peer" in doc:
+        peer = doc["peer"]
+        lines.append(f"| {_peer_name(peer)} | "
+                     f"{peer['images_per_s']:.2f} | {peer['mean_ms']:.0f} (mean) | | | | |")
+        ratios = peer.get("ratios", {})
+        shown = []
+        if "c8_images_per_s" in ratios:
+            shown.append(f"concurrency 8 / peer: {ratios['c8_images_per_s']:.2f}×")
+        if "c1_p50_over_mean" in ratios:
+            shown.append(f"concurrency 1 p50 / peer mean: {ratios['c1_p50_over_mean']:.2f}×")
+        if shown:
+            lines += ["", "; ".join(shown)]
     return "\n".join(lines)
 
 
@@ -280,6 +390,106 @@ def transport_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------ runtimes
+
+def cmd_runtimes(args: argparse.Namespace) -> dict[str, Any]:
+    from ocrserve.bench.runtimes import CASE_KEYS, measure_runtimes
+
+    def progress(what: str) -> None:
+        print(f"runtimes: {what}", file=sys.stderr)
+
+    result = measure_runtimes(ModelRepository(default_root()), args.model or CASE_KEYS,
+                              args.backend, args.repeat, progress)
+    return {"command": "runtimes", **result}
+
+
+def runtimes_table(doc: dict[str, Any]) -> str:
+    lines = ["| model | input | backend | load ms | first call ms | warm median ms | "
+             "max abs diff vs native |", "|---|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        load = "" if r["load_ms"] is None else f"{r['load_ms']:.0f}"
+        diff = r["max_abs_diff"]
+        shown = ("(native)" if r["native"] else "n/a" if diff is None
+                 else diff if isinstance(diff, str) else f"{diff:.1e}")
+        lines.append(f"| {r['model']} ({r['name']} v{r['version']}) | {r['input']} | "
+                     f"{r['backend']} | {load} | {r['first_call_ms']:.1f} | "
+                     f"{r['warm_median_ms']:.1f} | {shown} |")
+    options = doc["options"]
+    lines += ["", f"RuntimeOptions(cpu_threads={options['cpu_threads']}); median of "
+              f"{options['repeat']} warm calls after the first, on one fixed random input "
+              "per shape."]
+    lines += [f"Skipped: {s}." for s in doc["skipped"]]
+    return "\n".join(lines)
+
+
+def cmd_hardening(args: argparse.Namespace) -> dict[str, Any]:
+    from ocrserve.bench.hardening import SERVER_ARGS, run_all
+
+    return {"command": "hardening", "server": " ".join(SERVER_ARGS),
+            "rows": run_all(_images(args.images))}
+
+
+def hardening_table(doc: dict[str, Any]) -> str:
+    lines = [f"Shared server: `ocr-server {doc['server']}` (findings 5 and 6 start their own).",
+             "", "| finding | scenario | measured |", "|---|---|---|"]
+    for row in doc["rows"]:
+        shown = "; ".join(f"{key}: {_shown(value)}" for key, value in row["figures"].items()
+                          if not key.endswith("_lines"))
+        lines.append(f"| {row['finding']} | {row['scenario']} | {shown} |")
+    return "\n".join(lines)
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    return text.replace("|", "/")
+
+
+def cmd_memory(args: argparse.Namespace) -> dict[str, Any]:
+    from ocrserve.bench.memory import measure_memory
+
+    bars: list[tqdm[Any]] = []
+
+    def progress(done: int) -> None:
+        if not bars:  # the random run has begun
+            bars.append(tqdm(total=args.requests, desc="random requests", unit="req",
+                             leave=False))
+        bars[0].n = done
+        bars[0].refresh()
+
+    run = measure_memory(shlex.split(args.spawn), warm=args.warm, burst=args.burst,
+                         requests=args.requests, concurrency=args.concurrency_level,
+                         progress=progress)
+    for bar in bars:
+        bar.close()
+    peak = {name: max(sample[name] for _, sample in run.series if name in sample)
+            for name in run.phases["warm"]} if run.series else {}
+    return {"command": "memory", "server": args.spawn, "warm_requests": args.warm,
+            "burst_requests": args.burst, "requests": run.requests,
+            "failures": run.failures, "phases": run.phases, "peak_under_load": peak,
+            "settled_vs_warm": run.growth("settled"),
+            "random_vs_settled": run.growth("random", base="settled")}
+
+
+def memory_table(doc: dict[str, Any]) -> str:
+    phases = doc["phases"]
+    lines = ["| process | fresh | warm | after burst | settled | after random | peak under "
+             "load | settled vs warm (≤ +25 %) | after random vs settled (≤ +15 %) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name in phases["warm"]:
+        settled, random_ = doc["settled_vs_warm"][name], doc["random_vs_settled"][name]
+        lines.append(
+            f"| {name} | " + " | ".join(f"{phases[p].get(name, 0):.0f} MiB" for p in
+                                        ("fresh", "warm", "burst", "settled", "random"))
+            + f" | {doc['peak_under_load'].get(name, 0):.0f} MiB"
+            + f" | {settled:+.0%} {'ok' if settled <= 0.25 else 'MISSED'}"
+            + f" | {random_:+.0%} {'ok' if random_ <= 0.15 else 'MISSED'} |")
+    lines.append("")
+    lines.append(f"{doc['warm_requests']} warm-up requests, {doc['burst_requests']} burst "
+                 f"requests (4 pages of 2000x2000 at limit_side_len 2048 each), "
+                 f"{doc['requests']} random requests, {doc['failures']} failed.")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------- main
 
 def build_parser() -> argparse.ArgumentParser:
@@ -294,8 +504,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--update", metavar="FILE", help="rewrite this command's section in FILE")
 
     core = sub.add_parser("core", parents=[common], help="in-process pipeline vs PaddleOCR")
-    core.add_argument("--model-set", action="append", choices=sorted(MODEL_SETS))
+    core.add_argument("--model-set", action="append", choices=sorted(BENCH_MODEL_SETS),
+                      help="repeatable (default: the installed sets, "
+                           f"{', '.join(sorted(MODEL_SETS))})")
     core.add_argument("--repeat", type=int, default=2)
+    core.add_argument("--peer", choices=sorted(PEERS), default="paddleocr",
+                      help="the pipeline run with --reference-python (rapidocr: ONNX sets)")
     core.set_defaults(run=cmd_core, table=core_table)
 
     load = sub.add_parser("load", parents=[common], help="load a running or spawned server")
@@ -309,14 +523,44 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--duration", type=float, default=20.0, help="seconds per step")
     load.add_argument("--connections", type=int, default=2,
                       help="client channels (TCP connections) the requests are spread over")
-    load.add_argument("--model-set", choices=sorted(MODEL_SETS), default="v2-onnx",
-                      help="models of the PaddleOCR baseline (match the server's)")
+    load.add_argument("--model-set", choices=sorted(BENCH_MODEL_SETS), default="v2-onnx",
+                      help="models of the peer, and of a spawned server unless its flags "
+                           "give --slot")
+    load.add_argument("--peer", choices=sorted(PEERS), default="paddleocr",
+                      help="sequential baseline run with --reference-python, at its fastest "
+                           "CPU setting (rapidocr: ONNX sets)")
     load.set_defaults(run=cmd_load, table=load_table)
 
     transport = sub.add_parser("transport", parents=[common],
                                help="front-end <-> engine tensor transport cost")
     transport.add_argument("--rounds", type=int, default=50)
     transport.set_defaults(run=cmd_transport, table=transport_table)
+
+    from ocrserve.bench.runtimes import BACKENDS_FOR_FORMAT, CASE_KEYS
+
+    runtimes = sub.add_parser("runtimes", parents=[common],
+                              help="every backend on every model kind")
+    runtimes.add_argument("--model", action="append", choices=CASE_KEYS,
+                          help="repeatable (default: all)")
+    runtimes.add_argument("--backend", action="append",
+                          choices=sorted({b for bs in BACKENDS_FOR_FORMAT.values() for b in bs}),
+                          help="repeatable (default: all installed; the native one still runs "
+                               "for the differences)")
+    runtimes.add_argument("--repeat", type=int, default=15, help="warm calls per shape")
+    runtimes.set_defaults(run=cmd_runtimes, table=runtimes_table)
+
+    hardening = sub.add_parser("hardening", parents=[common],
+                               help="the hardening findings, with figures")
+    hardening.set_defaults(run=cmd_hardening, table=hardening_table)
+
+    memory = sub.add_parser("memory", parents=[common], help="RSS of every server process")
+    memory.add_argument("--spawn", default="--workers 2",
+                        help="ocr-server flags (default: --workers 2)")
+    memory.add_argument("--warm", type=int, default=500, help="warm-up requests")
+    memory.add_argument("--burst", type=int, default=8, help="requests of large pages")
+    memory.add_argument("--requests", type=int, default=20_000, help="random requests")
+    memory.add_argument("--concurrency", dest="concurrency_level", type=int, default=4)
+    memory.set_defaults(run=cmd_memory, table=memory_table)
     return parser
 
 

@@ -1,8 +1,14 @@
 """Run PaddleOCR's own pipeline (paddleocr 2.8.1) on images and write its results as JSON.
 
 This is the yardstick for fidelity and speed.  It runs under the *reference* venv
-(``.venv-ref/bin/python path/to/reference_runner.py ...``), which has paddleocr, paddlepaddle
-and onnxruntime but not ocrserve, so it imports nothing from ocrserve and is run by path.
+(``.venv-ref/bin/python path/to/reference_runner.py ...``), which has paddleocr, paddlepaddle,
+rapidocr_onnxruntime and onnxruntime but not ocrserve, so it imports nothing from ocrserve
+and is run by path.
+
+``--pipeline rapidocr`` runs RapidOCR 1.4.4 (``rapidocr_onnxruntime``, ONNX models only,
+``--use-onnx`` required, ``ocr`` mode only) instead, as a second speed peer: same models,
+same dictionary and PaddleOCR's parameters (see :func:`build_rapidocr`), same timing and
+the same JSON.
 
 Modes mirror the flag combinations of ``PaddleOCR.ocr``; each calls the same component
 ``ocr()`` would, directly, so that per-stage times can be reported:
@@ -25,13 +31,14 @@ error before PaddleOCR is constructed.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 Record = dict[str, Any]
 # (engine, BGR image) -> (lines, seconds per stage as PaddleOCR measured them)
@@ -39,7 +46,9 @@ Runner = Callable[[Any, Any], tuple[list[Record], dict[str, float]]]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Run PaddleOCR 2.8.1 on images, write JSON.")
+    parser = argparse.ArgumentParser(
+        description="Run PaddleOCR 2.8.1 (or RapidOCR 1.4.4) on images, write JSON.")
+    parser.add_argument("--pipeline", choices=sorted(PIPELINES), default="paddleocr")
     parser.add_argument("--det", type=Path, required=True, help="det model folder")
     parser.add_argument("--rec", type=Path, required=True, help="rec model folder")
     parser.add_argument("--cls", type=Path, required=True, help="cls model folder")
@@ -113,6 +122,65 @@ def build_engine(args: argparse.Namespace) -> Any:
     return engine
 
 
+def build_rapidocr(args: argparse.Namespace) -> Any:
+    """Construct ``RapidOCR`` (rapidocr_onnxruntime 1.4.4) with PaddleOCR 2.8.1's parameters.
+
+    Its config keys (``rapidocr_onnxruntime/config.yaml``, set through constructor kwargs)
+    take PaddleOCR's defaults: det limit 960/max, thresh 0.3, box_thresh 0.6, unclip 1.5,
+    no dilation, fast score, ImageNet mean/std; cls thresh 0.9, batch 6; rec batch 6 at
+    the rec image shape; drop (text_score) 0.5; the given dictionary.  RapidOCR's own
+    extras that PaddleOCR does not have are off: shrinking inputs above 2000 px, enlarging
+    below 30 px, letterboxing short or wide images.  ``intra_op_num_threads`` is
+    ``--cpu-threads`` for every session.  With ``limit_type`` max RapidOCR 1.4.4 ignores
+    ``limit_side_len`` (it picks 960/1500/2000 by image size), so its detector is given
+    PaddleOCR's resize rule.
+    """
+    if not args.use_onnx:
+        raise SystemExit("reference_runner: --pipeline rapidocr runs ONNX models: give --use-onnx")
+    if args.mode != "ocr":
+        raise SystemExit("reference_runner: --pipeline rapidocr has the ocr mode only")
+    from rapidocr_onnxruntime import RapidOCR  # type: ignore[import-not-found]
+    from rapidocr_onnxruntime.ch_ppocr_det.utils import (  # type: ignore[import-not-found]
+        DetPreProcess,
+    )
+
+    engine = RapidOCR(
+        text_score=0.5,
+        min_height=0,  # h <= min_height letterboxes
+        width_height_ratio=-1,  # -1: no letterbox for wide images
+        max_side_len=1 << 30,
+        min_side_len=0,
+        intra_op_num_threads=args.cpu_threads,
+        det_model_path=model_location(args.det, True),
+        det_limit_side_len=960,
+        det_limit_type="max",
+        det_mean=[0.485, 0.456, 0.406],
+        det_std=[0.229, 0.224, 0.225],
+        det_thresh=0.3,
+        det_box_thresh=0.6,
+        det_max_candidates=1000,
+        det_unclip_ratio=1.5,
+        det_use_dilation=False,
+        det_score_mode="fast",
+        cls_model_path=model_location(args.cls, True),
+        cls_image_shape=[3, 48, 192],
+        cls_batch_num=6,
+        cls_thresh=0.9,
+        rec_model_path=model_location(args.rec, True),
+        rec_keys_path=str(args.rec_char_dict),
+        rec_img_shape=parse_shape(args.rec_image_shape),
+        rec_batch_num=6,
+    )
+    det = engine.text_det
+    det.get_preprocess = lambda _max_wh: DetPreProcess(
+        det.limit_side_len, det.limit_type, det.mean, det.std)
+    return engine
+
+
+def rapidocr_version() -> str:
+    return importlib.metadata.version("rapidocr_onnxruntime")
+
+
 def _paddleocr() -> Any:
     """The paddleocr package, imported late so that this file imports anywhere.
 
@@ -162,7 +230,39 @@ def run_rec(engine: Any, image: Any) -> tuple[list[Record], dict[str, float]]:
         "rec": float(seconds)}
 
 
+def run_rapidocr(engine: Any, image: Any) -> tuple[list[Record], dict[str, float]]:
+    """``RapidOCR.__call__(img)`` with no per-call options (they would reset the detector's
+    thresholds to RapidOCR's defaults); lines below text_score are already dropped."""
+    result, elapse = engine(image)
+    lines = [{"box": [[float(x), float(y)] for x, y in box], "text": text,
+              "score": float(score)} for box, text, score, *_ in result or []]
+    seconds = elapse if elapse and len(elapse) == 3 else [0.0, 0.0, 0.0]
+    return lines, {stage: float(t) for stage, t in zip(("det", "cls", "rec"), seconds,
+                                                        strict=True)}
+
+
 RUNNERS: dict[str, Runner] = {"ocr": run_ocr, "det": run_det, "cls": run_cls, "rec": run_rec}
+
+
+class Pipeline(NamedTuple):
+    build: Callable[[argparse.Namespace], Any]
+    version: Callable[[], str]
+    load_image: Callable[[Any, Path], Any]  # (engine, path) -> BGR image
+    runners: dict[str, Runner]
+
+
+def load_rapidocr_image(engine: Any, path: Path) -> Any:
+    """Decode as ``RapidOCR.__call__`` does for a file path (its own loader, BGR)."""
+    return engine.load_img(str(path))
+
+
+#: --pipeline -> how it is built, versioned, fed and run
+PIPELINES: dict[str, Pipeline] = {
+    "paddleocr": Pipeline(build_engine, version, lambda _engine, path: load_image(path),
+                          RUNNERS),
+    "rapidocr": Pipeline(build_rapidocr, rapidocr_version, load_rapidocr_image,
+                         {"ocr": run_rapidocr}),
+}
 
 
 def measure(run: Runner, engine: Any, images: dict[Path, Any], warmup: int,
@@ -198,14 +298,17 @@ def summarize(path: Path, runs: list[tuple[float, list[Record], dict[str, float]
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    pipeline = PIPELINES[args.pipeline]
     started = time.perf_counter()
-    engine = build_engine(args)
+    engine = pipeline.build(args)
     load_seconds = time.perf_counter() - started
-    images = {path: load_image(path) for path in args.images}
-    results = measure(RUNNERS[args.mode], engine, images, args.warmup, args.repeat)
+    images = {path: pipeline.load_image(engine, path) for path in args.images}
+    results = measure(pipeline.runners[args.mode], engine, images, args.warmup, args.repeat)
     stage_names = results[0]["stage_seconds"].keys() if results else ()
     report = {
-        "paddleocr": version(),
+        "pipeline": args.pipeline,
+        "version": pipeline.version(),
+        **({"paddleocr": version()} if args.pipeline == "paddleocr" else {}),
         "mode": args.mode,
         "use_onnx": args.use_onnx,
         "rec_image_shape": parse_shape(args.rec_image_shape),

@@ -14,11 +14,15 @@ Guarantees:
   ``DeadlineExceeded`` if the deadline already passed, ``ResourceExhausted`` if the queue
   would hold more than ``max_queue_size`` items.
 - Every admitted item's caller gets exactly one outcome: its result; ``DeadlineExceeded``
-  as soon as its deadline passes while queued (it never runs); the batch's error
+  as soon as its deadline passes while queued, or would pass before a batch of its group
+  could end (it never runs: the EWMA of that group's batch run times is the lead); the
+  batch's error
   (``OcrError`` as raised, anything else as ``ModelError``, a result count that differs
   from the item count as ``ModelError`` for all); or ``Unavailable`` if the batcher stops
   before running it.  An item whose caller went away (future cancelled) is dropped before
   it runs.
+- Items of one ``flow`` (one request) are taken round robin with other flows' (see
+  :mod:`~ocrserve.engine.policy`), so a large request does not starve small ones.
 - Every timing decision reads the injected monotonic ``clock``.  The background task
   sleeps until the next deadline or delay expiry and wakes on submit, cancellation and
   batch end: it never polls.  It starts on the first submit, so a batcher may be built
@@ -46,6 +50,12 @@ from ocrserve.errors import (
 )
 
 RunBatch = Callable[[list[Any]], Awaitable[Sequence[Any]]]
+
+#: Weight of the newest batch in a group's run-time EWMA.
+RUN_TIME_WEIGHT = 0.3
+#: How long a flow's served count is kept after its last item ran: a request's
+#: items come in bursts (one per image, say), and it must not start afresh at each.
+FLOW_MEMORY_S = 30.0
 
 
 @dataclass
@@ -79,6 +89,7 @@ class _Entry:
     deadline: float | None
     enqueued_at: float
     seq: int
+    flow: Hashable
 
 
 class DynamicBatcher:
@@ -95,6 +106,12 @@ class DynamicBatcher:
         self._running: list[_Entry] = []
         self._seq = itertools.count()
         self._stats = BatcherStats(name=name)
+        #: Per group key, the EWMA of its batches' run time: how far ahead of its
+        #: deadline an item is already too late.
+        self._run_s: dict[Hashable, float] = {}
+        #: Per flow: items run so far and when the last one did (see FLOW_MEMORY_S).
+        self._served: dict[Hashable, int] = {}
+        self._served_at: dict[Hashable, float] = {}
         self._closing = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -110,25 +127,27 @@ class DynamicBatcher:
                        batch_sizes=dict(self._stats.batch_sizes))
 
     async def submit(self, payload: Any, *, group_key: Hashable = None, sort_key: float = 0.0,
-                     priority: int = Priority.NORMAL, deadline: float | None = None) -> Any:
+                     priority: int = Priority.NORMAL, deadline: float | None = None,
+                     flow: Hashable = None) -> Any:
         """Queue one item and return its result.  ``deadline`` is a ``clock`` time."""
-        (future,) = self._admit([payload], [group_key], [sort_key], priority, deadline)
+        (future,) = self._admit([payload], [group_key], [sort_key], priority, deadline, flow)
         return await future
 
     async def submit_many(self, payloads: Sequence[Any], *,
                           group_keys: Sequence[Hashable] | None = None,
                           sort_keys: Sequence[float] | None = None,
                           priority: int = Priority.NORMAL,
-                          deadline: float | None = None) -> list[Any]:
+                          deadline: float | None = None, flow: Hashable = None) -> list[Any]:
         """Queue one request's items (admitted all or none) and return results in order.
 
-        The first failing item fails the call; its siblings still queued are dropped.
+        ``flow`` names the request they belong to (None: a flow of their own).  The first
+        failing item fails the call; its siblings still queued are dropped.
         """
         count = len(payloads)
         futures = self._admit(payloads,
                               [None] * count if group_keys is None else group_keys,
                               [0.0] * count if sort_keys is None else sort_keys,
-                              priority, deadline)
+                              priority, deadline, flow)
         try:
             return list(await asyncio.gather(*futures))
         finally:
@@ -147,8 +166,8 @@ class DynamicBatcher:
             await self._task
 
     def _admit(self, payloads: Sequence[Any], group_keys: Sequence[Hashable],
-               sort_keys: Sequence[float], priority: int,
-               deadline: float | None) -> list[asyncio.Future[Any]]:
+               sort_keys: Sequence[float], priority: int, deadline: float | None,
+               flow: Hashable) -> list[asyncio.Future[Any]]:
         count = len(payloads)
         if len(group_keys) != count or len(sort_keys) != count:
             raise InvalidInput(f"{count} payloads but {len(group_keys)} group keys and "
@@ -168,12 +187,14 @@ class DynamicBatcher:
                           "value": self._queued() + count, "setting": "max_queue_size"})
         self._ensure_started()
         loop = asyncio.get_running_loop()
+        flow = object() if flow is None else flow
         futures = []
         for payload, group_key, sort_key in zip(payloads, group_keys, sort_keys, strict=True):
             future = loop.create_future()
             future.add_done_callback(self._on_future_done)
             self._groups.setdefault(group_key, []).append(_Entry(
-                payload, future, group_key, sort_key, priority, deadline, now, next(self._seq)))
+                payload, future, group_key, sort_key, priority, deadline, now, next(self._seq),
+                flow))
             futures.append(future)
         self._wake.set()
         return futures
@@ -202,12 +223,13 @@ class DynamicBatcher:
                 if idle:
                     if self._closing and not self._groups:
                         return
-                    planned = plan_batch(self._groups, now, self._policy, draining=self._closing)
+                    planned = plan_batch(self._groups, now, self._policy, draining=self._closing,
+                                         served=self._served)
                     if planned is not None:
                         batch = asyncio.create_task(self._run(self._take(*planned, now)))
                         idle = False
                 wake_at = next_wakeup(self._groups, self._policy, draining=self._closing,
-                                      batch_running=not idle)
+                                      batch_running=not idle, lead=self._run_s)
                 await self._sleep_until(wake_at)
         finally:
             if batch is not None:
@@ -236,12 +258,23 @@ class DynamicBatcher:
         stats.items += len(chosen)
         stats.batch_sizes[len(chosen)] = stats.batch_sizes.get(len(chosen), 0) + 1
         stats.queue_wait_s_sum += sum(now - entry.enqueued_at for entry in chosen)
+        self._count_service(chosen, now)
         self._running = chosen
         return chosen
 
+    def _count_service(self, chosen: list[_Entry], now: float) -> None:
+        for entry in chosen:
+            self._served[entry.flow] = self._served.get(entry.flow, 0) + 1
+            self._served_at[entry.flow] = now
+        for flow, at in list(self._served_at.items()):
+            if now - at > FLOW_MEMORY_S:
+                del self._served[flow], self._served_at[flow]
+
     async def _run(self, batch: list[_Entry]) -> None:
+        started = self._clock()
         try:
             results = await self._call([entry.payload for entry in batch])
+            self._learn_run_time(batch[0].group_key, self._clock() - started)
         except OcrError as exc:
             self._stats.failed_batches += 1
             _fail(batch, exc)
@@ -272,14 +305,21 @@ class DynamicBatcher:
                 f"batch function returned {len(results)} results for {len(payloads)} items")
         return results
 
+    def _learn_run_time(self, group_key: Hashable, seconds: float) -> None:
+        previous = self._run_s.get(group_key)
+        self._run_s[group_key] = seconds if previous is None else (
+            RUN_TIME_WEIGHT * seconds + (1 - RUN_TIME_WEIGHT) * previous)
+
     def _drop_dead(self, now: float) -> None:
-        """Drop items whose caller went away and fail those whose deadline passed."""
+        """Drop items whose caller went away and fail those that can no longer finish in
+        time (the deadline passed, or passes before a batch of their group would end)."""
         for group_key, entries in list(self._groups.items()):
             alive = []
+            lead = self._run_s.get(group_key, 0.0)
             for entry in entries:
                 if entry.future.done():  # only a cancelled caller completes a queued future
                     self._stats.dropped_cancelled += 1
-                elif is_expired(entry, now):
+                elif is_expired(entry, now, lead):
                     self._stats.dropped_deadline += 1
                     entry.future.set_exception(DeadlineExceeded("deadline passed while queued"))
                 else:

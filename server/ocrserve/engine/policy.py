@@ -10,19 +10,31 @@ The rules:
 - Only items with equal ``group_key`` (a shape bucket) share a batch.
 - A group is *ready* when it holds ``max_batch_size`` items, when it can form a preferred
   size, when its oldest item has waited ``max_queue_delay_us``, or when the batcher drains.
+- Every item belongs to a ``flow`` (one request).  Its *rank* is the number of its
+  flow's items served so far plus its place among the flow's queued items (oldest
+  first, then by ``sort_key``).  Lowest rank first makes the queue serve the request
+  that has had the least service (least attained service): a large request's
+  hundredth crop waits behind a small request's first, so one caller's big request
+  cannot hold up another's small one for its whole length, and small requests
+  finish quickly under load.
 - Among ready groups, the one holding the most urgent item runs first: lowest ``priority``
-  value, then earliest ``enqueued_at``, then admission order.
+  value, then lowest rank, then earliest ``enqueued_at``, then admission order.
 - A batch takes the largest preferred size that fits the group and ``max_batch_size``,
   otherwise as many items as fit.
-- Inside a group, higher priority levels are taken first.  Where a level cannot be taken
-  whole, the batch takes a run of items adjacent in ``sort_key`` order (similar crops pad
-  little) that always contains the level's oldest item, so no item is passed over forever.
+- Inside a group, items are taken level by level, a level being one (priority, rank):
+  higher priority first, and within a priority the first items of every flow before the
+  second ones.  Where a level cannot be taken whole, the batch takes a run of its items
+  adjacent in ``sort_key`` order (similar crops pad little) that always contains the
+  level's oldest item, so no item is passed over forever.
+- An item whose deadline falls before its batch could end (``lead``: the expected run
+  time of its group) is expired: it would only finish too late.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Protocol, TypeVar
@@ -113,14 +125,34 @@ class Queued(Protocol):
     def seq(self) -> int: ...
     @property
     def deadline(self) -> float | None: ...
+    @property
+    def flow(self) -> Hashable: ...
 
 
 T = TypeVar("T", bound=Queued)
 K = TypeVar("K", bound=Hashable)
 
 
-def is_expired(item: Queued, now: float) -> bool:
-    return item.deadline is not None and item.deadline <= now
+#: An item's rank among its flow's queued items, keyed by ``id(item)``.
+Ranks = Mapping[int, int]
+
+
+def is_expired(item: Queued, now: float, lead: float = 0.0) -> bool:
+    """Whether ``item`` can no longer finish in time: its deadline is before ``now``
+    plus ``lead`` (the time a batch of its group takes to run)."""
+    return item.deadline is not None and item.deadline <= now + lead
+
+
+def flow_ranks(items: Iterable[Queued],
+               served: Mapping[Hashable, int] | None = None) -> dict[int, int]:
+    """Each item's rank: its flow's items ``served`` so far plus its place among the
+    flow's queued items, oldest first."""
+    seen: dict[Hashable, int] = dict(served or {})
+    ranks: dict[int, int] = {}
+    for item in sorted(items, key=_oldest_first):
+        ranks[id(item)] = seen.get(item.flow, 0)
+        seen[item.flow] = ranks[id(item)] + 1
+    return ranks
 
 
 def batch_size(available: int, policy: BatchPolicy) -> int:
@@ -140,52 +172,70 @@ def ready_at(items: Sequence[Queued], policy: BatchPolicy, *, draining: bool) ->
 
 
 def ready_groups(groups: Mapping[K, Sequence[Queued]], now: float, policy: BatchPolicy,
-                 *, draining: bool) -> list[K]:
+                 *, draining: bool, ranks: Ranks | None = None) -> list[K]:
     """Keys of the groups ready at ``now``, the one holding the most urgent item first."""
-    ready = [(min(_urgency(item) for item in items), key) for key, items in groups.items()
+    ranks = flow_ranks(_all(groups)) if ranks is None else ranks
+    ready = [(min(_urgency(item, ranks) for item in items), key)
+             for key, items in groups.items()
              if ready_at(items, policy, draining=draining) <= now]
     return [key for _, key in sorted(ready, key=lambda pair: pair[0])]
 
 
-def select_items(items: Sequence[T], size: int) -> list[T]:
+def select_items(items: Sequence[T], size: int, ranks: Ranks | None = None) -> list[T]:
     """Pick ``size`` of ``items`` (one group), returned in ascending ``sort_key`` order."""
+    ranks = flow_ranks(items) if ranks is None else ranks
+
+    def level(item: T) -> tuple[int, int]:
+        return item.priority, ranks[id(item)]
+
     taken: list[T] = []
-    for level in sorted({item.priority for item in items}):
+    for _, same in itertools.groupby(sorted(items, key=level), key=level):
         need = size - len(taken)
         if need <= 0:
             break
-        same_level = sorted((item for item in items if item.priority == level), key=_by_sort_key)
+        same_level = sorted(same, key=_by_sort_key)
         taken.extend(same_level if len(same_level) <= need else _run_with_oldest(same_level, need))
     return sorted(taken, key=_by_sort_key)
 
 
 def plan_batch(groups: Mapping[K, Sequence[T]], now: float, policy: BatchPolicy,
-               *, draining: bool) -> tuple[K, list[T]] | None:
-    """The next batch to run as (group key, items), or None when no group is ready."""
-    ready = ready_groups(groups, now, policy, draining=draining)
+               *, draining: bool, served: Mapping[Hashable, int] | None = None
+               ) -> tuple[K, list[T]] | None:
+    """The next batch to run as (group key, items), or None when no group is ready.
+
+    ``served``: how many items of each flow have run so far (see :func:`flow_ranks`).
+    """
+    ranks = flow_ranks(_all(groups), served)
+    ready = ready_groups(groups, now, policy, draining=draining, ranks=ranks)
     if not ready:
         return None
     key = ready[0]
     items = groups[key]
-    return key, select_items(items, batch_size(len(items), policy))
+    return key, select_items(items, batch_size(len(items), policy), ranks)
 
 
 def next_wakeup(groups: Mapping[K, Sequence[Queued]], policy: BatchPolicy, *,
-                draining: bool, batch_running: bool) -> float | None:
+                draining: bool, batch_running: bool,
+                lead: Mapping[K, float] | None = None) -> float | None:
     """Earliest clock time at which something changes without new input, or None.
 
-    That is an item's deadline, or (when no batch runs, so one could start) the time a
-    group becomes ready.
+    That is the moment an item expires (its deadline less its group's ``lead``), or
+    (when no batch runs, so one could start) the time a group becomes ready.
     """
-    times = [item.deadline for items in groups.values() for item in items
-             if item.deadline is not None]
+    lead = lead or {}
+    times = [item.deadline - lead.get(key, 0.0) for key, items in groups.items()
+             for item in items if item.deadline is not None]
     if not batch_running:
         times.extend(ready_at(items, policy, draining=draining) for items in groups.values())
     return min(times, default=None)
 
 
-def _urgency(item: Queued) -> tuple[int, float, int]:
-    return item.priority, item.enqueued_at, item.seq
+def _all(groups: Mapping[K, Sequence[T]]) -> Iterable[T]:
+    return (item for items in groups.values() for item in items)
+
+
+def _urgency(item: Queued, ranks: Ranks) -> tuple[int, int, float, int]:
+    return item.priority, ranks[id(item)], item.enqueued_at, item.seq
 
 
 def _by_sort_key(item: Queued) -> tuple[float, int]:

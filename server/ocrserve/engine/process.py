@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 
 from ocrserve.logs import configure_logging
+from ocrserve.memory import IdleTrim, limit_arenas
+from ocrserve.parent import exit_with_parent, parent_alive
 from ocrserve.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 async def serve_engine(settings: Settings, device: str, socket_path: str) -> None:
+    """Load the device's slots, serve them until SIGTERM, then drain.
+
+    The drain gives requests in flight ``grace_period_s``: by then the front-ends,
+    stopped first, have finished theirs.
+    """
     from ocrserve.engine.engine import Engine
     from ocrserve.engine.transport import EngineServer
 
@@ -23,20 +32,37 @@ async def serve_engine(settings: Settings, device: str, socket_path: str) -> Non
     # Again: loading a runtime (Paddle) may have replaced both handlers.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    server = EngineServer(engine, socket_path)
+    background: set[asyncio.Task[None]] = set()
+
+    def release() -> None:
+        task = asyncio.get_running_loop().create_task(engine.release_memory())
+        background.add(task)  # keep a reference until it is done
+        task.add_done_callback(background.discard)
+
+    server = EngineServer(engine, socket_path, on_idle=IdleTrim(release=release).idle)
     await server.start()
     log.info("engine on %s serving %s at %s", device, ", ".join(engine.slots()), socket_path)
     await stop.wait()
     # Front-ends have drained by now (the supervisor stops them first); finish
     # anything still queued, then release the models.
-    await server.close()
+    await server.close(grace_s=settings.grace_period_s)
     await engine.close()
     log.info("engine on %s stopped", device)
 
 
-def engine_main(settings: Settings, device: str, socket_path: str) -> None:
-    """Process target.  SIGINT is ignored: the supervisor orders the shutdown."""
+def engine_main(settings: Settings, device: str, socket_path: str, parent_pid: int) -> None:
+    """Process target.  SIGINT is ignored: the supervisor orders the shutdown.
 
+    The engine dies with the supervisor (``ocrserve.parent``); the last thing it
+    does then is remove the supervisor's socket folder, which nobody else will.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    limit_arenas()
+    exit_with_parent(parent_pid)
     configure_logging(settings.log_level)
-    asyncio.run(serve_engine(settings, device, socket_path))
+    try:
+        asyncio.run(serve_engine(settings, device, socket_path))
+    finally:
+        if not parent_alive(parent_pid):
+            with contextlib.suppress(OSError):  # other engines may still have theirs in it
+                os.rmdir(os.path.dirname(socket_path))

@@ -1,8 +1,10 @@
 """Spread a front-end's work over the engines of several devices.
 
 Each request goes to the engine with the fewest requests in flight from this
-front-end; ties go round-robin.  Slots are the same on every engine (they are
-loaded from the same configuration), so the first engine describes them.
+front-end, among those that are up (all of them when none is); ties go
+round-robin.  Slots are the same on every engine (they are loaded from the same
+configuration), so the first engine describes them.  The router is ready while
+any engine is.
 """
 
 from __future__ import annotations
@@ -47,10 +49,14 @@ class EngineRouter:
     def slots(self) -> Mapping[str, SlotInfo]:
         return self._engines[0].slots()
 
+    def ready(self) -> bool:
+        return any(engine.ready() for engine in self._engines)
+
     def _pick(self) -> int:
         turn = next(self._turn)
         n = len(self._engines)
-        return min(range(n), key=lambda i: (self._in_flight[i], (i - turn) % n))
+        up = [i for i in range(n) if self._engines[i].ready()] or list(range(n))
+        return min(up, key=lambda i: (self._in_flight[i], (i - turn) % n))
 
     async def infer(self, slot: str, items: Sequence[np.ndarray], *,
                     priority: Priority = Priority.NORMAL,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ocrserve.context import NO_REQUEST, request_id
 from ocrserve.engine.batcher import DynamicBatcher
 from ocrserve.engine.policy import BatchPolicy
 from ocrserve.engine.protocol import Inferred, ModelVersion, SlotInfo
@@ -35,13 +36,20 @@ class SlotConfig:
 
     slot: str
     model: InstalledModel
-    backend: str | None
+    backend: str  # a key of ocrserve.runtimes.BACKENDS, or auto
     runtime: RuntimeOptions
     policy: BatchPolicy
     det_buckets: tuple[int, ...]
     rec_width_step: int
     det_warm_limit: int = 960
     warmup: bool = True
+
+
+def _flow() -> str | None:
+    """The batcher's flow for the current call: its request, so requests share slots
+    round robin (None outside a request: a flow of its own)."""
+    current = request_id.get()
+    return None if current == NO_REQUEST else current
 
 
 def make_shaper(cfg: SlotConfig) -> Shaper:
@@ -63,7 +71,7 @@ class LoadedSlot:
         self.cfg = cfg
         self.runtime = runtime
         self.shaper = make_shaper(cfg)
-        self._executor = executor
+        self.executor = executor
         self.batcher = DynamicBatcher(self._run_batch, cfg.policy, name=cfg.slot)
         self.info = SlotInfo(
             slot=cfg.slot,
@@ -120,12 +128,13 @@ class LoadedSlot:
             sort_keys=[self.shaper.sort_key(i) for i in items],
             priority=priority,
             deadline=deadline,
+            flow=_flow(),
         )
         return Inferred(outputs, (self.model_version,))
 
     async def _run_batch(self, items: list[np.ndarray]) -> list[np.ndarray]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run_sync, items)
+        return await loop.run_in_executor(self.executor, self._run_sync, items)
 
     def _run_sync(self, items: list[np.ndarray]) -> list[np.ndarray]:
         batch = self.shaper.assemble(items)

@@ -33,7 +33,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from functools import partial
 from typing import Any, Protocol
 
@@ -155,8 +155,12 @@ class _FrameProtocol(asyncio.BufferedProtocol):
         elif self._part is self._header and self._body:
             self._receive(self._body)
         else:  # a whole frame
+            header, body = self._header, self._body
+            # Drop our references: the tensors are views of the body, which must live
+            # exactly as long as they do (a 200 MB frame must not wait for the next).
+            self._header, self._body = bytearray(), bytearray()
             self._receive(self._prefix)
-            self.frame_received(*wire.decode(self._header, self._body))
+            self.frame_received(*wire.decode(header, body))
 
     def _receive(self, part: bytearray) -> None:
         self._part, self._filled = part, 0
@@ -199,7 +203,11 @@ class _Peer(_FrameProtocol):
             return
         task = asyncio.create_task(self._answer(header, tensors))
         self.tasks[call_id] = task
-        task.add_done_callback(lambda _: self.tasks.pop(call_id, None))
+        task.add_done_callback(lambda _: self._done(call_id))
+
+    def _done(self, call_id: Any) -> None:
+        self.tasks.pop(call_id, None)
+        self._server.call_done()
 
     def lost(self) -> None:
         for task in self.tasks.values():
@@ -234,9 +242,12 @@ class EngineServer:
     does that); :meth:`close` removes the file.
     """
 
-    def __init__(self, engine: ServedInference, path: str) -> None:
+    def __init__(self, engine: ServedInference, path: str,
+                 on_idle: Callable[[], None] | None = None) -> None:
+        """``on_idle`` is called each time the last call in flight ends."""
         self.path = path
         self._engine = engine
+        self._on_idle = on_idle
         self._server: asyncio.Server | None = None
         self._peers: set[_Peer] = set()
         self._closing = False
@@ -265,6 +276,11 @@ class EngineServer:
             await self._server.wait_closed()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
+
+    def call_done(self) -> None:
+        """A call ended (called by the peer)."""
+        if self._on_idle is not None and not any(peer.tasks for peer in self._peers):
+            self._on_idle()
 
     def adopt(self, peer: _Peer) -> None:
         """A front-end connected (called by the peer)."""
@@ -314,21 +330,27 @@ def _jsonable(value: Any) -> Any:
 # ----------------------------------------------------------------------------- client
 
 
+class EngineLost(Unavailable):
+    """The connection to the engine ended while a call was in flight."""
+
+
 class _Link(_FrameProtocol):
     """The client's connection: each reply resolves the future of its request id.
 
     A pending future gets None when the connection ends (no exception, so that no
-    future is left holding one that nobody retrieves).
+    future is left holding one that nobody retrieves).  ``on_lost`` is called once
+    the connection is gone.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._pending: dict[object, asyncio.Future[Frame | None]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self.on_lost: Callable[[], None] | None = None
 
     async def request(self, call_id: int, header: dict[str, Any],
                       tensors: Sequence[np.ndarray]) -> Frame:
-        """Send one request and wait for its reply; Unavailable if the connection ends.
+        """Send one request and wait for its reply; EngineLost if the connection ends.
 
         If the caller is cancelled, the engine is told to cancel the request too.
         """
@@ -338,8 +360,7 @@ class _Link(_FrameProtocol):
             await self.send({**header, "id": call_id}, tensors)
             reply = await future
         except ConnectionError as exc:
-            raise Unavailable("lost the connection to the engine (it may be restarting)"
-                              ) from exc
+            raise EngineLost(LOST_MESSAGE) from exc
         except asyncio.CancelledError:
             if self.alive:
                 self._in_background(self._send_cancel(call_id))
@@ -347,7 +368,7 @@ class _Link(_FrameProtocol):
         finally:
             self._pending.pop(call_id, None)
         if reply is None:
-            raise Unavailable("lost the connection to the engine (it may be restarting)")
+            raise EngineLost(LOST_MESSAGE)
         return reply
 
     def frame_received(self, header: dict[str, Any], tensors: list[np.ndarray]) -> None:
@@ -361,6 +382,8 @@ class _Link(_FrameProtocol):
         for future in self._pending.values():
             if not future.done():
                 future.set_result(None)
+        if self.on_lost is not None:
+            self.on_lost()
 
     async def close(self) -> None:
         for task in self._background:
@@ -377,20 +400,31 @@ class _Link(_FrameProtocol):
         task.add_done_callback(self._background.discard)
 
 
+LOST_MESSAGE = "lost the connection to the engine (it may be restarting)"
+
+
 class EngineClient:
     """The front-end's :class:`~ocrserve.engine.protocol.Inference`: an engine process.
 
     :meth:`start` waits up to ``connect_timeout_s`` for the engine to come up (it
-    loads its models first).  After a lost connection every pending call fails
-    with Unavailable and the next call connects again, once, without waiting:
-    while the supervisor restarts the engine, calls fail fast.
+    loads its models first).  When the connection drops (the engine died; the
+    supervisor restarts it) a background task reconnects every RETRY_INTERVAL_S
+    and :meth:`ready` is False until it has.  A call made meanwhile waits for the
+    engine up to ``restart_wait_s`` (and never past its deadline); a call whose
+    connection dropped under it is sent once more on the new one.  Sending twice
+    is harmless: every op only computes.  A restart therefore costs callers
+    latency, not errors, unless it outlasts the wait (then UNAVAILABLE with a
+    retry delay).
     """
 
-    def __init__(self, path: str, *, connect_timeout_s: float = 120.0) -> None:
+    def __init__(self, path: str, *, connect_timeout_s: float = 120.0,
+                 restart_wait_s: float = 5.0) -> None:
         self.path = path
         self._connect_timeout_s = connect_timeout_s
+        self._restart_wait_s = restart_wait_s
         self._link: _Link | None = None
-        self._connect_lock = asyncio.Lock()
+        self._up = asyncio.Event()
+        self._reconnecting: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
         self._slots: dict[str, SlotInfo] = {}
         self._closed = False
@@ -400,14 +434,18 @@ class EngineClient:
         give_up_at = time.monotonic() + self._connect_timeout_s
         while True:
             try:
-                self._link = await self._open()
+                link = await self._open()
                 break
             except (FileNotFoundError, ConnectionRefusedError) as exc:
                 if time.monotonic() >= give_up_at:
                     raise Unavailable(f"no engine at {self.path} after "
                                       f"{self._connect_timeout_s:g}s: {exc}") from exc
                 await asyncio.sleep(RETRY_INTERVAL_S)
-        await self.refresh()
+        await self._attach(link)
+
+    def ready(self) -> bool:
+        """Connected to the engine (and not closed)."""
+        return self._up.is_set() and not self._closed
 
     async def refresh(self) -> None:
         """Fetch the engine's slots again (after a reload, or a restarted engine)."""
@@ -421,14 +459,8 @@ class EngineClient:
     async def infer(self, slot: str, items: Sequence[np.ndarray], *,
                     priority: Priority = Priority.NORMAL,
                     deadline: float | None = None) -> Inferred:
-        timeout_s = None
-        if deadline is not None:
-            timeout_s = deadline - time.monotonic()
-            if timeout_s <= 0:
-                raise DeadlineExceeded("deadline passed before the request reached the engine")
         reply, outputs = await self._call(
-            {"op": "infer", "slot": slot, "priority": int(priority), "timeout_s": timeout_s},
-            items)
+            {"op": "infer", "slot": slot, "priority": int(priority)}, items, deadline)
         models = tuple(ModelVersion(str(name), int(version)) for name, version in reply["models"])
         return Inferred(outputs, models)
 
@@ -445,36 +477,86 @@ class EngineClient:
 
     async def close(self) -> None:
         self._closed = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
         if self._link is not None:
             await self._link.close()
 
-    async def _call(self, header: dict[str, Any],
-                    tensors: Sequence[np.ndarray] = ()) -> Frame:
-        link = await self._connected()
-        reply, outputs = await link.request(next(self._ids),
-                                            {**header, "request_id": request_id.get()}, tensors)
-        if not reply.get("ok"):
-            error = reply.get("error")
-            raise error_from_dict(error if isinstance(error, Mapping) else {})
-        return reply, outputs
+    # -------------------------------------------------------------- internals
 
-    async def _connected(self) -> _Link:
-        """The live connection; after a lost one, a new one and the slots refreshed."""
+    async def _call(self, header: dict[str, Any], tensors: Sequence[np.ndarray] = (),
+                    deadline: float | None = None) -> Frame:
+        """One request, sent again once if the connection drops under it."""
+        for attempt in (1, 2):
+            link = await self._live_link(deadline)
+            # The deadline travels as the time left, so the two clocks need not agree.
+            request = {**header, "request_id": request_id.get(),
+                       "timeout_s": None if deadline is None else _time_left(deadline)}
+            try:
+                reply, outputs = await link.request(next(self._ids), request, tensors)
+            except EngineLost:
+                if attempt == 2 or self._closed:
+                    raise
+                log.info("engine connection lost during a call; sending it again")
+                continue
+            if not reply.get("ok"):
+                error = reply.get("error")
+                raise error_from_dict(error if isinstance(error, Mapping) else {})
+            return reply, outputs
+        raise AssertionError("unreachable")
+
+    async def _live_link(self, deadline: float | None) -> _Link:
+        """The connection, waiting (within the deadline) while the engine restarts."""
         if self._closed:
             raise Unavailable("the engine client is closed", reason=Reason.SERVER_DRAINING)
-        async with self._connect_lock:  # concurrent callers share one reconnection
-            current = self._link
-            if current is not None and current.alive:
-                return current
+        if not self._up.is_set():
+            wait = self._restart_wait_s
+            if deadline is not None:
+                wait = min(wait, _time_left(deadline))
             try:
-                fresh = self._link = await self._open()
-            except OSError as exc:
-                log.warning("engine at %s unreachable: %s", self.path, exc)
-                raise Unavailable("the engine is not reachable (it may be restarting)"
-                                  ) from exc
-        await self.refresh()
-        return fresh
+                await asyncio.wait_for(self._up.wait(), wait)
+            except TimeoutError:
+                if deadline is not None and _time_left(deadline) <= 0:
+                    raise DeadlineExceeded("deadline passed while the engine restarted"
+                                           ) from None
+                raise Unavailable("the engine is restarting; retry shortly") from None
+        assert self._link is not None
+        return self._link
+
+    async def _attach(self, link: _Link) -> None:
+        """Use ``link`` from now on: fetch the slots over it, then mark the engine up."""
+        reply, _ = await link.request(next(self._ids), {"op": "describe"}, ())
+        if not reply.get("ok"):
+            raise error_from_dict(reply.get("error") or {})
+        self._slots = {d["slot"]: SlotInfo.from_dict(d) for d in reply["slots"]}
+        self._link = link
+        link.on_lost = self._lost
+        if link.alive:
+            self._up.set()
+        else:
+            self._lost()
+
+    def _lost(self) -> None:
+        self._up.clear()
+        if not self._closed and (self._reconnecting is None or self._reconnecting.done()):
+            self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        while not self._closed:
+            try:
+                await self._attach(await self._open())
+                log.info("engine at %s is back", self.path)
+                return
+            except (OSError, Unavailable):
+                await asyncio.sleep(RETRY_INTERVAL_S)
 
     async def _open(self) -> _Link:
         _, link = await asyncio.get_running_loop().create_unix_connection(_Link, self.path)
         return link
+
+
+def _time_left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DeadlineExceeded("deadline passed before the request reached the engine")
+    return left

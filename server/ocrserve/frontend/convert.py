@@ -23,6 +23,7 @@ from ocrserve.models.repository import InstalledModel
 from ocrserve.models.slots import normalize_slot
 from ocrserve.ops import image as image_ops
 from ocrserve.ops.det import DetParams
+from ocrserve.ops.header import image_size
 from ocrserve.pipeline import Angle, DetectedBox, ModelUse, OcrParams, TextLine, Timings
 from ocrserve.settings import Settings
 
@@ -70,32 +71,47 @@ def decode(msg: pb.Image, index: int, max_pixels: int) -> np.ndarray:
     try:
         if which == "raw":
             raw = msg.raw
-            _check_pixels(raw.width, raw.height, max_pixels)
-            order = _CHANNEL_ORDER.get(raw.channel_order, "BGR")
+            image_ops.check_pixels(raw.width, raw.height, max_pixels)
+            order = _CHANNEL_ORDER.get(raw.channel_order)
+            if order is None:
+                raise InvalidInput(f"unknown channel order {raw.channel_order}",
+                                   reason=Reason.IMAGE_UNDECODABLE,
+                                   field=f"images[{index}].raw.channel_order",
+                                   metadata={"value": raw.channel_order})
             return image_ops.from_pixels(raw.pixels, raw.height, raw.width,
                                          image_ops.PIXEL_ORDERS[order], order)
-        img = image_ops.decode_image(msg.encoded)
-        _check_pixels(img.shape[1], img.shape[0], max_pixels)
-        return img
+        return image_ops.decode_image(msg.encoded, max_pixels)
     except OcrError as exc:
         exc.field = exc.field or field_path  # ops do not know where their input came from
         raise
 
 
-def _check_pixels(width: int, height: int, max_pixels: int) -> None:
-    if width * height > max_pixels:
-        raise InvalidInput(f"{width}x{height} exceeds the limit of {max_pixels} pixels "
-                           "(max_image_pixels)", reason=Reason.IMAGE_TOO_LARGE,
-                           metadata={"limit": max_pixels, "value": width * height,
-                                     "setting": "max_image_pixels"})
+def request_pixels(images: Sequence[pb.Image], max_pixels: int) -> int:
+    """What a request costs: the pixels its images declare (raw sizes, encoded headers),
+    known before anything is decoded.  Images that will fail on their own (no size, over
+    ``max_pixels``) cost nothing."""
+    sizes = [_declared_pixels(image) for image in images]
+    return sum(n for n in sizes if n <= max_pixels)
+
+
+def _declared_pixels(image: pb.Image) -> int:
+    which = image.WhichOneof("source")
+    if which == "raw":
+        return image.raw.width * image.raw.height
+    size = image_size(image.encoded) if which == "encoded" else None
+    return 0 if size is None else size[0] * size[1]
 
 
 def priority(value: int) -> Priority:
-    return _PRIORITY.get(value, Priority.NORMAL)
+    if value not in _PRIORITY:
+        raise InvalidInput(f"priority: unknown value {value}", field="priority",
+                           metadata={"field": "priority", "value": value})
+    return _PRIORITY[value]
 
 
-def det_params(msg: pb.DetectionParams, defaults: DetParams) -> DetParams:
+def det_params(msg: pb.DetectionParams, settings: Settings) -> DetParams:
     """The request's detection parameters over the server's defaults, range-checked."""
+    defaults = settings.detection_defaults()
     changes: dict[str, object] = {}
     for name in ("limit_side_len", "thresh", "box_thresh", "unclip_ratio", "max_candidates",
                  "use_dilation"):
@@ -111,7 +127,9 @@ def det_params(msg: pb.DetectionParams, defaults: DetParams) -> DetParams:
                                    metadata={"field": f"detection.{name}", "value": value})
             changes[name] = names[value]
     params = dataclasses.replace(defaults, **changes)  # type: ignore[arg-type]
-    params.validate("detection.")
+    limits = settings.limits()
+    params.validate("detection.", max_side_len=limits.det_max_side_len,
+                    max_candidates=limits.max_crops_per_image)
     return params
 
 
@@ -137,7 +155,7 @@ def ocr_params(
 ) -> OcrParams:
     drop = recognition.drop_score if recognition.HasField("drop_score") else settings.drop_score
     params = OcrParams(
-        det=det_params(detection, settings.detection_defaults()),
+        det=det_params(detection, settings),
         use_angle_cls=settings.use_angle_cls if use_angle_cls is None else use_angle_cls,
         cls_thresh=cls_thresh(classification, settings),
         drop_score=drop,
@@ -146,7 +164,7 @@ def ocr_params(
         cls_slot=slot_name(classification.slot, "cls", "classification.slot"),
         rec_slot=slot_name(recognition.slot, "rec", "recognition.slot"),
     )
-    params.validate()
+    params.validate(settings.limits())
     return params
 
 

@@ -132,8 +132,12 @@ class ErrorInterceptor(aio.ServerInterceptor):
                     if _is_abort(exc):
                         raise
                     await _abort(context, exc, method, _ms_since(started))
-                except BaseException:
-                    log.info("%s cancelled after %.0f ms", method, _ms_since(started))
+                except BaseException:  # gRPC cancels the handler: deadline or caller gone
+                    remaining = context.time_remaining()
+                    why = ("deadline exceeded" if remaining is not None and remaining <= 0
+                           else "cancelled by the caller")
+                    log.warning("%s %s after %.0f ms; its remaining work was dropped", method,
+                                why, _ms_since(started))
                     raise
                 else:
                     context.set_trailing_metadata(((REQUEST_ID_KEY, request_id.get()),))

@@ -12,12 +12,15 @@ import asyncio
 import logging
 import signal
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
+from ocrserve.context import request_id
 from ocrserve.engine.protocol import Inference
+from ocrserve.frontend.fair_executor import FairExecutor
 from ocrserve.frontend.server import create_server
 from ocrserve.logs import configure_logging
+from ocrserve.memory import limit_arenas
+from ocrserve.parent import exit_with_parent
 from ocrserve.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,28 +32,63 @@ READY_MESSAGE = "ocr-server listening on {host}:{port}"
 class ClosableInference(Inference, Protocol):
     async def start(self) -> None: ...
 
+    def ready(self) -> bool: ...
+
     async def close(self) -> None: ...
 
 
-async def serve(settings: Settings, inference: ClosableInference,
+class StopSignal:
+    """The first stop signal received, waited for as an event."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._event = asyncio.Event()
+
+    def __call__(self, signum: int) -> None:
+        if self.received is None:
+            self.received = signum
+        self._event.set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
+async def serve(settings: Settings, inference: ClosableInference, *, reuse_port: bool = False,
                 stop_signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT)) -> None:
-    """Start ``inference``, serve gRPC, and on a stop signal drain and return."""
-    stop = asyncio.Event()
+    """Start ``inference``, serve gRPC, and on a stop signal drain and return.
+
+    The drain: health NOT_SERVING at once; on SIGTERM calls are still accepted for
+    ``drain_delay_s`` (so load balancers that poll health stop routing here first;
+    SIGINT, an operator at a terminal, skips the delay); then new calls are refused
+    and those in flight get ``grace_period_s`` to finish.
+    """
+    stop = StopSignal()
     loop = asyncio.get_running_loop()
     for sig in stop_signals:
-        loop.add_signal_handler(sig, stop.set)
-    # Decoding and pre/post-processing threads; OpenCV releases the GIL.
-    executor = ThreadPoolExecutor(max(2, settings.cpu_threads), thread_name_prefix="frontend")
+        loop.add_signal_handler(sig, stop, sig)
+    # Decoding and pre/post-processing threads (OpenCV releases the GIL), shared
+    # between requests round robin.
+    executor = FairExecutor(max(2, settings.cpu_threads), request_id.get, name="frontend")
     try:
         if not await _start_unless_stopped(inference, stop):
             return
         for sig in stop_signals:  # again: loading a runtime (Paddle) may have replaced them
-            loop.add_signal_handler(sig, stop.set)
-        server = create_server(settings, inference, executor)
+            loop.add_signal_handler(sig, stop, sig)
+        server = create_server(settings, inference, executor, inference.ready,
+                               reuse_port=reuse_port)
         await server.start()
         log.info(READY_MESSAGE.format(host=settings.host, port=server.port))
         await stop.wait()
-        log.info("draining: up to %.1fs for in-flight requests", settings.grace_period_s)
+        await server.begin_drain()
+        if stop.received == signal.SIGTERM and settings.drain_delay_s > 0:
+            log.info("draining: NOT_SERVING, still accepting calls for %.1fs",
+                     settings.drain_delay_s)
+            await asyncio.sleep(settings.drain_delay_s)
+        log.info("draining: refusing new calls; up to %.1fs for those in flight",
+                 settings.grace_period_s)
         await server.stop(settings.grace_period_s)
     finally:
         await inference.close()
@@ -60,7 +98,7 @@ async def serve(settings: Settings, inference: ClosableInference,
     log.info("stopped")
 
 
-async def _start_unless_stopped(inference: ClosableInference, stop: asyncio.Event) -> bool:
+async def _start_unless_stopped(inference: ClosableInference, stop: StopSignal) -> bool:
     """Start ``inference`` (a front-end waits here for its engine); False if stopped first."""
     starting = asyncio.ensure_future(inference.start())
     stopping = asyncio.ensure_future(stop.wait())
@@ -73,16 +111,19 @@ async def _start_unless_stopped(inference: ClosableInference, stop: asyncio.Even
     return True
 
 
-def frontend_main(settings: Settings, engine_sockets: Sequence[str]) -> None:
+def frontend_main(settings: Settings, engine_sockets: Sequence[str], parent_pid: int) -> None:
     """Entry point of a front-end process (spawned by the supervisor).
 
-    SIGINT is ignored: a Ctrl-C reaches the whole process group, and the
-    supervisor decides the order of shutdown (front-ends first, then engines).
+    It dies with the supervisor (see ``ocrserve.parent``).  SIGINT (a Ctrl-C reaches
+    the whole process group) drains it without the drain delay; engines ignore
+    SIGINT and are stopped by the supervisor once the front-ends are done.
     """
     from ocrserve.engine.router import EngineRouter
     from ocrserve.engine.transport import EngineClient
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    limit_arenas()
+    exit_with_parent(parent_pid)
     configure_logging(settings.log_level)
-    router = EngineRouter([EngineClient(path) for path in engine_sockets])
-    asyncio.run(serve(settings, router, stop_signals=(signal.SIGTERM,)))
+    router = EngineRouter([EngineClient(path, restart_wait_s=settings.engine_restart_wait_s)
+                           for path in engine_sockets])
+    asyncio.run(serve(settings, router, reuse_port=True))

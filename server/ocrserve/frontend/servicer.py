@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+from google.protobuf.message import Message
 from google.rpc import status_pb2
 from grpc import aio
 
@@ -38,7 +39,10 @@ from ocrserve.context import to_thread
 from ocrserve.engine.protocol import Inference
 from ocrserve.errors import InvalidInput, ModelError, OcrError
 from ocrserve.frontend import convert
+from ocrserve.frontend.admission import Admission
 from ocrserve.frontend.errors import status_of
+from ocrserve.frontend.response_cache import ResponseCache, cache_key
+from ocrserve.memory import IdleTrim
 from ocrserve.models.catalog import load_catalog
 from ocrserve.models.repository import ModelRepository
 from ocrserve.pipeline import REC_MAX_WIDTH, Pipeline, Request, Timings, check_unit_interval
@@ -48,7 +52,9 @@ log = logging.getLogger(__name__)
 
 API_VERSION = "ocr.v1"
 
-R = TypeVar("R")
+#: A per-image result message: DetectResult, Classification, Recognition or OcrResult,
+#: each with an ``id``, an ``error`` and (Detect, Ocr) ``timings``.
+R = TypeVar("R", bound=Message)
 Failed = Callable[[str, status_pb2.Status], R]
 
 
@@ -71,6 +77,7 @@ async def per_image(images: Sequence[pb.Image], work: Callable[[int, pb.Image], 
         try:
             return await work(index, image)
         except (InvalidInput, ModelError) as exc:
+            exc.field = exc.field or f"images[{index}]"
             _log_image_failure(index, exc)
             return failed(image.id, status_of(exc))
         except OcrError:
@@ -97,11 +104,59 @@ def _log_image_failure(index: int, exc: OcrError) -> None:
 
 class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
     def __init__(self, pipeline: Pipeline, inference: Inference, settings: Settings,
-                 executor: Executor | None = None) -> None:
+                 executor: Executor | None = None, admission: Admission | None = None) -> None:
         self._pipeline = pipeline
         self._inference = inference
         self._settings = settings
         self._executor = executor
+        self._admission = admission or Admission(
+            settings.max_inflight_pixels, settings.max_request_pixels,
+            on_idle=IdleTrim().idle)  # a burst of large images leaves no peak behind
+        self.cache = ResponseCache(settings.response_cache_mb * 1024 * 1024)
+
+    async def _each_image(self, request: Message, images: Sequence[pb.Image],
+                          work: Callable[[int, pb.Image], Awaitable[R]],
+                          result_type: type[R]) -> list[R]:
+        """:func:`per_image` through the response cache, once the request is admitted
+        whole (see admission.py)."""
+        convert.check_image_count(images, self._settings)
+        if self.cache.enabled:
+            work = self._cached(request, work, result_type)
+        cost = convert.request_pixels(images, self._settings.max_image_pixels)
+        with self._admission.admit(cost):
+            return await per_image(images, work,
+                                   lambda id_, error: result_type(id=id_, error=error))
+
+    def _cached(self, request: Message, work: Callable[[int, pb.Image], Awaitable[R]],
+                result_type: type[R]) -> Callable[[int, pb.Image], Awaitable[R]]:
+        """``work`` answered from the cache when it can; successful results are stored
+        without their id and timings (a hit gets the lookup's time)."""
+        method = type(request).__name__
+        versions = [(i.slot, i.model, i.version) for i in self._inference.slots().values()]
+
+        async def cached(index: int, image: pb.Image) -> R:
+            started = time.perf_counter()
+            key = cache_key(method, image, request, versions)
+            stored = self.cache.get(key)
+            if stored is not None:
+                result = result_type.FromString(stored)
+                result.id = image.id  # type: ignore[attr-defined]
+                if getattr(request, "return_timings", False):
+                    elapsed_ms = (time.perf_counter() - started) * 1000
+                    result.timings.CopyFrom(  # type: ignore[attr-defined]
+                        pb.StageTimings(total_ms=elapsed_ms, cached=True))
+                return result
+            result = await work(index, image)
+            if not result.HasField("error"):
+                entry = result_type()
+                entry.CopyFrom(result)
+                for name in ("id", "timings"):
+                    if name in entry.DESCRIPTOR.fields_by_name:
+                        entry.ClearField(name)
+                self.cache.put(key, entry.SerializeToString())
+            return result
+
+        return cached
 
     async def _decode(self, index: int, image: pb.Image) -> tuple[np.ndarray, float]:
         """The image as BGR uint8 and the milliseconds decoding took."""
@@ -116,9 +171,8 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
                      ) -> pb.DetectResponse:
         req = request_context(context, request.priority)
         slot = convert.slot_name(request.detection.slot, "det", "detection.slot")
-        params = convert.det_params(request.detection, self._settings.detection_defaults())
+        params = convert.det_params(request.detection, self._settings)
         self._pipeline.slot(slot, "det", "detection.slot")
-        convert.check_image_count(request.images, self._settings)
 
         async def one(index: int, image: pb.Image) -> pb.DetectResult:
             img, decode_ms = await self._decode(index, image)
@@ -133,8 +187,7 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
                                                         decode_ms + det_ms))
             return result
 
-        results = await per_image(request.images, one,
-                                  lambda id_, error: pb.DetectResult(id=id_, error=error))
+        results = await self._each_image(request, request.images, one, pb.DetectResult)
         return pb.DetectResponse(results=results)
 
     async def Classify(self, request: pb.ClassifyRequest, context: aio.ServicerContext
@@ -144,7 +197,6 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
         thresh = convert.cls_thresh(request.classification, self._settings)
         check_unit_interval("classification.thresh", thresh)
         self._pipeline.slot(slot, "cls", "classification.slot")
-        convert.check_image_count(request.images, self._settings)
 
         async def one(index: int, image: pb.Image) -> pb.Classification:
             crop, _ = await self._decode(index, image)
@@ -153,8 +205,7 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
             result.models.extend(convert.model_refs(classified.models))
             return result
 
-        results = await per_image(request.images, one,
-                                  lambda id_, error: pb.Classification(id=id_, error=error))
+        results = await self._each_image(request, request.images, one, pb.Classification)
         return pb.ClassifyResponse(results=results)
 
     async def Recognize(self, request: pb.RecognizeRequest, context: aio.ServicerContext
@@ -162,7 +213,6 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
         req = request_context(context, request.priority)
         slot = convert.slot_name(request.slot, "rec", "slot")
         self._pipeline.slot(slot, "rec", "slot")
-        convert.check_image_count(request.images, self._settings)
 
         async def one(index: int, image: pb.Image) -> pb.Recognition:
             crop, _ = await self._decode(index, image)
@@ -171,8 +221,7 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
             return pb.Recognition(id=image.id, text=text, score=score,
                                   models=convert.model_refs(recognized.models))
 
-        results = await per_image(request.images, one,
-                                  lambda id_, error: pb.Recognition(id=id_, error=error))
+        results = await self._each_image(request, request.images, one, pb.Recognition)
         return pb.RecognizeResponse(results=results)
 
     async def Ocr(self, request: pb.OcrRequest, context: aio.ServicerContext) -> pb.OcrResponse:
@@ -187,7 +236,6 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
             if explicit_cls or request.classification.slot:  # asked for: it must exist
                 self._pipeline.slot(params.cls_slot, "cls", "classification.slot")
             params = dataclasses.replace(params, use_angle_cls=False)
-        convert.check_image_count(request.images, self._settings)
 
         async def one(index: int, image: pb.Image) -> pb.OcrResult:
             img, decode_ms = await self._decode(index, image)
@@ -202,8 +250,7 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
                 result.timings.CopyFrom(convert.timings(stage_times, decode_ms, total_ms))
             return result
 
-        results = await per_image(request.images, one,
-                                  lambda id_, error: pb.OcrResult(id=id_, error=error))
+        results = await self._each_image(request, request.images, one, pb.OcrResult)
         return pb.OcrResponse(results=results)
 
     async def GetServerInfo(self, request: pb.GetServerInfoRequest,
@@ -229,9 +276,19 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
         limits = pb.Limits(max_message_bytes=settings.max_message_mb * 1024 * 1024,
                            max_image_pixels=settings.max_image_pixels,
                            max_images_per_request=settings.max_images_per_request,
-                           max_rec_width=REC_MAX_WIDTH)
+                           max_rec_width=REC_MAX_WIDTH,
+                           max_request_pixels=settings.max_request_pixels,
+                           det_max_side_len=settings.det_max_side_len,
+                           det_max_pixels=settings.det_max_pixels,
+                           max_crops_per_image=settings.max_crops_per_image)
+        cache = self.cache.stats()
+        response_cache = pb.ResponseCacheStats(
+            enabled=self.cache.enabled, max_bytes=cache.max_bytes, bytes=cache.bytes,
+            entries=cache.entries, hits=cache.hits, misses=cache.misses,
+            evictions=cache.evictions)
         return pb.ServerInfo(server_version=__version__, api_version=API_VERSION,
-                             limits=limits, defaults=defaults, slots=served)
+                             limits=limits, defaults=defaults, slots=served,
+                             response_cache=response_cache)
 
 
 class ModelServicer(models_pb2_grpc.ModelServiceServicer):
@@ -249,12 +306,19 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
     async def ListSlots(self, request: mpb.ListSlotsRequest, context: aio.ServicerContext
                         ) -> mpb.ListSlotsResponse:
         stats = await self._inference.batch_stats()
+
+        def counter(slot: str, name: str) -> int:
+            return int(stats.get(slot, {}).get(name, 0))
+
         slots = [mpb.SlotStatus(slot=i.slot, kind=convert.model_kind(i.kind), model=i.model,
                                 version=i.version, backend=i.backend, device=i.device,
                                 state=f"SLOT_STATE_{i.state}",
-                                batches=int(stats.get(i.slot, {}).get("batches", 0)),
-                                batched_items=int(stats.get(i.slot, {}).get("items", 0)),
-                                queued=int(stats.get(i.slot, {}).get("queued", 0)))
+                                batches=counter(i.slot, "batches"),
+                                batched_items=counter(i.slot, "items"),
+                                queued=counter(i.slot, "queued"),
+                                dropped_deadline=counter(i.slot, "dropped_deadline"),
+                                dropped_cancelled=counter(i.slot, "dropped_cancelled"),
+                                rejected_full=counter(i.slot, "rejected_full"))
                  for i in self._inference.slots().values()]
         return mpb.ListSlotsResponse(slots=slots)
 

@@ -52,21 +52,30 @@ class DetParams:
     use_dilation: bool = False
     box_type: str = "quad"
 
-    def validate(self, prefix: str = "") -> None:
+    def validate(self, prefix: str = "", *, max_side_len: int | None = None,
+                 max_candidates: int | None = None) -> None:
         """Raise InvalidInput naming the first field that is out of range.
 
         These ranges are the API's (``ocr.v1.DetectionParams``) and the config's:
-        ``prefix`` places the field in the caller's terms (``detection.``).
+        ``prefix`` places the field in the caller's terms (``detection.``).  The
+        server's limits cap the two sizes: ``limit_side_len`` by the detector input's
+        longest side, ``max_candidates`` by the crops allowed per image.
         """
-        _in_range(prefix, "limit_side_len", self.limit_side_len, 1, None, ">= 1")
+        _in_range(prefix, "limit_side_len", self.limit_side_len, 1, max_side_len,
+                  _at_least_one(max_side_len))
         _one_of(prefix, "limit_type", self.limit_type, LIMIT_TYPES)
         _in_range(prefix, "thresh", self.thresh, 0.0, 1.0, "in [0, 1]")
         _in_range(prefix, "box_thresh", self.box_thresh, 0.0, 1.0, "in [0, 1]")
         _in_range(prefix, "unclip_ratio", self.unclip_ratio, 0.0, 10.0, "in (0, 10]",
                   low_open=True)
-        _in_range(prefix, "max_candidates", self.max_candidates, 1, None, ">= 1")
+        _in_range(prefix, "max_candidates", self.max_candidates, 1, max_candidates,
+                  _at_least_one(max_candidates))
         _one_of(prefix, "score_mode", self.score_mode, SCORE_MODES)
         _one_of(prefix, "box_type", self.box_type, BOX_TYPES)
+
+
+def _at_least_one(high: int | None) -> str:
+    return ">= 1" if high is None else f"in [1, {high}]"
 
 
 def _in_range(prefix: str, name: str, value: float, low: float, high: float | None,
@@ -101,11 +110,20 @@ def det_resize(
     if img.shape[0] + img.shape[1] < 2 * STRIDE:
         img = _pad_to_stride(img)
     h, w = img.shape[:2]
-    ratio = _limit_ratio(h, w, limit_side_len, limit_type)
-    resize_h = max(int(round(int(h * ratio) / STRIDE) * STRIDE), STRIDE)
-    resize_w = max(int(round(int(w * ratio) / STRIDE) * STRIDE), STRIDE)
+    resize_h, resize_w = det_input_size(h, w, limit_side_len, limit_type)
     resized = cv2.resize(img, (resize_w, resize_h))
     return resized, resize_h / float(h), resize_w / float(w)
+
+
+def det_input_size(height: int, width: int, limit_side_len: int,
+                   limit_type: str) -> tuple[int, int]:
+    """(height, width) of the detector input for an image of this size, as det_resize
+    makes it: cheap, so the server can refuse a request before it allocates anything."""
+    if height + width < 2 * STRIDE:
+        height, width = max(STRIDE, height), max(STRIDE, width)
+    ratio = _limit_ratio(height, width, limit_side_len, limit_type)
+    return (max(int(round(int(height * ratio) / STRIDE) * STRIDE), STRIDE),
+            max(int(round(int(width * ratio) / STRIDE) * STRIDE), STRIDE))
 
 
 def det_normalize(img: np.ndarray) -> np.ndarray:

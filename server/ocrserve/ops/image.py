@@ -12,15 +12,24 @@ import cv2
 import numpy as np
 
 from ocrserve.errors import InvalidInput, Reason
+from ocrserve.ops.header import PNG_SIGNATURE, image_size, png_for_decoding
 
 #: channels per pixel for each raw pixel order ``from_pixels`` accepts
 PIXEL_ORDERS: dict[str, int] = {"BGR": 3, "RGB": 3, "GRAY": 1, "BGRA": 4, "RGBA": 4}
+#: Most scans (SOS markers) a JPEG may have.  libjpeg works through every pixel of
+#: the image once per progressive scan, and a scan costs ten bytes: 100 KB of empty
+#: scans on a 16-megapixel image are half a minute of CPU.  Real files have at most a
+#: few dozen; 500 is the limit libjpeg-turbo's own fuzzers decode under.
+JPEG_MAX_SCANS = 500
 
 
-def decode_image(data: bytes) -> np.ndarray:
-    """Decode an encoded image (JPEG, PNG, BMP, WebP, TIFF, …) to BGR uint8 (H, W, 3).
+def decode_image(data: bytes, max_pixels: int | None = None) -> np.ndarray:
+    """Decode an encoded image (JPEG, PNG, BMP, WebP or TIFF) to BGR uint8 (H, W, 3).
 
-    Raises InvalidInput (IMAGE_EMPTY, IMAGE_UNDECODABLE) when the data is empty or OpenCV
+    The size its header declares is checked against ``max_pixels`` before OpenCV
+    allocates anything (IMAGE_TOO_LARGE), and a file whose header does not say its
+    size is not decoded at all: a 1 MB PNG can unpack to gigabytes.  Raises
+    InvalidInput (IMAGE_EMPTY, IMAGE_UNDECODABLE) when the data is empty or OpenCV
     cannot decode it.  OpenCV's own message stays out of the error's text (it is chained
     as the cause, for the log): it describes OpenCV's internals, not the image.
     """
@@ -28,13 +37,38 @@ def decode_image(data: bytes) -> np.ndarray:
         raise InvalidInput("image data is empty", reason=Reason.IMAGE_EMPTY)
     undecodable = (f"image could not be decoded ({len(data)} bytes; supported: JPEG, PNG, "
                    "BMP, WebP, TIFF)")
+    size = image_size(data)
+    if size is None:
+        raise InvalidInput(undecodable, reason=Reason.IMAGE_UNDECODABLE)
+    if max_pixels is not None:
+        check_pixels(*size, max_pixels)
+    if data.startswith(PNG_SIGNATURE):
+        still = png_for_decoding(data)  # see there: OpenCV's PNG chunk reader is not safe
+        if still is None:
+            raise InvalidInput(undecodable, reason=Reason.IMAGE_UNDECODABLE)
+        data = still
+    elif data.startswith(b"\xff\xd8") and data.count(b"\xff\xda") > JPEG_MAX_SCANS:
+        # 0xFF 0xDA cannot occur inside entropy-coded data (0xFF is stuffed there)
+        raise InvalidInput(f"image could not be decoded: a JPEG of more than {JPEG_MAX_SCANS} "
+                           "scans", reason=Reason.IMAGE_UNDECODABLE)
     try:
         img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
         raise InvalidInput(undecodable, reason=Reason.IMAGE_UNDECODABLE) from exc
     if img is None or img.size == 0:
         raise InvalidInput(undecodable, reason=Reason.IMAGE_UNDECODABLE)
+    if max_pixels is not None:  # the header may have lied
+        check_pixels(img.shape[1], img.shape[0], max_pixels)
     return _to_bgr(_to_uint8(img))
+
+
+def check_pixels(width: int, height: int, max_pixels: int) -> None:
+    """IMAGE_TOO_LARGE when a width x height image exceeds ``max_pixels``."""
+    if width * height > max_pixels:
+        raise InvalidInput(f"{width}x{height} exceeds the limit of {max_pixels} pixels "
+                           "(max_image_pixels)", reason=Reason.IMAGE_TOO_LARGE,
+                           metadata={"limit": max_pixels, "value": width * height,
+                                     "setting": "max_image_pixels"})
 
 
 def from_pixels(buf: bytes, height: int, width: int, channels: int, order: str) -> np.ndarray:
@@ -75,8 +109,11 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
         return img
     if img.dtype == np.uint16:
         return (img >> 8).astype(np.uint8)
-    if img.dtype in (np.float32, np.float64):
-        return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+    if img.dtype in (np.float16, np.float32, np.float64):
+        # NaN has no brightness: black, like -inf; clipping before scaling keeps huge
+        # samples from overflowing (and NaN from reaching the cast, which is undefined).
+        unit = np.clip(np.nan_to_num(img, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+        return np.rint(unit * 255.0).astype(np.uint8)
     raise InvalidInput(f"unsupported image sample type {img.dtype}",
                        reason=Reason.IMAGE_UNDECODABLE)
 

@@ -24,6 +24,7 @@ import numpy as np
 from ocrserve.errors import InvalidInput, ModelError
 
 PRECISIONS = ("fp32", "fp16")
+PERFORMANCE_HINTS = ("latency", "throughput")
 _DEVICE = re.compile(r"cpu|cuda:(\d+)")
 
 Shape = tuple[int | None, ...]
@@ -33,9 +34,10 @@ Shape = tuple[int | None, ...]
 class RuntimeOptions:
     """How to run a model; filled from the server settings.
 
-    ``precision`` applies on CUDA only (and to TensorRT engines); CPU always
-    runs fp32.  Invalid values raise :class:`InvalidInput` at construction so
-    a bad setting fails at startup, not at the first request.
+    ``precision`` applies on CUDA (and to TensorRT engines) and to OpenVINO on
+    the CPU; onnxruntime and Paddle on the CPU always run fp32.  Invalid values
+    raise :class:`InvalidInput` at construction so a bad setting fails at
+    startup, not at the first request.
     """
 
     device: str = "cpu"  # "cpu" or "cuda:N"
@@ -43,7 +45,10 @@ class RuntimeOptions:
     enable_mkldnn: bool = True  # Paddle on CPU: worth 5-7x (docs/facts.md#runtime-quirks)
     gpu_memory_mb: int = 500  # Paddle's initial GPU memory pool
     use_tensorrt: bool = False
-    precision: str = "fp32"  # fp32 | fp16 (TensorRT / CUDA only)
+    precision: str = "fp32"  # fp32 | fp16 (TensorRT / CUDA / OpenVINO)
+    cpu_streams: int = 1  # OpenVINO: a batch runs as this many parallel slices
+    performance_hint: str = "latency"  # OpenVINO: latency | throughput
+    shape_cache_size: int = 128  # per-shape kernel caches (Paddle MKLDNN, OpenVINO)
 
     def __post_init__(self) -> None:
         if _DEVICE.fullmatch(self.device) is None:
@@ -54,6 +59,15 @@ class RuntimeOptions:
             raise InvalidInput(f"gpu_memory_mb must be >= 1, got {self.gpu_memory_mb}")
         if self.precision not in PRECISIONS:
             raise InvalidInput(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if not 1 <= self.cpu_streams <= self.cpu_threads:
+            raise InvalidInput(
+                f"cpu_streams must be between 1 and cpu_threads ({self.cpu_threads}), "
+                f"got {self.cpu_streams}")
+        if self.performance_hint not in PERFORMANCE_HINTS:
+            raise InvalidInput(f"performance_hint must be one of {PERFORMANCE_HINTS}, "
+                               f"got {self.performance_hint!r}")
+        if self.shape_cache_size < 1:
+            raise InvalidInput(f"shape_cache_size must be >= 1, got {self.shape_cache_size}")
 
     @property
     def gpu_id(self) -> int | None:
@@ -89,6 +103,11 @@ class Runtime(Protocol):
         (dtype, rank, a fixed declared dimension), :class:`ModelError` when the
         library fails, :class:`FailedPrecondition` after :meth:`close`.
         """
+        ...
+
+    def release_memory(self) -> None:
+        """Give back memory the library holds beyond what the model needs (called when
+        the engine is idle; blocking, on the runtime's thread).  May do nothing."""
         ...
 
     def close(self) -> None:

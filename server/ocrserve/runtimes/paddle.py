@@ -53,10 +53,6 @@ paddle.disable_signal_handler()
 MODEL_FILE = "inference.pdmodel"
 PARAMS_FILE = "inference.pdiparams"
 
-# MKLDNN caches one kernel set per input shape.  PaddleOCR caps it at 10; the
-# engine warms dozens of shapes at load, and a cap below that would evict
-# them.  The cap still bounds memory when shapes keep changing.
-MKLDNN_SHAPE_CACHE = 128
 
 # Fusion passes PaddleOCR's create_predictor deletes for every model; off here
 # too so that outputs match the reference pipeline.
@@ -88,6 +84,10 @@ class PaddleRuntime:
         except Exception as exc:  # Paddle raises bare RuntimeError/ValueError/OSError
             raise ModelError(f"paddle inference failed on a {batch.shape} batch: {exc}") from exc
         return as_output(output)
+
+    def release_memory(self) -> None:
+        """Nothing to do: Paddle's CPU allocator frees to the heap, which the engine trims,
+        and its per-shape MKLDNN cache is capped (``shape_cache_size``)."""
 
     def close(self) -> None:
         if self._predictor is None:
@@ -123,7 +123,10 @@ def _configure_cpu(config: Any, options: RuntimeOptions) -> None:
     config.disable_gpu()
     config.set_cpu_math_library_num_threads(options.cpu_threads)
     if options.enable_mkldnn:
-        config.set_mkldnn_cache_capacity(MKLDNN_SHAPE_CACHE)
+        # MKLDNN caches one kernel set per input shape.  PaddleOCR caps it at 10;
+        # the engine warms dozens of shapes at load, and a cap below that would
+        # evict them.  The cap still bounds memory when shapes keep changing.
+        config.set_mkldnn_cache_capacity(options.shape_cache_size)
         config.enable_mkldnn()
         if hasattr(config, "enable_new_ir"):  # Paddle >= 3.0; off by default there today
             config.enable_new_ir(False)

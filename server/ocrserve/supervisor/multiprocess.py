@@ -1,10 +1,15 @@
 """The parent process: spawn engines and front-ends, keep them alive, drain.
 
-    run():  spawn one engine per device, then N front-ends on one port
+    run():  check that nobody serves the port, spawn one engine per device,
+            then N front-ends on one port (SO_REUSEPORT)
             loop { handle recorded signals; restart children that died }
-            drain: SIGTERM front-ends (health NOT_SERVING, in-flight RPCs
-            finish within the grace period), then SIGTERM engines (queued
-            batches finish), join, exit 0.
+            drain: SIGTERM front-ends (health NOT_SERVING, calls still taken
+            for drain_delay_s, then in-flight RPCs finish within
+            grace_period_s), then SIGTERM engines (queued batches finish),
+            join, remove the socket folder, exit 0.
+
+Children die with the supervisor (``ocrserve.parent``): a supervisor killed
+with SIGKILL leaves no front-end serving its port.
 
 The supervisor creates no gRPC or runtime objects: children are started with
 the ``spawn`` method, so each builds its own from scratch (gRPC and Paddle do
@@ -16,6 +21,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import tempfile
@@ -27,11 +33,14 @@ from types import FrameType
 from typing import Any
 
 from ocrserve.engine.process import engine_main
+from ocrserve.errors import OcrError
 from ocrserve.frontend.process import frontend_main
 from ocrserve.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: Time a child gets, beyond its drain, to exit on SIGTERM before it is killed.
+STOP_MARGIN_S = 5.0
 #: A child that dies this soon after starting counts toward the crash-loop limit.
 EARLY_DEATH_S = 10.0
 MAX_EARLY_DEATHS = 5
@@ -53,6 +62,25 @@ def free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Fail unless ``host:port`` can be bound.
+
+    The front-ends bind with SO_REUSEPORT, which would let them join a server
+    already listening there (ours or another's, if it set the option too) and
+    split its traffic.  A socket without SO_REUSEPORT cannot bind a port that
+    anyone listens on; SO_REUSEADDR keeps connections of an earlier server,
+    lingering in TIME_WAIT, from counting.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise OcrError(f"cannot serve on {host}:{port}: {exc.strerror or exc}; "
+                           "is another server using it?") from None
+
+
 class Supervisor:
     def __init__(self, settings: Settings) -> None:
         if settings.port == 0:
@@ -64,30 +92,38 @@ class Supervisor:
         self._stopping = False
         sockets = [str(self._socket_dir / f"engine-{i}.sock")
                    for i, _ in enumerate(settings.device_list)]
-        self.engines = [Child(f"engine-{device}", engine_main, (settings, device, path))
+        me = os.getpid()
+        self.engines = [Child(f"engine-{device}", engine_main, (settings, device, path, me))
                         for device, path in zip(settings.device_list, sockets, strict=True)]
-        self.frontends = [Child(f"frontend-{i}", frontend_main, (settings, sockets))
+        self.frontends = [Child(f"frontend-{i}", frontend_main, (settings, sockets, me))
                           for i in range(settings.workers)]
 
     # --------------------------------------------------------------- running
 
     def run(self) -> int:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, self._record_signal)
-        log.info("supervisor %d: %d engine(s) on %s, %d front-end(s) on %s:%d", os.getpid(),
-                 len(self.engines), self.settings.devices, len(self.frontends),
-                 self.settings.host, self.settings.port)
-        for child in (*self.engines, *self.frontends):
-            self._start(child)
-        code = 0
-        while not self._stopping:
-            time.sleep(0.2)
-            self._handle_signals()
-            if not self._stopping and not self._keep_alive():
-                code = 1
-                self._stopping = True
-        self._drain()
-        return code
+        """Serve until a stop signal (exit 0) or a crash loop (exit 1)."""
+        try:
+            check_port_free(self.settings.host, self.settings.port)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(sig, self._record_signal)
+            log.info("supervisor %d: %d engine(s) on %s, %d front-end(s) on %s:%d, "
+                     "engine sockets in %s", os.getpid(), len(self.engines),
+                     self.settings.devices, len(self.frontends), self.settings.host,
+                     self.settings.port, self._socket_dir)
+            for child in (*self.engines, *self.frontends):
+                self._start(child)
+            code = 0
+            while not self._stopping:
+                time.sleep(0.2)
+                self._handle_signals()
+                if not self._stopping and not self._keep_alive():
+                    code = 1
+                    self._stopping = True
+            self._drain()
+            return code
+        finally:
+            self._kill_leftovers()
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
 
     def _record_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signals.append(signum)
@@ -126,12 +162,16 @@ class Supervisor:
 
     def _drain(self) -> None:
         grace = self.settings.grace_period_s
-        self._terminate(self.frontends, grace + 5.0)
-        self._terminate(self.engines, grace + 5.0)
-        for path in self._socket_dir.glob("*"):
-            path.unlink(missing_ok=True)
-        self._socket_dir.rmdir()
+        self._terminate(self.frontends, self.settings.drain_delay_s + grace + STOP_MARGIN_S)
+        self._terminate(self.engines, grace + STOP_MARGIN_S)
         log.info("supervisor stopped")
+
+    def _kill_leftovers(self) -> None:
+        """On any way out, no child survives (an exception, a failed start)."""
+        for child in (*self.frontends, *self.engines):
+            if child.process is not None and child.process.is_alive():
+                child.process.kill()
+                child.process.join()
 
     @staticmethod
     def _terminate(children: list[Child], timeout: float) -> None:

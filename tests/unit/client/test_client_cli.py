@@ -3,6 +3,7 @@ client, exit codes, the progress bar and drawing."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -28,6 +29,7 @@ from ocrclient import (
     NotFound,
     OcrResult,
     Recognition,
+    ResponseCacheStats,
     ServedSlot,
     ServerInfo,
     SlotStatus,
@@ -255,7 +257,8 @@ def test_results_document_is_in_input_order_with_models_listed_once() -> None:
         {"stage": "rec", "slot": "rec", "name": "ch_PP-OCRv2_rec", "version": 1}]
     assert document["failed"] == 1
     assert document["results"][1]["timings"] == {"decode_ms": 1, "det_ms": 2, "cls_ms": 3,
-                                                 "rec_ms": 4, "total_ms": 12.5}
+                                                 "rec_ms": 4, "total_ms": 12.5,
+                                                 "cached": False}
     assert "timings" not in document["results"][0]  # none asked for: left out
     assert document["results"][2]["error"]["code"] == "LOCAL"
 
@@ -318,8 +321,13 @@ def test_info_outputs() -> None:
     assert text[0] == "server: ocrserve 0.2.0, API ocr.v1"
     assert "  message size      64 MiB" in text
     assert "  box_thresh        0.6" in text and "  use_angle_cls     yes" in text
-    assert text[-2:] == ["  det  det  ch_PP-OCRv2_det v1  ready",
-                         "  rec  rec  ch_PP-OCRv2_rec v1  language ch  not ready"]
+    assert text[-3:] == ["  det  det  ch_PP-OCRv2_det v1  ready",
+                         "  rec  rec  ch_PP-OCRv2_rec v1  language ch  not ready",
+                         "response cache: off"]
+    cached = dataclasses.replace(info, response_cache=ResponseCacheStats(
+        True, 64 * 1024 * 1024, 3 * 1024 * 1024, 10, 7, 12, 0))
+    assert info_text(cached).splitlines()[-1] == \
+        "response cache: 3 MiB of 64 MiB, 10 entries, 7 hits, 12 misses"
 
 
 # ------------------------------------------------------------------ the run loop, faked

@@ -191,7 +191,7 @@ def test_server_info_reads_limits_defaults_and_slots() -> None:
             use_angle_cls=True),
         slots=[ocr_pb2.ServedSlot(model=MODELS[1], language="ch", ready=True)]))
     assert (info.server_version, info.api_version) == ("9.9", "ocr.v1")
-    assert info.limits == Limits(4, 5, 6, 7)
+    assert info.limits == Limits(4, 5, 6, 7, 0, 0, 0, 0)
     assert info.defaults["box_thresh"] == 0.6 and info.defaults["limit_type"] == "max"
     assert info.defaults["cls_thresh"] == 0.9 and info.defaults["language"] == "rec"
     assert info.defaults["use_angle_cls"] is True and info.defaults["score_mode"] == "fast"

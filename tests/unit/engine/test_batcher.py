@@ -440,3 +440,42 @@ def test_invalid_policy_and_mismatched_keys_are_refused() -> None:
         assert await batcher.submit_many([]) == []
 
     asyncio.run(scenario())
+
+
+def test_an_item_that_would_finish_too_late_is_not_run() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+
+        async def slow(payloads: list[Any]) -> list[Any]:
+            clock.now += 1.0  # every batch of this group takes a second
+            return payloads
+
+        batcher = DynamicBatcher(slow, BatchPolicy(max_batch_size=1, max_queue_delay_us=0),
+                                 clock=clock)
+        assert await batcher.submit("warm") == "warm"  # the batcher learns the run time
+        with pytest.raises(DeadlineExceeded):
+            await batcher.submit("late", deadline=clock.now + 0.5)
+        assert await batcher.submit("in time", deadline=clock.now + 5.0) == "in time"
+        await batcher.close()
+        assert (batcher.stats.batches, batcher.stats.dropped_deadline) == (2, 1)
+
+    asyncio.run(scenario())
+
+
+def test_requests_are_served_round_robin_by_flow() -> None:
+    async def scenario() -> None:
+        rec = Recorder(hold=True)
+        batcher = DynamicBatcher(rec, BatchPolicy(max_batch_size=4, max_queue_delay_us=0))
+        first = spawn(batcher, "x")
+        await rec.entered.wait()
+        big = asyncio.create_task(batcher.submit_many([f"b{i}" for i in range(12)], flow="big"))
+        await settle()
+        small = asyncio.create_task(batcher.submit_many(["s0", "s1"], flow="small"))
+        await settle()
+        rec.gate.set()
+        await asyncio.gather(*first, big, small)
+        await batcher.close()
+        # The small request joins the very next batch instead of waiting for all of "big".
+        assert rec.calls[1] == ["b0", "b1", "s0", "s1"]
+
+    asyncio.run(scenario())

@@ -24,6 +24,10 @@ class FakeEngine:
         self.served: list[int] = []
         self.release = asyncio.Event()
         self.release.set()
+        self.up = True
+
+    def ready(self) -> bool:
+        return self.up
 
     def slots(self) -> Mapping[str, SlotInfo]:
         return SLOTS
@@ -64,6 +68,21 @@ def test_a_busy_engine_is_passed_over() -> None:
         assert answered == ["idle", "idle", "idle"]  # busy has 1 in flight, idle 0 each time
         busy.release.set()
         assert (await held[0]).models[0].name == "busy"
+    asyncio.run(main())
+
+
+def test_an_engine_that_is_down_gets_no_new_work() -> None:
+    async def main() -> None:
+        down, up = FakeEngine("down"), FakeEngine("up")
+        down.up = False
+        router = EngineRouter([down, up])  # type: ignore[list-item]
+        assert router.ready()
+        names = [(await router.infer("rec", item())).models[0].name for _ in range(3)]
+        assert names == ["up", "up", "up"]
+        up.up = False
+        assert not router.ready()
+        # With no engine up the call still goes somewhere: it waits for a restart there.
+        assert (await router.infer("rec", item())).models[0].name in {"up", "down"}
     asyncio.run(main())
 
 

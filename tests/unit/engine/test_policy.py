@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -12,6 +12,7 @@ from ocrserve.engine.policy import (
     BatchPolicy,
     Priority,
     batch_size,
+    flow_ranks,
     is_expired,
     next_wakeup,
     plan_batch,
@@ -24,12 +25,15 @@ from ocrserve.errors import InvalidInput
 
 @dataclass(frozen=True)
 class Item:
+    """A queued item; each is its own request (flow) unless given one."""
+
     seq: int
     sort_key: float = 0.0
     priority: int = Priority.NORMAL
     enqueued_at: float = 0.0
     deadline: float | None = None
     group_key: Hashable = None
+    flow: Hashable = field(default_factory=object, compare=False)
 
 
 def seqs(items: list[Item]) -> list[int]:
@@ -108,7 +112,7 @@ def test_ready_groups_skip_groups_not_ready() -> None:
 def test_select_cuts_one_request_into_sorted_chunks() -> None:
     # One request's crops, admitted together: like PaddleOCR, sort then chunk.
     ratios = [5.0, 1.0, 9.0, 3.0, 7.0, 2.0, 8.0]
-    items = [Item(i, sort_key=r) for i, r in enumerate(ratios)]
+    items = [Item(i, sort_key=r, flow="request") for i, r in enumerate(ratios)]
     first = select_items(items, 3)
     assert [item.sort_key for item in first] == [1.0, 2.0, 3.0]
     rest = [item for item in items if item not in first]
@@ -165,3 +169,46 @@ def test_is_expired() -> None:
     assert is_expired(Item(0, deadline=1.0), 1.0)
     assert not is_expired(Item(0, deadline=1.0), 0.5)
     assert not is_expired(Item(0), 1e9)
+    # An item that would only finish after its deadline is expired already.
+    assert is_expired(Item(0, deadline=1.0), 0.5, lead=0.6)
+    assert not is_expired(Item(0, deadline=1.0), 0.5, lead=0.4)
+
+
+def test_next_wakeup_is_an_items_deadline_less_its_groups_lead() -> None:
+    policy = BatchPolicy(max_batch_size=8, max_queue_delay_us=2000)
+    groups = {"a": [Item(0, enqueued_at=1.0, deadline=5.0)]}
+    assert next_wakeup(groups, policy, draining=False, batch_running=True,
+                       lead={"a": 0.5}) == pytest.approx(4.5)
+
+
+def test_ranks_count_each_flows_items_oldest_first() -> None:
+    a = [Item(i, flow="a", enqueued_at=1.0, sort_key=float(10 - i)) for i in range(3)]
+    b = [Item(3, flow="b", enqueued_at=2.0)]
+    ranks = flow_ranks([*a, *b])
+    assert [ranks[id(item)] for item in a] == [2, 1, 0]  # same age: by sort key
+    assert ranks[id(b[0])] == 0
+
+
+def test_a_small_request_is_served_alongside_a_large_one() -> None:
+    # 60 crops of one request queued first, then 6 of another: the next batches
+    # alternate between them instead of finishing the large request first.
+    big = [Item(i, flow="big", enqueued_at=1.0) for i in range(60)]
+    small = [Item(100 + i, flow="small", enqueued_at=2.0) for i in range(6)]
+    policy = BatchPolicy(max_batch_size=6, max_queue_delay_us=0)
+    queue = {None: [*big, *small]}
+    batches = []
+    while any(item.flow == "small" for item in queue[None]):
+        planned = plan_batch(queue, 10.0, policy, draining=False)
+        assert planned is not None
+        _, batch = planned
+        batches.append(batch)
+        queue = {None: [item for item in queue[None] if item not in batch]}
+    assert len(batches) == 2  # done after two batches, not eleven
+    assert all(sum(item.flow == "small" for item in batch) == 3 for batch in batches)
+
+
+def test_high_priority_still_comes_before_every_rank() -> None:
+    big = [Item(i, flow="big", enqueued_at=1.0) for i in range(10)]
+    urgent = [Item(20 + i, flow="urgent", priority=Priority.HIGH, enqueued_at=2.0)
+              for i in range(4)]
+    assert {item.flow for item in select_items([*big, *urgent], 4)} == {"urgent"}

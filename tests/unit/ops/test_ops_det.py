@@ -201,3 +201,17 @@ def test_filter_poly_clips_and_pads_to_the_longest() -> None:
     assert [len(p) for p in kept] == [6, 6]
     assert kept[0].tolist() == [[0, 0], [20, 0], [20, 10], [0, 10], [0, 10], [0, 10]]
     assert kept[1][3].tolist() == [5, 99]
+
+
+@pytest.mark.parametrize(("shape", "limit", "limit_type"), [
+    ((600, 800), 960, "max"), ((2000, 3000), 960, "max"), ((100, 100), 736, "min"),
+    ((40, 2000), 960, "min"), ((10, 20), 960, "max"), ((3, 5), 64, "resize_long"),
+    ((1200, 480), 1280, "resize_long"),
+])
+def test_det_input_size_is_what_det_resize_makes(shape: tuple[int, int], limit: int,
+                                                 limit_type: str) -> None:
+    from ocrserve.ops.det import det_input_size, det_resize
+
+    img = np.zeros((*shape, 3), np.uint8)
+    resized, _, _ = det_resize(img, limit, limit_type)
+    assert det_input_size(*shape, limit, limit_type) == resized.shape[:2]

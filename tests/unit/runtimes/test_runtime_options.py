@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ocrserve.errors import InvalidInput, ModelError
-from ocrserve.runtimes import load_runtime
+from ocrserve.runtimes import load_runtime, resolve_backend
 from ocrserve.runtimes.base import (
     RuntimeOptions,
     as_output,
@@ -36,6 +36,10 @@ def test_device_gives_gpu_id(device: str, gpu_id: int | None) -> None:
         {"cpu_threads": 0},
         {"gpu_memory_mb": 0},
         {"precision": "int8"},
+        {"cpu_streams": 0},
+        {"cpu_streams": 3, "cpu_threads": 2},
+        {"performance_hint": "fast"},
+        {"shape_cache_size": 0},
     ],
 )
 def test_invalid_options_fail_at_construction(bad: dict[str, object]) -> None:
@@ -119,3 +123,33 @@ def test_missing_tensorrt_warns_and_keeps_cuda(caplog: pytest.LogCaptureFixture)
 def test_cuda_without_cuda_provider_refuses_to_fall_back() -> None:
     with pytest.raises(ModelError, match="onnxruntime-gpu"):
         select_providers(RuntimeOptions(device="cuda:0"), ["AzureExecutionProvider", CPU])
+
+
+@pytest.mark.parametrize(("model_format", "device", "openvino", "expected"), [
+    ("onnx", "cpu", True, "openvino"),
+    ("paddle", "cpu", True, "openvino"),
+    ("onnx", "cpu", False, "onnxruntime"),
+    ("paddle", "cpu", False, "paddle"),
+    ("onnx", "cuda:0", True, "onnxruntime"),
+    ("paddle", "cuda:1", True, "paddle"),
+])
+def test_auto_takes_openvino_on_a_cpu_when_installed(
+    model_format: str, device: str, openvino: bool, expected: str
+) -> None:
+    assert resolve_backend("auto", model_format, device, openvino) == expected
+
+
+def test_a_named_backend_is_kept() -> None:
+    assert resolve_backend("onnxruntime", "onnx", "cpu", True) == "onnxruntime"
+
+
+def test_openvino_pins_what_decides_results() -> None:
+    pytest.importorskip("openvino")
+    from ocrserve.runtimes.openvino import compile_config
+
+    config = compile_config(RuntimeOptions(cpu_threads=4, cpu_streams=2, shape_cache_size=7))
+    # f32 whatever the CPU offers (the plugin would pick bf16 on AMX/AVX512_BF16 CPUs).
+    assert config["INFERENCE_PRECISION_HINT"] == "f32"
+    assert config["NUM_STREAMS"] == "2" and config["INFERENCE_NUM_THREADS"] == "4"
+    assert config["CPU_RUNTIME_CACHE_CAPACITY"] == "7"
+    assert compile_config(RuntimeOptions(precision="fp16"))["INFERENCE_PRECISION_HINT"] == "f16"

@@ -103,3 +103,13 @@ def page(*rects: tuple[int, int, int, int], size: tuple[int, int] = (200, 400)) 
     for x, y, w, h in rects:
         img[y:y + h, x:x + w] = 0
     return img
+
+
+class FakeContext:
+    """What the handlers ask of a grpc.aio ServicerContext (for tests that call them directly)."""
+
+    def __init__(self, time_remaining: float | None = None) -> None:
+        self._time_remaining = time_remaining
+
+    def time_remaining(self) -> float | None:
+        return self._time_remaining

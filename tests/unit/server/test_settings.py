@@ -47,6 +47,8 @@ def test_booleans_and_lists_parse_from_the_environment() -> None:
     (["--slot", "ocr=x"], "bad slot spec"),
     (["--slot", "rec=a", "--slot", "rec=b"], "twice"),
     (["--backend", "tensorflow"], "backend"),
+    (["--cpu-streams", "4"], "cpu_streams"),
+    (["--performance-hint", "fast"], "performance_hint"),
 ])
 def test_bad_values_stop_start_up(argv: list[str], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):

@@ -9,7 +9,7 @@ COMPAT_VENV := .venv-compat
 BIN := $(VENV)/bin
 export OCR_MODEL_REPOSITORY ?= $(CURDIR)/models
 
-.PHONY: venv ref models fonts serve test lint typecheck protos protos-venv protos-check compat test-compat bench bench-core clean
+.PHONY: venv ref models fonts serve test lint typecheck protos protos-venv protos-check compat test-compat bench bench-core bench-memory clean
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml client/pyproject.toml
@@ -73,7 +73,7 @@ $(COMPAT_VENV)/.stamp: tools/compat-requirements.txt client/pyproject.toml
 	touch $@
 
 # The client's tests under the compat venv; the real server runs in the main venv.
-COMPAT_TESTS := tests/compat tests/unit/client/test_client_cli.py \
+COMPAT_TESTS := tests/compat tests/unit/client/test_client_cli.py tests/unit/client/test_admin_cli.py \
 	tests/unit/client/test_client_errors.py tests/unit/client/test_client_images.py \
 	tests/unit/client/test_client_params.py tests/unit/client/test_client_retry.py \
 	tests/unit/client/test_client_types.py tests/integration/test_client_loopback.py
@@ -90,6 +90,17 @@ bench: bench-core
 	$(BIN)/ocr-bench transport --update BENCHMARKS.md
 	$(BIN)/ocr-bench load --spawn "--workers 2" --concurrency 1,2,4,8,16 --duration 20 \
 		--reference-python $(REF_VENV)/bin/python --update BENCHMARKS.md
+	$(BIN)/ocr-bench load --spawn "--workers 2" --model-set v4-paddle --concurrency 1,8 \
+		--duration 20 --reference-python $(REF_VENV)/bin/python --update BENCHMARKS.md
+	$(BIN)/ocr-bench load --spawn "--workers 2" --model-set v4-onnx --peer rapidocr \
+		--concurrency 1,8 --duration 20 --reference-python $(REF_VENV)/bin/python \
+		--update BENCHMARKS.md
+	$(BIN)/ocr-bench hardening --update BENCHMARKS.md
+	$(BIN)/ocr-bench swap --update BENCHMARKS.md
+
+# Long (20-30 min on 2 cores): 20,000 requests of random sizes.
+bench-memory: venv models
+	$(BIN)/ocr-bench memory --requests 20000 --warm 500 --update BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) $(REF_VENV) $(PROTOS_VENV) $(COMPAT_VENV) .cache

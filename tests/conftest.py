@@ -41,3 +41,9 @@ def small_image_set() -> list[Path]:
     from ocrserve.bench.images import generate_image_set
 
     return generate_image_set(REPO / ".cache" / "images-small", small=True)
+
+
+@pytest.fixture(scope="session")
+def sign(image_set: list[Path]) -> Path:
+    """An 800x600 photo-like sign with a few lines: quick to OCR, real text."""
+    return next(p for p in image_set if p.name == "signs_800x600.png")

@@ -23,6 +23,7 @@ from ocrclient._errors import (
     OcrClientError,
     ResourceExhausted,
     ServerError,
+    Unauthenticated,
     Unavailable,
     Unimplemented,
 )
@@ -104,6 +105,7 @@ __all__ = [
     "StageTimings",
     "TextBox",
     "TextLine",
+    "Unauthenticated",
     "Unavailable",
     "Unimplemented",
     "__version__",

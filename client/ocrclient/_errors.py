@@ -104,6 +104,12 @@ class Unimplemented(OcrClientError):
     code = "UNIMPLEMENTED"
 
 
+class Unauthenticated(OcrClientError):
+    """The admin API asks for its bearer token (AdminClient's ``token``)."""
+
+    code = "UNAUTHENTICATED"
+
+
 class ServerError(OcrClientError):
     code = "INTERNAL"
 
@@ -111,7 +117,7 @@ class ServerError(OcrClientError):
 _BY_CODE: dict[str, type[OcrClientError]] = {
     cls.code: cls
     for cls in (InvalidArgument, NotFound, ResourceExhausted, Unavailable, DeadlineExceeded,
-                Cancelled, FailedPrecondition, Unimplemented, ServerError)
+                Cancelled, FailedPrecondition, Unimplemented, Unauthenticated, ServerError)
 }
 _BY_CODE |= {"UNKNOWN": ServerError, "DATA_LOSS": ServerError}
 

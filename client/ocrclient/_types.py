@@ -161,6 +161,24 @@ class SlotStatus:
     dropped_deadline: int = 0
     dropped_cancelled: int = 0
     rejected_full: int = 0
+    standby_model: str = ""  # during a swap: the model replacing the serving one
+    standby_version: int = 0
+    load_seconds: float = 0.0
+    warm_seconds: float = 0.0
+    last_used_unix: float = 0.0  # 0: never
+
+
+@dataclass(frozen=True)
+class PullProgress:
+    """One step of ``AdminClient.pull_model``: ``phase`` is "DOWNLOADING", "INSTALLING"
+    or "DONE" (then ``version``, ``format`` and ``sha256`` say what was installed)."""
+
+    phase: str
+    bytes_done: int
+    bytes_total: int  # 0 when unknown
+    sha256: str = ""
+    version: int = 0
+    format: str = ""
 
 
 @dataclass(frozen=True)
@@ -340,7 +358,19 @@ def slot_status_from_proto(msg: models_pb2.SlotStatus) -> SlotStatus:
         dropped_deadline=msg.dropped_deadline,
         dropped_cancelled=msg.dropped_cancelled,
         rejected_full=msg.rejected_full,
+        standby_model=msg.standby_model,
+        standby_version=msg.standby_version,
+        load_seconds=msg.load_seconds,
+        warm_seconds=msg.warm_seconds,
+        last_used_unix=msg.last_used_unix,
     )
+
+
+def pull_progress_from_proto(msg: models_pb2.PullProgress) -> PullProgress:
+    return PullProgress(
+        phase=_enum_suffix(models_pb2.PullProgress.Phase.Name(msg.phase), "PHASE_"),
+        bytes_done=msg.bytes_done, bytes_total=msg.bytes_total, sha256=msg.sha256,
+        version=msg.version, format=msg.format)
 
 
 def health_status_name(status: int) -> str:

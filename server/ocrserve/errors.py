@@ -11,7 +11,9 @@ edge (``frontend/errors.py``), so inner code never imports grpc to fail.
     ├── ResourceExhausted    RESOURCE_EXHAUSTED  QUEUE_FULL                 (transient)
     ├── Unavailable          UNAVAILABLE         ENGINE_UNAVAILABLE, SERVER_DRAINING (transient)
     ├── DeadlineExceeded     DEADLINE_EXCEEDED   DEADLINE_EXCEEDED
-    ├── FailedPrecondition   FAILED_PRECONDITION (a runtime used after close)
+    ├── FailedPrecondition   FAILED_PRECONDITION MODEL_LOAD_FAILED, SLOT_BUSY, SLOT_EXISTS,
+    │                                            MODEL_VERSION_MISMATCH (a runtime used after close)
+    ├── Unauthenticated      UNAUTHENTICATED     ADMIN_TOKEN_REQUIRED
     └── ModelError           INTERNAL            INFERENCE_FAILED
         └── ChecksumMismatch
 
@@ -51,6 +53,12 @@ class Reason(StrEnum):
     SERVER_DRAINING = "SERVER_DRAINING"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     INFERENCE_FAILED = "INFERENCE_FAILED"
+    MODEL_LOAD_FAILED = "MODEL_LOAD_FAILED"
+    SLOT_BUSY = "SLOT_BUSY"
+    SLOT_EXISTS = "SLOT_EXISTS"
+    MODEL_VERSION_MISMATCH = "MODEL_VERSION_MISMATCH"
+    ADMIN_TOKEN_REQUIRED = "ADMIN_TOKEN_REQUIRED"
+    URL_NOT_ALLOWED = "URL_NOT_ALLOWED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
@@ -133,6 +141,11 @@ class FailedPrecondition(OcrError):
     reason = Reason.INTERNAL_ERROR
 
 
+class Unauthenticated(OcrError):
+    status = "UNAUTHENTICATED"
+    reason = Reason.ADMIN_TOKEN_REQUIRED
+
+
 class ModelError(OcrError):
     status = "INTERNAL"
     reason = Reason.INFERENCE_FAILED
@@ -144,7 +157,7 @@ class ChecksumMismatch(ModelError):
 
 _BY_STATUS: dict[str, type[OcrError]] = {
     cls.status: cls for cls in (InvalidInput, NotFound, ResourceExhausted, Unavailable,
-                                DeadlineExceeded, FailedPrecondition)
+                                DeadlineExceeded, FailedPrecondition, Unauthenticated)
 }
 
 

@@ -17,7 +17,7 @@ numpy release the GIL for most of that work.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import partial
@@ -222,11 +222,13 @@ class Pipeline:
                        req: Request = Request(), thresh: float = 0.9) -> Output[list[Angle]]:
         """Label and confidence per crop; ``rotated`` where the label is 180 with a score
         above ``thresh``."""
-        info = self.slot(slot, "cls")
-        _, height, width = info.input_shape
-        shape = (3, int(height or 48), int(width or 192))
-        tensors = await self._cpu(_map, partial(cls_ops.cls_preprocess, image_shape=shape), crops)
-        outputs = await self._infer(info, tensors, req)
+        async def prepare(info: SlotInfo) -> list[np.ndarray]:
+            _, height, width = info.input_shape
+            shape = (3, int(height or 48), int(width or 192))
+            return await self._cpu(_map, partial(cls_ops.cls_preprocess, image_shape=shape),
+                                   crops)
+
+        outputs = await self._infer_prepared(slot, "cls", prepare, req)
         if not outputs.value:
             return Output([], outputs.models)
         decoded = cls_ops.cls_decode(np.stack(outputs.value))
@@ -240,13 +242,35 @@ class Pipeline:
                         ) -> Output[list[tuple[str, float]]]:
         """Text per crop.  ``group`` is PaddleOCR's rec_batch_num (see :func:`rec_tensors`):
         1 treats every crop on its own, as PaddleOCR's recognition-only call does."""
+        async def prepare(info: SlotInfo) -> list[np.ndarray]:
+            return await self._cpu(rec_tensors, crops, info.input_height, group)
+
+        outputs = await self._infer_prepared(slot, "rec", prepare, req)
         info = self.slot(slot, "rec")
+        if outputs.models and (outputs.models[0].name, outputs.models[0].version) != (
+                info.model, info.version):
+            # A swap happened meanwhile: decode with the dictionary of the model that ran.
+            # Its slots snapshot reaches us before any result of the new model does.
+            info = self.slot(slot, "rec")
         decoder = self._decoder(info)
-        tensors = await self._cpu(rec_tensors, crops, info.input_height, group)
-        outputs = await self._infer(info, tensors, req)
         texts = [decoder.decode(out[None, :, 0].astype(np.int64), out[None, :, 1])[0]
                  for out in outputs.value]
         return Output(texts, outputs.models)
+
+    async def _infer_prepared(self, slot: str, kind: str,
+                              prepare: Callable[[SlotInfo], Awaitable[list[np.ndarray]]],
+                              req: Request) -> Output[list[np.ndarray]]:
+        """Prepare inputs for the slot's model and run them.  A swap to a model of another
+        input shape can land between the two (the engine then refuses the old shape):
+        then they are prepared once more, for the model that serves now."""
+        info = self.slot(slot, kind)
+        try:
+            return await self._infer(info, await prepare(info), req)
+        except InvalidInput:
+            current = self.slot(slot, kind)
+            if current.input_shape == info.input_shape:
+                raise
+            return await self._infer(current, await prepare(current), req)
 
     async def ocr(self, image: np.ndarray, params: OcrParams,
                   req: Request = Request(), timings: Timings | None = None

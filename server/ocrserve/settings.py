@@ -53,6 +53,16 @@ class Settings:
         2, "front-end processes sharing the port; 0 = single process with the engine in-process"
     )
     devices: str = _opt("cpu", "engine devices: 'cpu' or 'cuda:0,cuda:1,...' (one engine each)")
+    # --- the operators' API (ocr.v1.ModelService)
+    admin_enabled: bool = _opt(True, "serve the ModelService (slots, swaps, model pulls)")
+    admin_port: int = _opt(
+        -1, "port of its own for the ModelService, on host (0 picks a free one); -1: on the "
+        "OCR API's port")
+    admin_token: str = _opt(
+        "", "bearer token every ModelService call must carry (authorization metadata); empty: "
+        "none. Set it through OCR_ADMIN_TOKEN rather than a flag")
+    pull_allowed_hosts: tuple[str, ...] = _opt(
+        (), "hosts PullModel may fetch a URL from besides the catalog's own URLs", repeat=True)
     max_message_mb: int = _opt(64, "largest request or response message, MiB")
     max_image_pixels: int = _opt(
         50_000_000, "largest image (width*height), checked against its header before decoding")
@@ -91,6 +101,12 @@ class Settings:
         "name or version folder",
         repeat=True,
     )
+    lazy_slots: tuple[str, ...] = _opt(
+        (), "slots that load on first use instead of at start-up (that request waits, others "
+        "do not); * for every slot but det, cls and rec", repeat=True)
+    max_loaded_models: int = _opt(
+        0, "most slots loaded per engine; beyond it the least recently used idle one is "
+        "unloaded back to cold (0: no limit)")
     backend: str = _opt(
         "auto", "runtime for every slot: auto | openvino | onnxruntime | paddle. auto: OpenVINO "
         "on a CPU when it is installed (fastest measured), else by model format")
@@ -212,6 +228,9 @@ class Settings:
         """Reject impossible values with a message naming the option."""
         checks = [
             (0 <= self.port <= 65535, "port must be 0..65535"),
+            (-1 <= self.admin_port <= 65535, "admin_port must be -1..65535"),
+            (self.admin_port < 0 or self.admin_port != self.port or self.port == 0,
+             "admin_port must differ from port (-1 serves the ModelService on port)"),
             (self.workers >= 0, "workers must be >= 0"),
             (self.max_message_mb >= 1, "max_message_mb must be >= 1"),
             (self.max_image_pixels >= 1, "max_image_pixels must be >= 1"),
@@ -223,6 +242,7 @@ class Settings:
             (self.det_max_pixels >= 32 * 32, "det_max_pixels must be >= 1024"),
             (self.max_crops_per_image >= 1, "max_crops_per_image must be >= 1"),
             (self.inference_threads >= 1, "inference_threads must be >= 1"),
+            (self.max_loaded_models >= 0, "max_loaded_models must be >= 0"),
             (self.response_cache_mb >= 0, "response_cache_mb must be >= 0"),
             (self.drain_delay_s >= 0, "drain_delay_s must be >= 0"),
             (self.grace_period_s >= 0, "grace_period_s must be >= 0"),

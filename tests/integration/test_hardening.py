@@ -36,11 +36,6 @@ def a4(image_set: list[Path]) -> Path:
     return next(p for p in image_set if "a4" in p.name)
 
 
-@pytest.fixture(scope="module")
-def sign(image_set: list[Path]) -> Path:
-    return next(p for p in image_set if p.name == "signs_800x600.png")
-
-
 # ---------------------------------------------------------- 1, 2: limits before work
 
 def test_a_tiny_request_cannot_ask_for_a_huge_detector_input(server: ServerProcess) -> None:

@@ -7,28 +7,20 @@ repository, so the pulled files can be compared with known-good ones.
 
 from __future__ import annotations
 
-import functools
 import json
 import subprocess
 import sys
-import tarfile
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from model_server import served_tarball
 
 from ocrserve.models.repository import InstalledModel, ModelRepository
 
 NAME = "ch_ppocr_mobile_v2.0_cls"
 CLI = Path(sys.executable).with_name("ocr-models")
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
@@ -38,20 +30,8 @@ def known_good(model_repository: Path) -> InstalledModel:
 
 @pytest.fixture
 def tarball_url(known_good: InstalledModel, tmp_path: Path) -> Iterator[str]:
-    www = tmp_path / "www"
-    www.mkdir()
-    with tarfile.open(www / f"{NAME}_infer.tar", "w") as tar:
-        for filename in ("inference.pdmodel", "inference.pdiparams", "inference.pdiparams.info"):
-            tar.add(known_good.path / filename, arcname=f"{NAME}_infer/{filename}")
-    server = ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(www))
-    )
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/{NAME}_infer.tar"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with served_tarball(known_good.path, NAME, tmp_path / "www") as url:
+        yield url
 
 
 def ocr_models(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

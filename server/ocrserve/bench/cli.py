@@ -444,6 +444,31 @@ def _shown(value: Any) -> str:
     return text.replace("|", "/")
 
 
+def cmd_swap(args: argparse.Namespace) -> dict[str, Any]:
+    from ocrserve.bench.swap import swap_under_load
+
+    return {"command": "swap", **swap_under_load(_images(args.images), duration_s=args.duration,
+                                                  swaps=args.swaps,
+                                                  concurrency=args.concurrency_level)}
+
+
+def swap_table(doc: dict[str, Any]) -> str:
+    change = doc["engine_rss_change"]
+    served = ", ".join(f"{name} {count}" for name, count in doc["rec_models_served"].items())
+    return "\n".join([
+        "| requests | failed | rec models named in responses | swap seconds | engine RSS "
+        "before first swap | after last | change (≤ 10 %) |",
+        "|---|---|---|---|---|---|---|",
+        f"| {doc['requests']} | {doc['failures']} | {served} | "
+        f"{', '.join(str(s) for s in doc['swap_s'])} | {doc['engine_rss_mb_before']} MiB | "
+        f"{doc['engine_rss_mb_after']} MiB | {change:+.0%} "
+        f"{'ok' if abs(change) <= 0.10 else 'MISSED'} |",
+        "",
+        f"{doc['swaps']} swaps of the rec slot in {doc['duration_s']:.0f} s at concurrency "
+        f"{doc['concurrency']}.",
+    ])
+
+
 def cmd_memory(args: argparse.Namespace) -> dict[str, Any]:
     from ocrserve.bench.memory import measure_memory
 
@@ -552,6 +577,12 @@ def build_parser() -> argparse.ArgumentParser:
     hardening = sub.add_parser("hardening", parents=[common],
                                help="the hardening findings, with figures")
     hardening.set_defaults(run=cmd_hardening, table=hardening_table)
+
+    swap = sub.add_parser("swap", parents=[common], help="hot swaps of rec under load")
+    swap.add_argument("--duration", type=float, default=60.0, help="seconds of load")
+    swap.add_argument("--swaps", type=int, default=5)
+    swap.add_argument("--concurrency", dest="concurrency_level", type=int, default=8)
+    swap.set_defaults(run=cmd_swap, table=swap_table)
 
     memory = sub.add_parser("memory", parents=[common], help="RSS of every server process")
     memory.add_argument("--spawn", default="--workers 2",

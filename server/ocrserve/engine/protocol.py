@@ -37,7 +37,17 @@ class Inferred:
 
 @dataclass(frozen=True)
 class SlotInfo:
-    """A loaded slot as the front-end needs to see it (crosses processes as a dict)."""
+    """A slot as the front-end needs to see it (crosses processes as a dict).
+
+    ``model``/``version`` name what the slot serves, or would load when it is
+    ``COLD``; ``state`` is one of :class:`~ocrserve.engine.slot_table.SlotState`
+    and describes that model.  During a swap the ``standby_*`` fields name the
+    model being loaded (``standby_state`` LOADING or WARMING) while the serving
+    one stays READY.  ``error`` is the last failed load's message (kept after a
+    failed swap, while the old model serves on; cleared by the next good load).
+    Everything after ``state`` has a default, so callers that predate hot swap
+    still build one.
+    """
 
     slot: str
     kind: str
@@ -48,6 +58,16 @@ class SlotInfo:
     input_shape: tuple[int | None, ...]  # C, H, W; None where dynamic
     dictionary: str | None = None  # rec: path to the dictionary file
     state: str = "READY"
+    format: str = ""  # paddle | onnx
+    standby_model: str | None = None
+    standby_version: int | None = None
+    standby_state: str | None = None
+    load_s: float | None = None  # reading the model files (last good load)
+    warm_s: float | None = None  # running every shape bucket once (last good load)
+    last_used: float | None = None  # unix time of the last infer (to about a second)
+    error: str = ""
+    error_reason: str = ""  # an ocrserve.errors.Reason name, with ``error``
+    model_bytes: int | None = None  # size of the model's files: a floor for its memory
 
     @property
     def input_height(self) -> int:

@@ -1,9 +1,11 @@
 """A loaded slot: one model on one device, its runtime, shaper and batcher.
 
-Loading resolves the slot's model in the repository, loads it with the
+Loading checks the model's files against its manifest, loads it with the
 configured backend, checks what can only be checked by running it (a
 recognizer's class count against its dictionary), and runs every shape
-bucket once so the first real request does not pay for a new shape.
+bucket once so the first real request does not pay for a new shape.  The
+engine may load on any thread and serve from another: a runtime needs one
+thread at a time, not a fixed one.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,8 @@ from ocrserve.engine.policy import BatchPolicy
 from ocrserve.engine.protocol import Inferred, ModelVersion, SlotInfo
 from ocrserve.engine.shapes import ClsShaper, DetShaper, RecShaper, Shaper
 from ocrserve.errors import ModelError, OcrError
-from ocrserve.models.repository import InstalledModel
+from ocrserve.models.catalog import rec_num_classes
+from ocrserve.models.repository import InstalledModel, file_problems
 from ocrserve.runtimes import Runtime, RuntimeOptions, load_runtime
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,22 @@ def make_shaper(cfg: SlotConfig) -> Shaper:
     raise ModelError(f"{model.name}: unknown model kind {model.kind!r}")
 
 
+def slot_info(cfg: SlotConfig, backend: str) -> SlotInfo:
+    """What the front-end sees of ``cfg`` alone, loaded or not (state READY)."""
+    model = cfg.model
+    return SlotInfo(
+        slot=cfg.slot,
+        kind=model.kind,
+        model=model.name,
+        version=model.version,
+        backend=backend,
+        device=cfg.runtime.device,
+        input_shape=tuple(model.input_shape),
+        dictionary=str(model.dictionary) if model.dictionary else None,
+        format=model.format,
+    )
+
+
 class LoadedSlot:
     def __init__(self, cfg: SlotConfig, runtime: Runtime, executor: Executor) -> None:
         self.cfg = cfg
@@ -73,43 +92,59 @@ class LoadedSlot:
         self.shaper = make_shaper(cfg)
         self.executor = executor
         self.batcher = DynamicBatcher(self._run_batch, cfg.policy, name=cfg.slot)
-        self.info = SlotInfo(
-            slot=cfg.slot,
-            kind=cfg.model.kind,
-            model=cfg.model.name,
-            version=cfg.model.version,
-            backend=runtime.backend,
-            device=cfg.runtime.device,
-            input_shape=tuple(cfg.model.input_shape),
-            dictionary=str(cfg.model.dictionary) if cfg.model.dictionary else None,
-        )
+        self.info = slot_info(cfg, runtime.backend)
         self.model_version = ModelVersion(cfg.model.name, cfg.model.version)
+        self.load_s = 0.0  # set by load: reading files and the class-count check
+        self.warm_s = 0.0  # set by load: the warm-up runs
 
     @classmethod
-    def load(cls, cfg: SlotConfig, executor: Executor) -> LoadedSlot:
-        """Blocking: load, check and warm.  Run it off the event loop."""
+    def load(cls, cfg: SlotConfig, executor: Executor,
+             on_warming: Callable[[], None] | None = None) -> LoadedSlot:
+        """Blocking: verify, load, check and warm.  Run it off the event loop.
+
+        ``on_warming`` is called (on this thread) when loading is done and warm-up starts.
+        """
         started = time.perf_counter()
         model = cfg.model
+        problems = file_problems(model)
+        if problems:
+            raise ModelError(f"{model.name} v{model.version}: {'; '.join(problems)}")
         runtime = load_runtime(cfg.backend, Path(model.path), model.format, cfg.runtime)
-        slot = cls(cfg, runtime, executor)
-        if model.kind == "rec":
-            slot.check_class_count()
-        if cfg.warmup:
-            slot.warm()
-        log.info("slot %s: %s v%d on %s/%s ready in %.1fs", cfg.slot, model.name, model.version,
-                 runtime.backend, cfg.runtime.device, time.perf_counter() - started)
+        try:
+            slot = cls(cfg, runtime, executor)
+            if model.kind == "rec":
+                slot.check_class_count()
+            loaded = time.perf_counter()
+            if on_warming is not None:
+                on_warming()
+            if cfg.warmup:
+                slot.warm()
+        except BaseException:
+            runtime.close()  # a failed load must not keep the model's memory
+            raise
+        slot.load_s, slot.warm_s = loaded - started, time.perf_counter() - loaded
+        log.info("slot %s: %s v%d on %s/%s ready in %.1fs (warm-up %.1fs)", cfg.slot,
+                 model.name, model.version, runtime.backend, cfg.runtime.device,
+                 slot.load_s + slot.warm_s, slot.warm_s)
         return slot
 
     def check_class_count(self) -> None:
         """A recognizer must output dictionary lines + 2 classes
-        (docs/facts.md#dictionaries-and-input-shapes)."""
-        expected = self.cfg.model.num_classes
-        height = self.info.input_height
-        out = self.runtime.run(np.zeros((1, 3, height, 320), np.float32))
-        if expected is not None and out.shape[-1] != expected:
+        (docs/facts.md#dictionaries-and-input-shapes): the dictionary file as it is
+        now, not only the count its manifest recorded."""
+        model = self.cfg.model
+        if model.dictionary is None or not model.dictionary.is_file():
+            raise ModelError(f"{model.name} v{model.version}: a rec model needs a dictionary, "
+                             f"and {model.path} has none")
+        expected = rec_num_classes(model.dictionary)
+        if model.num_classes not in (None, expected):
+            raise ModelError(f"{model.name} v{model.version}: the manifest says "
+                             f"{model.num_classes} classes, the dictionary gives {expected}")
+        out = self.runtime.run(np.zeros((1, 3, self.info.input_height, 320), np.float32))
+        if out.shape[-1] != expected:
             raise ModelError(
-                f"{self.cfg.model.name}: the model outputs {out.shape[-1]} classes, but its "
-                f"dictionary gives {expected} (lines + blank + space); wrong dictionary?"
+                f"{model.name} v{model.version}: the model outputs {out.shape[-1]} classes, but "
+                f"its dictionary gives {expected} (lines + blank + space); wrong dictionary?"
             )
 
     def warm(self) -> None:
@@ -146,6 +181,13 @@ class LoadedSlot:
             raise ModelError(f"{self.cfg.slot}: inference failed: {exc}") from exc
         return self.shaper.split(output, items)
 
+    @property
+    def busy(self) -> bool:
+        """Items queued or running: such a slot must not be evicted."""
+        stats = self.batcher.stats
+        return stats.queued + stats.running > 0
+
     async def close(self) -> None:
+        """Finish what is queued, then free the model (on its own thread: see Runtime)."""
         await self.batcher.close()
-        self.runtime.close()
+        await asyncio.get_running_loop().run_in_executor(self.executor, self.runtime.close)

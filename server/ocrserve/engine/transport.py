@@ -17,8 +17,21 @@ Requests are ``{"op", "id", "request_id", ...}`` plus tensors; replies
   The reply's ``models`` lists the [name, version] pairs that produced the outputs.
 - ``cancel`` {id}: cancels that request's task, so the batcher drops its queued
   items; never answered.
-- ``describe``: {slots: [SlotInfo dicts]}.  ``stats``: {stats: engine.stats()}.
+- ``describe``: a slots snapshot {slots: [SlotInfo dicts], version, epoch}.
+  ``stats``: {stats: engine.stats()}.
 - ``echo``: the request's tensors back, no model: measures the transport alone.
+- ``load_slot`` {slot, spec, operation_id}, ``swap_slot`` {slot, spec, expected_version,
+  operation_id}, ``unload_slot`` {slot, expected_version, operation_id}: the engine's
+  slot operations (:class:`SwappableEngine`); the reply holds the slot's SlotInfo dict as
+  ``slot`` plus a slots snapshot taken after the change.  ``operation_id`` is the
+  operation's idempotency key: the client makes one when its caller gave none, so a
+  call sent again after a dropped connection is not applied twice.
+
+Besides replies, the engine pushes a frame ``{"push": "slots", ...snapshot}`` (no id,
+no tensors) to every connected front-end whenever its slots change, whoever changed
+them.  ``version`` grows with each change of one engine instance and ``epoch`` names
+the instance, so a client keeps the newest snapshot whatever order replies and pushes
+arrive in.
 
 A broken frame or a dropped connection ends the connection (the stream is out
 of sync); one failing request only fails that request.
@@ -33,9 +46,10 @@ import itertools
 import logging
 import os
 import time
+import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -65,6 +79,31 @@ class ServedInference(Inference, Protocol):
     """What EngineServer serves: an engine with counters (``Engine`` is one)."""
 
     def stats(self) -> Mapping[str, object]: ...
+
+
+@runtime_checkable
+class SwappableEngine(Protocol):
+    """An engine whose slots change at run time (``Engine`` is one).  EngineServer
+    serves the slot ops and pushes changes only for such an engine."""
+
+    @property
+    def slots_version(self) -> int: ...
+
+    @property
+    def slots_epoch(self) -> str: ...
+
+    def add_slots_listener(self, listener: Callable[[int], None]) -> None: ...
+
+    def remove_slots_listener(self, listener: Callable[[int], None]) -> None: ...
+
+    async def load_slot(self, slot: str, spec: str, *,
+                        request_id: str | None = None) -> SlotInfo: ...
+
+    async def swap_slot(self, slot: str, spec: str, *, expected_version: int | None = None,
+                        request_id: str | None = None) -> SlotInfo: ...
+
+    async def unload_slot(self, slot: str, *, expected_version: int | None = None,
+                          request_id: str | None = None) -> SlotInfo: ...
 
 
 class _FrameProtocol(asyncio.BufferedProtocol):
@@ -189,6 +228,7 @@ class _Peer(_FrameProtocol):
         super().__init__()
         self._server = server
         self.tasks: dict[Any, asyncio.Task[None]] = {}
+        self._pushes: set[asyncio.Task[None]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -212,7 +252,20 @@ class _Peer(_FrameProtocol):
     def lost(self) -> None:
         for task in self.tasks.values():
             task.cancel()
+        for task in self._pushes:
+            task.cancel()
         self._server.forget(self)
+
+    def push(self, header: dict[str, Any]) -> None:
+        """Send ``header`` unasked, in the background (pushes go out in call order: the
+        send lock is fair)."""
+        task = asyncio.create_task(self._push(header))
+        self._pushes.add(task)
+        task.add_done_callback(self._pushes.discard)
+
+    async def _push(self, header: dict[str, Any]) -> None:
+        with contextlib.suppress(ConnectionError):
+            await self.send(header, ())
 
     async def _answer(self, header: dict[str, Any], tensors: list[np.ndarray]) -> None:
         request_id.set(str(header.get("request_id", NO_REQUEST)))  # this task's own context
@@ -250,11 +303,15 @@ class EngineServer:
         self._on_idle = on_idle
         self._server: asyncio.Server | None = None
         self._peers: set[_Peer] = set()
+        self._listening = False  # to the engine's slot changes
         self._closing = False
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_unix_server(partial(_Peer, self), self.path)
+        if isinstance(self._engine, SwappableEngine):
+            self._engine.add_slots_listener(self._slots_changed)
+            self._listening = True
 
     async def close(self, grace_s: float = 5.0) -> None:
         """Stop accepting, give requests in flight ``grace_s`` to finish, cancel the rest,
@@ -263,6 +320,9 @@ class EngineServer:
         Requests that arrive meanwhile get Unavailable.
         """
         self._closing = True
+        if self._listening and isinstance(self._engine, SwappableEngine):
+            self._engine.remove_slots_listener(self._slots_changed)
+            self._listening = False
         if self._server is not None:
             self._server.close()
         in_flight = [task for peer in self._peers for task in peer.tasks.values()]
@@ -290,6 +350,24 @@ class EngineServer:
         """A front-end's connection ended (called by the peer)."""
         self._peers.discard(peer)
 
+    def _slots_changed(self, version: int) -> None:
+        header = {"push": "slots", **self._snapshot()}
+        for peer in list(self._peers):
+            peer.push(header)
+
+    def _snapshot(self) -> dict[str, Any]:
+        """The engine's slots now, with what orders snapshots (see the module docstring)."""
+        engine = self._engine
+        slots = [info.to_dict() for info in engine.slots().values()]
+        if isinstance(engine, SwappableEngine):
+            return {"slots": slots, "version": engine.slots_version, "epoch": engine.slots_epoch}
+        return {"slots": slots, "version": 0, "epoch": ""}
+
+    def _admin(self) -> SwappableEngine:
+        if not isinstance(self._engine, SwappableEngine):
+            raise InvalidInput("this engine's slots cannot be changed")
+        return self._engine
+
     async def perform(self, header: dict[str, Any],
                       tensors: list[np.ndarray]) -> tuple[dict[str, Any], Sequence[np.ndarray]]:
         """Run one op: (reply fields, reply tensors)."""
@@ -307,7 +385,23 @@ class EngineServer:
                 models = [[m.name, m.version] for m in inferred.models]
                 return {"models": models}, inferred.outputs
             case "describe":
-                return {"slots": [info.to_dict() for info in self._engine.slots().values()]}, ()
+                return self._snapshot(), ()
+            case "load_slot":
+                info = await self._admin().load_slot(
+                    str(header["slot"]), str(header["spec"]),
+                    request_id=header.get("operation_id"))
+                return {"slot": info.to_dict(), **self._snapshot()}, ()
+            case "swap_slot":
+                info = await self._admin().swap_slot(
+                    str(header["slot"]), str(header["spec"]),
+                    expected_version=header.get("expected_version"),
+                    request_id=header.get("operation_id"))
+                return {"slot": info.to_dict(), **self._snapshot()}, ()
+            case "unload_slot":
+                info = await self._admin().unload_slot(
+                    str(header["slot"]), expected_version=header.get("expected_version"),
+                    request_id=header.get("operation_id"))
+                return {"slot": info.to_dict(), **self._snapshot()}, ()
             case "stats":
                 return {"stats": _jsonable(self._engine.stats())}, ()
             case "echo":
@@ -347,6 +441,8 @@ class _Link(_FrameProtocol):
         self._pending: dict[object, asyncio.Future[Frame | None]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self.on_lost: Callable[[], None] | None = None
+        #: Called with each pushed slots snapshot (see the module docstring).
+        self.on_slots: Callable[[Mapping[str, Any]], None] | None = None
 
     async def request(self, call_id: int, header: dict[str, Any],
                       tensors: Sequence[np.ndarray]) -> Frame:
@@ -372,6 +468,10 @@ class _Link(_FrameProtocol):
         return reply
 
     def frame_received(self, header: dict[str, Any], tensors: list[np.ndarray]) -> None:
+        if header.get("push") == "slots":
+            if self.on_slots is not None:
+                self.on_slots(header)
+            return
         future = self._pending.get(header.get("id"))
         if future is not None and not future.done():
             future.set_result((header, tensors))
@@ -412,9 +512,14 @@ class EngineClient:
     and :meth:`ready` is False until it has.  A call made meanwhile waits for the
     engine up to ``restart_wait_s`` (and never past its deadline); a call whose
     connection dropped under it is sent once more on the new one.  Sending twice
-    is harmless: every op only computes.  A restart therefore costs callers
-    latency, not errors, unless it outlasts the wait (then UNAVAILABLE with a
-    retry delay).
+    is harmless: inference only computes, and slot operations carry an operation
+    id the engine applies once.  A restart therefore costs callers latency, not
+    errors, unless it outlasts the wait (then UNAVAILABLE with a retry delay).
+
+    :meth:`slots` follows the engine: every change, made through this client or
+    any other front-end's, arrives as a pushed snapshot.  :attr:`slots_version`
+    counts the changes this client has seen and :meth:`wait_slots_changed` waits
+    for the next one (a restarted engine counts as a change).
     """
 
     def __init__(self, path: str, *, connect_timeout_s: float = 120.0,
@@ -427,6 +532,9 @@ class EngineClient:
         self._reconnecting: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
         self._slots: dict[str, SlotInfo] = {}
+        self._snapshot: tuple[str, int] | None = None  # (epoch, version) of _slots
+        self._changes = 0
+        self._change_waiters: list[asyncio.Future[int]] = []
         self._closed = False
 
     async def start(self) -> None:
@@ -448,13 +556,42 @@ class EngineClient:
         return self._up.is_set() and not self._closed
 
     async def refresh(self) -> None:
-        """Fetch the engine's slots again (after a reload, or a restarted engine)."""
+        """Fetch the engine's slots now (their use times move without a push)."""
         reply, _ = await self._call({"op": "describe"})
-        self._slots = {d["slot"]: SlotInfo.from_dict(d) for d in reply["slots"]}
+        self._apply(reply)
 
     def slots(self) -> Mapping[str, SlotInfo]:
-        """The slots as of the last :meth:`refresh` (or reconnection)."""
+        """The slots as of the last snapshot: pushed, in a reply, or fetched."""
         return self._slots
+
+    @property
+    def slots_version(self) -> int:
+        return self._changes
+
+    async def wait_slots_changed(self, after: int) -> int:
+        """:attr:`slots_version` once it is past ``after`` (at once if it already is)."""
+        while self._changes <= after:
+            waiter = asyncio.get_running_loop().create_future()
+            self._change_waiters.append(waiter)
+            await waiter
+        return self._changes
+
+    async def load_slot(self, slot: str, spec: str, *,
+                        request_id: str | None = None) -> SlotInfo:
+        """The engine's :meth:`~ocrserve.engine.engine.Engine.load_slot`."""
+        return await self._slot_op({"op": "load_slot", "slot": slot, "spec": spec}, request_id)
+
+    async def swap_slot(self, slot: str, spec: str, *, expected_version: int | None = None,
+                        request_id: str | None = None) -> SlotInfo:
+        """The engine's :meth:`~ocrserve.engine.engine.Engine.swap_slot`."""
+        return await self._slot_op({"op": "swap_slot", "slot": slot, "spec": spec,
+                                    "expected_version": expected_version}, request_id)
+
+    async def unload_slot(self, slot: str, *, expected_version: int | None = None,
+                          request_id: str | None = None) -> SlotInfo:
+        """The engine's :meth:`~ocrserve.engine.engine.Engine.unload_slot`."""
+        return await self._slot_op({"op": "unload_slot", "slot": slot,
+                                    "expected_version": expected_version}, request_id)
 
     async def infer(self, slot: str, items: Sequence[np.ndarray], *,
                     priority: Priority = Priority.NORMAL,
@@ -483,6 +620,28 @@ class EngineClient:
             await self._link.close()
 
     # -------------------------------------------------------------- internals
+
+    async def _slot_op(self, header: dict[str, Any], operation_id: str | None) -> SlotInfo:
+        operation_id = operation_id or f"client-{uuid.uuid4().hex}"
+        reply, _ = await self._call({**header, "operation_id": operation_id})
+        self._apply(reply)
+        return SlotInfo.from_dict(reply["slot"])
+
+    def _apply(self, snapshot: Mapping[str, Any]) -> None:
+        """Take ``snapshot`` (pushed or in a reply) unless it is older than the slots held."""
+        key = (str(snapshot.get("epoch", "")), int(snapshot.get("version", 0)))
+        held = self._snapshot
+        if held is not None and held[0] == key[0] and held[1] > key[1]:
+            return
+        self._slots = {d["slot"]: SlotInfo.from_dict(d) for d in snapshot["slots"]}
+        if key == held:  # the same version again: only use times moved
+            return
+        self._snapshot = key
+        self._changes += 1
+        waiters, self._change_waiters = self._change_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(self._changes)
 
     async def _call(self, header: dict[str, Any], tensors: Sequence[np.ndarray] = (),
                     deadline: float | None = None) -> Frame:
@@ -525,10 +684,11 @@ class EngineClient:
 
     async def _attach(self, link: _Link) -> None:
         """Use ``link`` from now on: fetch the slots over it, then mark the engine up."""
+        link.on_slots = self._apply
         reply, _ = await link.request(next(self._ids), {"op": "describe"}, ())
         if not reply.get("ok"):
             raise error_from_dict(reply.get("error") or {})
-        self._slots = {d["slot"]: SlotInfo.from_dict(d) for d in reply["slots"]}
+        self._apply(reply)
         self._link = link
         link.on_lost = self._lost
         if link.alive:

@@ -23,17 +23,20 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ocrclient.proto.ocr.v1 import models_pb2, models_pb2_grpc, ocr_pb2, ocr_pb2_grpc
+from ocrserve.engine.engine import Engine
 from ocrserve.engine.protocol import Inference
+from ocrserve.engine.router import EngineRouter
 from ocrserve.errors import OcrError
+from ocrserve.frontend.admin import ModelServicer, SingleEngine, SlotAdmin
+from ocrserve.frontend.admin_auth import AdminTokenInterceptor
 from ocrserve.frontend.errors import ErrorInterceptor
-from ocrserve.frontend.servicer import ModelServicer, OcrServicer
+from ocrserve.frontend.servicer import OcrServicer
 from ocrserve.pipeline import Pipeline
 from ocrserve.settings import Settings
 
-SERVICE_NAMES = (
-    ocr_pb2.DESCRIPTOR.services_by_name["OcrService"].full_name,
-    models_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name,
-)
+OCR_SERVICE = ocr_pb2.DESCRIPTOR.services_by_name["OcrService"].full_name
+MODEL_SERVICE = models_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name
+SERVICE_NAMES = (OCR_SERVICE, MODEL_SERVICE)
 
 
 #: How often health is brought in line with the inference's readiness.
@@ -41,15 +44,18 @@ HEALTH_POLL_S = 0.1
 
 
 class FrontendServer:
-    """A bound (not yet started) gRPC server and its health state.
+    """The bound (not yet started) gRPC servers of one front-end and their health state:
+    the OCR API's, and the ModelService's when it has a port of its own.
 
     ``ready`` says whether the inference behind the server can serve now.
     """
 
-    def __init__(self, server: aio.Server, port: int, health_servicer: health.aio.HealthServicer,
-                 ready: Callable[[], bool]) -> None:
-        self.server = server
+    def __init__(self, servers: list[aio.Server], port: int,
+                 health_servicer: health.aio.HealthServicer, ready: Callable[[], bool],
+                 admin_port: int | None = None) -> None:
+        self.servers = servers
         self.port = port
+        self.admin_port = admin_port
         self.health = health_servicer
         self._ready = ready
         self._draining = False
@@ -57,7 +63,8 @@ class FrontendServer:
         self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self.server.start()
+        for server in self.servers:
+            await server.start()
         await self._update_health()
         self._watcher = asyncio.get_running_loop().create_task(self._watch_health())
 
@@ -77,7 +84,7 @@ class FrontendServer:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
-        await self.server.stop(grace_s)
+        await asyncio.gather(*(server.stop(grace_s) for server in self.servers))
 
     async def _watch_health(self) -> None:
         while True:
@@ -97,11 +104,51 @@ class FrontendServer:
 def create_server(settings: Settings, inference: Inference, executor: Executor | None = None,
                   ready: Callable[[], bool] = lambda: True, *, reuse_port: bool = True
                   ) -> FrontendServer:
-    """The server for ``inference``; ``reuse_port`` lets several front-end processes share
-    the port (the supervisor checked that no other server holds it)."""
+    """The servers for ``inference``; ``reuse_port`` lets several front-end processes share
+    the ports (the supervisor checked that no other server holds them)."""
+    health_servicer = health.aio.HealthServicer()
+    models = ModelServicer(_admin_of(inference), settings) if settings.admin_enabled else None
+    apart = models is not None and settings.admin_port >= 0
+    main = _grpc_server(settings, reuse_port, admin=models is not None and not apart)
+    pipeline = Pipeline(inference, executor, settings.limits())
+    ocr_pb2_grpc.add_OcrServiceServicer_to_server(
+        OcrServicer(pipeline, inference, settings, executor), main)
+    servers = [main]
+    if models is not None:
+        admin = _grpc_server(settings, reuse_port, admin=True) if apart else main
+        models_pb2_grpc.add_ModelServiceServicer_to_server(models, admin)
+        if apart:
+            servers.append(admin)
+    for server in servers:
+        names = [OCR_SERVICE] if server is main else []
+        if models is not None and (server is not main or not apart):
+            names.append(MODEL_SERVICE)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = _bind(main, settings.host, settings.port)
+    admin_port = _bind(servers[1], settings.host, settings.admin_port) if apart else None
+    return FrontendServer(servers, port, health_servicer, ready, admin_port)
+
+
+def _admin_of(inference: Inference) -> SlotAdmin:
+    """Slot operations for every engine: the router's, or the in-process engine's."""
+    if isinstance(inference, EngineRouter):
+        return inference
+    if isinstance(inference, Engine):
+        return SingleEngine(inference)
+    raise TypeError(f"no slot operations for a {type(inference).__name__}")
+
+
+def _grpc_server(settings: Settings, reuse_port: bool, *, admin: bool) -> aio.Server:
+    """A grpc.aio server with the message limits and the error interceptor (and the admin
+    token check, when it serves the ModelService and a token is set)."""
     max_bytes = settings.max_message_mb * 1024 * 1024
-    server = aio.server(
-        interceptors=[ErrorInterceptor()],
+    interceptors: list[aio.ServerInterceptor] = [ErrorInterceptor()]
+    if admin and settings.admin_token:
+        interceptors.append(AdminTokenInterceptor(settings.admin_token))
+    return aio.server(
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", max_bytes),
             ("grpc.max_send_message_length", max_bytes),
@@ -109,19 +156,14 @@ def create_server(settings: Settings, inference: Inference, executor: Executor |
             ("grpc.so_reuseport", int(reuse_port)),
         ],
     )
-    pipeline = Pipeline(inference, executor, settings.limits())
-    ocr_pb2_grpc.add_OcrServiceServicer_to_server(
-        OcrServicer(pipeline, inference, settings, executor), server)
-    models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(inference, settings), server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    address = f"{settings.host}:{settings.port}"
+
+
+def _bind(server: aio.Server, host: str, port: int) -> int:
+    address = f"{host}:{port}"
     try:
-        port = server.add_insecure_port(address)
+        bound = server.add_insecure_port(address)
     except RuntimeError:  # grpc's "Failed to bind": the port is taken (or the host wrong)
-        port = 0
-    if port == 0:
+        bound = 0
+    if bound == 0:
         raise OcrError(f"cannot serve on {address}: is another server using it?")
-    return FrontendServer(server, port, health_servicer, ready)
+    return bound

@@ -23,7 +23,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
-from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -31,9 +30,8 @@ from google.protobuf.message import Message
 from google.rpc import status_pb2
 from grpc import aio
 
-from ocrclient.proto.ocr.v1 import models_pb2 as mpb
-from ocrclient.proto.ocr.v1 import models_pb2_grpc, ocr_pb2_grpc
 from ocrclient.proto.ocr.v1 import ocr_pb2 as pb
+from ocrclient.proto.ocr.v1 import ocr_pb2_grpc
 from ocrserve import __version__
 from ocrserve.context import to_thread
 from ocrserve.engine.protocol import Inference
@@ -44,7 +42,6 @@ from ocrserve.frontend.errors import status_of
 from ocrserve.frontend.response_cache import ResponseCache, cache_key
 from ocrserve.memory import IdleTrim
 from ocrserve.models.catalog import load_catalog
-from ocrserve.models.repository import ModelRepository
 from ocrserve.pipeline import REC_MAX_WIDTH, Pipeline, Request, Timings, check_unit_interval
 from ocrserve.settings import Settings
 
@@ -291,36 +288,4 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
                              response_cache=response_cache)
 
 
-class ModelServicer(models_pb2_grpc.ModelServiceServicer):
-    """Read-only for now: catalog and slots.  Changing slots comes with hot swap."""
-
-    def __init__(self, inference: Inference, settings: Settings) -> None:
-        self._inference = inference
-        self._settings = settings
-
-    async def ListCatalog(self, request: mpb.ListCatalogRequest, context: aio.ServicerContext
-                          ) -> mpb.ListCatalogResponse:
-        repo = ModelRepository(Path(self._settings.model_repository))
-        return mpb.ListCatalogResponse(models=convert.catalog_models(load_catalog(), repo.list()))
-
-    async def ListSlots(self, request: mpb.ListSlotsRequest, context: aio.ServicerContext
-                        ) -> mpb.ListSlotsResponse:
-        stats = await self._inference.batch_stats()
-
-        def counter(slot: str, name: str) -> int:
-            return int(stats.get(slot, {}).get(name, 0))
-
-        slots = [mpb.SlotStatus(slot=i.slot, kind=convert.model_kind(i.kind), model=i.model,
-                                version=i.version, backend=i.backend, device=i.device,
-                                state=f"SLOT_STATE_{i.state}",
-                                batches=counter(i.slot, "batches"),
-                                batched_items=counter(i.slot, "items"),
-                                queued=counter(i.slot, "queued"),
-                                dropped_deadline=counter(i.slot, "dropped_deadline"),
-                                dropped_cancelled=counter(i.slot, "dropped_cancelled"),
-                                rejected_full=counter(i.slot, "rejected_full"))
-                 for i in self._inference.slots().values()]
-        return mpb.ListSlotsResponse(slots=slots)
-
-
-__all__ = ["API_VERSION", "ModelServicer", "OcrServicer", "per_image"]
+__all__ = ["API_VERSION", "OcrServicer", "per_image"]

@@ -18,6 +18,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from http.client import HTTPException, HTTPResponse
 from pathlib import Path
 
@@ -26,6 +27,9 @@ from tqdm import tqdm
 from ocrserve.errors import ChecksumMismatch, InvalidInput, NotFound, Reason, Unavailable
 from ocrserve.models.catalog import InputShape, get_entry
 from ocrserve.models.repository import InstalledModel, ModelRepository, sha256_file
+
+#: Called as bytes arrive: (bytes so far, total bytes or None when not known).
+Progress = Callable[[int, int | None], None]
 
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60
@@ -42,7 +46,8 @@ def default_cache_dir() -> Path:
 
 
 def download(
-    url: str, dest: Path, *, expected_sha256: str | None = None, progress: bool = True
+    url: str, dest: Path, *, expected_sha256: str | None = None, progress: bool = True,
+    on_progress: Progress | None = None,
 ) -> Path:
     """Fetch ``url`` to ``dest`` and return ``dest``.
 
@@ -50,7 +55,8 @@ def download(
     checksum is given: ``dest`` only ever appears complete).  Bytes arrive in
     ``dest.part``; an interrupted download resumes from it with an HTTP Range
     request, or starts over where the server ignores ranges.  On a checksum
-    mismatch the part is deleted and ChecksumMismatch raised."""
+    mismatch the part is deleted and ChecksumMismatch raised.  ``progress`` draws a bar
+    on stderr; ``on_progress`` hears of every chunk."""
     expected = expected_sha256.lower() if expected_sha256 else None
     if dest.is_file():
         if expected is None or sha256_file(dest) == expected:
@@ -58,7 +64,7 @@ def download(
         dest.unlink()
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    actual = _fetch_to_part(url, part, progress).hexdigest()
+    actual = _fetch_to_part(url, part, progress, on_progress).hexdigest()
     if expected is not None and actual != expected:
         part.unlink()
         raise ChecksumMismatch(f"{url}: sha256 is {actual}, expected {expected}")
@@ -117,7 +123,8 @@ def _open_continuing(url: str, part: Path) -> tuple[HTTPResponse, int, int | Non
     return response, 0, int(length) if length.isdigit() else None
 
 
-def _fetch_to_part(url: str, part: Path, progress: bool) -> hashlib._Hash:
+def _fetch_to_part(url: str, part: Path, progress: bool,
+                   on_progress: Progress | None) -> hashlib._Hash:
     """Complete ``part`` from ``url``; return the sha256 of all its bytes."""
     response, offset, total = _open_continuing(url, part)
     digest = _digest_of(part, offset)
@@ -137,6 +144,8 @@ def _fetch_to_part(url: str, part: Path, progress: bool) -> hashlib._Hash:
                 out.write(chunk)
                 digest.update(chunk)
                 bar.update(len(chunk))
+                if on_progress is not None:
+                    on_progress(out.tell(), total)
         except (OSError, HTTPException) as exc:
             raise Unavailable(f"{url}: interrupted ({exc!r}); run again to resume") from None
     size = part.stat().st_size
@@ -212,6 +221,11 @@ def _cache_name(url: str) -> str:
     return f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{basename}"
 
 
+def archive_path(url: str, cache_dir: Path | None = None) -> Path:
+    """Where :func:`pull` keeps the archive it downloads from ``url``."""
+    return (cache_dir or default_cache_dir()) / "downloads" / _cache_name(url)
+
+
 def pull(
     repo: ModelRepository,
     name: str,
@@ -220,14 +234,15 @@ def pull(
     sha256: str | None = None,
     cache_dir: Path | None = None,
     progress: bool = True,
+    on_progress: Progress | None = None,
 ) -> InstalledModel:
     """Download a catalog model's inference tarball (the official one unless ``url``
     is given), extract it safely and install it as the next version of ``name``."""
     entry = get_entry(name)  # pull knows catalog names only; `import` takes the others
     url = url or entry.inference_url
-    archive_dir = (cache_dir or default_cache_dir()) / "downloads"
     archive = download(
-        url, archive_dir / _cache_name(url), expected_sha256=sha256, progress=progress
+        url, archive_path(url, cache_dir), expected_sha256=sha256, progress=progress,
+        on_progress=on_progress,
     )
     with tempfile.TemporaryDirectory(prefix="ocr-models-") as tmp:
         model_dir = safe_extract_tar(archive, Path(tmp))

@@ -261,7 +261,7 @@ class ModelRepository:
             except ModelError as exc:
                 problems.append(str(exc))
                 continue
-            problems.extend(_file_problems(model))
+            problems.extend(file_problems(model))
         return problems
 
     # -- writing ----------------------------------------------------------------
@@ -353,7 +353,8 @@ def _copy_hashed(src: Path, dst: Path) -> str:
     return sha256_file(dst)
 
 
-def _file_problems(model: InstalledModel) -> builtins.list[str]:
+def file_problems(model: InstalledModel) -> builtins.list[str]:
+    """What is missing from ``model``'s folder or differs from its manifest; [] when sound."""
     label = f"{model.name} v{model.version}"
     problems = []
     for filename, expected in model.files.items():

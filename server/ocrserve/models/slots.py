@@ -3,9 +3,10 @@
 A slot is a named place that serves one model: ``det``, ``cls``, ``rec`` and
 further recognizers ``rec:<language>`` (``det:<name>``/``cls:<name>`` work the
 same way).  The part before ``:`` is the model kind.  A spec is written
-``SLOT=MODEL[@VERSION|@FORMAT]`` where MODEL is an installed name or the
+``SLOT=MODEL[@VERSION][@FORMAT]`` where MODEL is an installed name or the
 folder of an installed version; ``@onnx``/``@paddle`` picks the latest version
-of that format when a name is installed in both.
+of that format when a name is installed in both (after a version, it must be
+that version's format).
 """
 
 from __future__ import annotations
@@ -58,10 +59,13 @@ def parse_slot_spec(text: str) -> SlotSpec:
             f"{', '.join(KINDS)} or KIND:NAME (e.g. rec:french=french_mobile_v2.0_rec)"
         )
     name, at, qualifier = model.rpartition("@")
+    if at and qualifier in FORMATS:
+        versioned, at, version = name.rpartition("@")
+        if at and version.isdigit():
+            return SlotSpec(slot=slot, model=versioned, version=int(version), format=qualifier)
+        return SlotSpec(slot=slot, model=name, format=qualifier)
     if at and qualifier.isdigit():
         return SlotSpec(slot=slot, model=name, version=int(qualifier))
-    if at and qualifier in FORMATS:
-        return SlotSpec(slot=slot, model=name, format=qualifier)
     return SlotSpec(slot=slot, model=model)
 
 

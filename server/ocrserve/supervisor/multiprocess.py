@@ -83,8 +83,11 @@ def check_port_free(host: str, port: int) -> None:
 
 class Supervisor:
     def __init__(self, settings: Settings) -> None:
+        # Every front-end binds the same ports: a free one is chosen once, here.
         if settings.port == 0:
             settings = settings.replace(port=free_port(settings.host))
+        if settings.admin_enabled and settings.admin_port == 0:
+            settings = settings.replace(admin_port=free_port(settings.host))
         self.settings = settings
         self._ctx = multiprocessing.get_context("spawn")
         self._socket_dir = Path(tempfile.mkdtemp(prefix="ocrserve-"))
@@ -104,6 +107,8 @@ class Supervisor:
         """Serve until a stop signal (exit 0) or a crash loop (exit 1)."""
         try:
             check_port_free(self.settings.host, self.settings.port)
+            if self.settings.admin_enabled and self.settings.admin_port >= 0:
+                check_port_free(self.settings.host, self.settings.admin_port)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, self._record_signal)
             log.info("supervisor %d: %d engine(s) on %s, %d front-end(s) on %s:%d, "

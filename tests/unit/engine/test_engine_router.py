@@ -1,4 +1,5 @@
-"""EngineRouter over fake engines: least requests in flight first, ties round-robin."""
+"""EngineRouter over fake engines: least requests in flight first, ties round-robin; slot
+operations on every engine, reported per engine."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from ocrserve.engine.policy import Priority
 from ocrserve.engine.protocol import Inferred, ModelVersion, SlotInfo
 from ocrserve.engine.router import EngineRouter
+from ocrserve.errors import FailedPrecondition, Reason
 
 SLOTS = {"rec": SlotInfo("rec", "rec", "m", 1, "fake", "cpu", (3, 32, None))}
 
@@ -21,10 +23,40 @@ class FakeEngine:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.path = f"/run/{name}.sock"
         self.served: list[int] = []
         self.release = asyncio.Event()
         self.release.set()
         self.up = True
+        self.slots_version = 0
+        self.changed = asyncio.Event()
+        self.operations: list[tuple[str, str, int | None, str | None]] = []
+        self.fail_with: FailedPrecondition | None = None
+
+    async def wait_slots_changed(self, after: int) -> int:
+        while self.slots_version <= after:
+            await self.changed.wait()
+            self.changed.clear()
+        return self.slots_version
+
+    def change(self) -> None:
+        self.slots_version += 1
+        self.changed.set()
+
+    async def swap_slot(self, slot: str, spec: str, *, expected_version: int | None = None,
+                        request_id: str | None = None) -> SlotInfo:
+        self.operations.append((slot, spec, expected_version, request_id))
+        if self.fail_with is not None:
+            raise self.fail_with
+        return SlotInfo(slot, "rec", spec, 2, "fake", self.name, (3, 32, None))
+
+    async def load_slot(self, slot: str, spec: str, *, request_id: str | None = None) -> SlotInfo:
+        return await self.swap_slot(slot, spec, request_id=request_id)
+
+    async def unload_slot(self, slot: str, *, expected_version: int | None = None,
+                          request_id: str | None = None) -> SlotInfo:
+        return await self.swap_slot(slot, "", expected_version=expected_version,
+                                    request_id=request_id)
 
     def ready(self) -> bool:
         return self.up
@@ -100,3 +132,37 @@ def test_stats_are_summed_and_histograms_left_out() -> None:
 def test_a_router_needs_an_engine() -> None:
     with pytest.raises(ValueError):
         EngineRouter([])
+
+
+def test_slot_operations_reach_every_engine_and_come_back_per_engine() -> None:
+    async def main() -> None:
+        a, b = FakeEngine("a"), FakeEngine("b")
+        b.fail_with = FailedPrecondition("out of memory", reason=Reason.MODEL_LOAD_FAILED)
+        router = EngineRouter([a, b])  # type: ignore[list-item]
+        outcomes = await router.swap_slot("rec", "m@2", expected_version=1, request_id="r1")
+        assert [o.engine for o in outcomes] == ["/run/a.sock", "/run/b.sock"]
+        assert outcomes[0].info is not None and outcomes[0].info.device == "a"
+        assert outcomes[0].error is None
+        assert outcomes[1].info is None and outcomes[1].error is b.fail_with
+        assert a.operations == b.operations == [("rec", "m@2", 1, "r1")]
+        b.fail_with = None
+        loaded = await router.load_slot("rec:x", "m", request_id="r2")
+        unloaded = await router.unload_slot("rec:x", expected_version=2, request_id="r3")
+        assert all(o.info is not None for o in loaded + unloaded)
+        assert a.operations[1:] == [("rec:x", "m", None, "r2"), ("rec:x", "", 2, "r3")]
+    asyncio.run(main())
+
+
+def test_a_change_on_any_engine_ends_the_wait() -> None:
+    async def main() -> None:
+        a, b = FakeEngine("a"), FakeEngine("b")
+        router = EngineRouter([a, b])  # type: ignore[list-item]
+        assert router.slots_version == 0
+        waiting = asyncio.create_task(router.wait_slots_changed(0))
+        await asyncio.sleep(0.01)
+        assert not waiting.done()
+        b.change()
+        assert await asyncio.wait_for(waiting, 1) == 1
+        assert await router.wait_slots_changed(0) == 1  # already past
+        assert [path for path, _ in router.slots_by_engine()] == ["/run/a.sock", "/run/b.sock"]
+    asyncio.run(main())

@@ -12,6 +12,8 @@ def test_parse_name_version_and_format() -> None:
         SlotSpec("rec:french", "french_mobile_v2.0_rec", version=3)
     assert parse_slot_spec("cls=ch_ppocr_mobile_v2.0_cls@onnx").format == "onnx"
     assert parse_slot_spec("rec:fr=x").kind == "rec"
+    assert parse_slot_spec("cls=ch_ppocr_mobile_v2.0_cls@2@paddle") == \
+        SlotSpec("cls", "ch_ppocr_mobile_v2.0_cls", version=2, format="paddle")
 
 
 @pytest.mark.parametrize("text", ["det", "=x", "ocr=x", "rec:=x", "det=", "rec:a b=x"])

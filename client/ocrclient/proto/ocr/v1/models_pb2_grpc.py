@@ -24,6 +24,36 @@ class ModelServiceStub(object):
                 request_serializer=ocr_dot_v1_dot_models__pb2.ListSlotsRequest.SerializeToString,
                 response_deserializer=ocr_dot_v1_dot_models__pb2.ListSlotsResponse.FromString,
                 )
+        self.GetSlot = channel.unary_unary(
+                '/ocr.v1.ModelService/GetSlot',
+                request_serializer=ocr_dot_v1_dot_models__pb2.GetSlotRequest.SerializeToString,
+                response_deserializer=ocr_dot_v1_dot_models__pb2.ListSlotsResponse.FromString,
+                )
+        self.WatchSlots = channel.unary_stream(
+                '/ocr.v1.ModelService/WatchSlots',
+                request_serializer=ocr_dot_v1_dot_models__pb2.WatchSlotsRequest.SerializeToString,
+                response_deserializer=ocr_dot_v1_dot_models__pb2.SlotEvent.FromString,
+                )
+        self.LoadSlot = channel.unary_stream(
+                '/ocr.v1.ModelService/LoadSlot',
+                request_serializer=ocr_dot_v1_dot_models__pb2.LoadSlotRequest.SerializeToString,
+                response_deserializer=ocr_dot_v1_dot_models__pb2.SlotOperationProgress.FromString,
+                )
+        self.SwapSlot = channel.unary_stream(
+                '/ocr.v1.ModelService/SwapSlot',
+                request_serializer=ocr_dot_v1_dot_models__pb2.SwapSlotRequest.SerializeToString,
+                response_deserializer=ocr_dot_v1_dot_models__pb2.SlotOperationProgress.FromString,
+                )
+        self.UnloadSlot = channel.unary_unary(
+                '/ocr.v1.ModelService/UnloadSlot',
+                request_serializer=ocr_dot_v1_dot_models__pb2.UnloadSlotRequest.SerializeToString,
+                response_deserializer=ocr_dot_v1_dot_models__pb2.UnloadSlotResponse.FromString,
+                )
+        self.PullModel = channel.unary_stream(
+                '/ocr.v1.ModelService/PullModel',
+                request_serializer=ocr_dot_v1_dot_models__pb2.PullModelRequest.SerializeToString,
+                response_deserializer=ocr_dot_v1_dot_models__pb2.PullProgress.FromString,
+                )
 
 
 class ModelServiceServicer(object):
@@ -37,7 +67,54 @@ class ModelServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def ListSlots(self, request, context):
-        """The slots and what each serves.
+        """The slots and what each serves: one entry per slot and engine (device).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSlot(self, request, context):
+        """One slot, on every engine.  NOT_FOUND for an unknown slot.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchSlots(self, request, context):
+        """The slots now, then every change of state, until the caller goes away.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LoadSlot(self, request, context):
+        """A new slot.  Streams the slot's states while it loads and warms; the last
+        message has done = true.  FAILED_PRECONDITION (SLOT_EXISTS) for a slot that
+        exists: swap it instead.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SwapSlot(self, request, context):
+        """Replace a slot's model without losing a request (see above).  A model that
+        fails to load leaves the old one serving: FAILED_PRECONDITION (or
+        INVALID_ARGUMENT for a model of the wrong kind) with the cause.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnloadSlot(self, request, context):
+        """Drain a slot and free its model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PullModel(self, request, context):
+        """Fetch a catalog model's official files into the model repository,
+        streaming progress.  Only the catalog's URLs, or hosts the operator allows.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -55,6 +132,36 @@ def add_ModelServiceServicer_to_server(servicer, server):
                     servicer.ListSlots,
                     request_deserializer=ocr_dot_v1_dot_models__pb2.ListSlotsRequest.FromString,
                     response_serializer=ocr_dot_v1_dot_models__pb2.ListSlotsResponse.SerializeToString,
+            ),
+            'GetSlot': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSlot,
+                    request_deserializer=ocr_dot_v1_dot_models__pb2.GetSlotRequest.FromString,
+                    response_serializer=ocr_dot_v1_dot_models__pb2.ListSlotsResponse.SerializeToString,
+            ),
+            'WatchSlots': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchSlots,
+                    request_deserializer=ocr_dot_v1_dot_models__pb2.WatchSlotsRequest.FromString,
+                    response_serializer=ocr_dot_v1_dot_models__pb2.SlotEvent.SerializeToString,
+            ),
+            'LoadSlot': grpc.unary_stream_rpc_method_handler(
+                    servicer.LoadSlot,
+                    request_deserializer=ocr_dot_v1_dot_models__pb2.LoadSlotRequest.FromString,
+                    response_serializer=ocr_dot_v1_dot_models__pb2.SlotOperationProgress.SerializeToString,
+            ),
+            'SwapSlot': grpc.unary_stream_rpc_method_handler(
+                    servicer.SwapSlot,
+                    request_deserializer=ocr_dot_v1_dot_models__pb2.SwapSlotRequest.FromString,
+                    response_serializer=ocr_dot_v1_dot_models__pb2.SlotOperationProgress.SerializeToString,
+            ),
+            'UnloadSlot': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnloadSlot,
+                    request_deserializer=ocr_dot_v1_dot_models__pb2.UnloadSlotRequest.FromString,
+                    response_serializer=ocr_dot_v1_dot_models__pb2.UnloadSlotResponse.SerializeToString,
+            ),
+            'PullModel': grpc.unary_stream_rpc_method_handler(
+                    servicer.PullModel,
+                    request_deserializer=ocr_dot_v1_dot_models__pb2.PullModelRequest.FromString,
+                    response_serializer=ocr_dot_v1_dot_models__pb2.PullProgress.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -97,5 +204,107 @@ class ModelService(object):
         return grpc.experimental.unary_unary(request, target, '/ocr.v1.ModelService/ListSlots',
             ocr_dot_v1_dot_models__pb2.ListSlotsRequest.SerializeToString,
             ocr_dot_v1_dot_models__pb2.ListSlotsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetSlot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/ocr.v1.ModelService/GetSlot',
+            ocr_dot_v1_dot_models__pb2.GetSlotRequest.SerializeToString,
+            ocr_dot_v1_dot_models__pb2.ListSlotsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def WatchSlots(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/ocr.v1.ModelService/WatchSlots',
+            ocr_dot_v1_dot_models__pb2.WatchSlotsRequest.SerializeToString,
+            ocr_dot_v1_dot_models__pb2.SlotEvent.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def LoadSlot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/ocr.v1.ModelService/LoadSlot',
+            ocr_dot_v1_dot_models__pb2.LoadSlotRequest.SerializeToString,
+            ocr_dot_v1_dot_models__pb2.SlotOperationProgress.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def SwapSlot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/ocr.v1.ModelService/SwapSlot',
+            ocr_dot_v1_dot_models__pb2.SwapSlotRequest.SerializeToString,
+            ocr_dot_v1_dot_models__pb2.SlotOperationProgress.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def UnloadSlot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/ocr.v1.ModelService/UnloadSlot',
+            ocr_dot_v1_dot_models__pb2.UnloadSlotRequest.SerializeToString,
+            ocr_dot_v1_dot_models__pb2.UnloadSlotResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def PullModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/ocr.v1.ModelService/PullModel',
+            ocr_dot_v1_dot_models__pb2.PullModelRequest.SerializeToString,
+            ocr_dot_v1_dot_models__pb2.PullProgress.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

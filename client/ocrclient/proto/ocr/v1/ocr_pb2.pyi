@@ -29,6 +29,12 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DETECTOR_INPUT_TOO_LARGE: _ClassVar[ErrorReason]
     REQUEST_TOO_LARGE: _ClassVar[ErrorReason]
     SERVER_OVERLOADED: _ClassVar[ErrorReason]
+    MODEL_LOAD_FAILED: _ClassVar[ErrorReason]
+    SLOT_BUSY: _ClassVar[ErrorReason]
+    SLOT_EXISTS: _ClassVar[ErrorReason]
+    MODEL_VERSION_MISMATCH: _ClassVar[ErrorReason]
+    ADMIN_TOKEN_REQUIRED: _ClassVar[ErrorReason]
+    URL_NOT_ALLOWED: _ClassVar[ErrorReason]
 
 class ChannelOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -83,6 +89,12 @@ MODEL_NOT_FOUND: ErrorReason
 DETECTOR_INPUT_TOO_LARGE: ErrorReason
 REQUEST_TOO_LARGE: ErrorReason
 SERVER_OVERLOADED: ErrorReason
+MODEL_LOAD_FAILED: ErrorReason
+SLOT_BUSY: ErrorReason
+SLOT_EXISTS: ErrorReason
+MODEL_VERSION_MISMATCH: ErrorReason
+ADMIN_TOKEN_REQUIRED: ErrorReason
+URL_NOT_ALLOWED: ErrorReason
 CHANNEL_ORDER_UNSPECIFIED: ChannelOrder
 CHANNEL_ORDER_BGR: ChannelOrder
 CHANNEL_ORDER_RGB: ChannelOrder

@@ -1,0 +1,63 @@
+"""From a slot spec to a :class:`~ocrserve.engine.slots.SlotConfig`.
+
+The configured slots and the ones an operator loads at run time must be built
+the same way (backend, runtime options, batch policy, warm-up), so both go
+through one :class:`SlotFactory`, made once from the settings.  Resolution
+reads manifests only; nothing here loads a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ocrserve.engine.policy import BatchPolicy
+from ocrserve.engine.slots import SlotConfig
+from ocrserve.errors import InvalidInput
+from ocrserve.models.repository import ModelRepository
+from ocrserve.models.slots import SlotSpec, parse_slot_spec, resolve_model
+from ocrserve.runtimes import RuntimeOptions
+from ocrserve.settings import Settings
+
+
+@dataclass(frozen=True)
+class SlotFactory:
+    repository: ModelRepository
+    backend: str
+    runtime: RuntimeOptions
+    policy: Callable[[str], BatchPolicy]  # slot name -> its batcher's policy
+    det_buckets: tuple[int, ...] = ()
+    rec_width_step: int = 1
+    det_warm_limit: int = 960
+    warmup: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings, device: str) -> SlotFactory:
+        return cls(
+            repository=ModelRepository(Path(settings.model_repository)),
+            backend=settings.backend, runtime=settings.runtime_options(device),
+            policy=settings.batch_policy, det_buckets=settings.det_buckets,
+            rec_width_step=settings.rec_width_step,
+            det_warm_limit=settings.det_limit_side_len, warmup=settings.warmup,
+        )
+
+    def config(self, spec: SlotSpec) -> SlotConfig:
+        """Resolve ``spec`` in the repository: NotFound, or InvalidInput for a wrong kind."""
+        return SlotConfig(
+            slot=spec.slot, model=resolve_model(self.repository, spec), backend=self.backend,
+            runtime=self.runtime, policy=self.policy(spec.slot), det_buckets=self.det_buckets,
+            rec_width_step=self.rec_width_step, det_warm_limit=self.det_warm_limit,
+            warmup=self.warmup,
+        )
+
+    def config_for(self, slot: str, model: str) -> SlotConfig:
+        """An operator's request: ``model`` is ``MODEL[@VERSION][@onnx|@paddle]``.
+
+        Only installed names are accepted, not version folders as in the
+        configuration: the admin API must not make the server read arbitrary paths.
+        """
+        if "/" in model or "=" in model:
+            raise InvalidInput(f"bad model {model!r}: expected MODEL[@VERSION][@onnx|@paddle] "
+                               "with MODEL an installed name", field="model")
+        return self.config(parse_slot_spec(f"{slot}={model}"))

@@ -166,6 +166,8 @@ class SlotStatus:
     load_seconds: float = 0.0
     warm_seconds: float = 0.0
     last_used_unix: float = 0.0  # 0: never
+    memory_bytes: int = 0  # what the engine grew when the model loaded; 0: not loaded
+    model_bytes: int = 0  # the size of the model's files
 
 
 @dataclass(frozen=True)
@@ -363,6 +365,8 @@ def slot_status_from_proto(msg: models_pb2.SlotStatus) -> SlotStatus:
         load_seconds=msg.load_seconds,
         warm_seconds=msg.warm_seconds,
         last_used_unix=msg.last_used_unix,
+        memory_bytes=msg.memory_bytes,
+        model_bytes=msg.model_bytes,
     )
 
 

@@ -31,8 +31,9 @@ def slot_line(slot: SlotStatus) -> str:
     standby = (f"  standby {slot.standby_model} v{slot.standby_version}"
                if slot.standby_model else "")
     problem = f"  ({slot.message})" if slot.message else ""
+    memory = f"  {slot.memory_bytes / 2**20:.0f} MiB" if slot.memory_bytes else ""
     return (f"{slot.slot}  {slot.kind}  {slot.model} v{slot.version}  {slot.backend}  "
-            f"{slot.device}  {slot.state}{standby}{problem}")
+            f"{slot.device}  {slot.state}{memory}{standby}{problem}")
 
 
 def _print_slots(slots: Sequence[SlotStatus], as_json: bool) -> None:

@@ -17,8 +17,11 @@ import contextlib
 import ctypes
 import ctypes.util
 import gc
+import os
 import time
 from collections.abc import Callable
+
+MIB = 1024 * 1024
 
 #: mallopt's parameters.
 _M_MMAP_THRESHOLD = -3
@@ -55,6 +58,16 @@ def limit_arenas(arenas: int = ARENAS, mmap_threshold: int = MMAP_THRESHOLD) -> 
     if _LIBC is not None:
         _LIBC.mallopt(_M_ARENA_MAX, arenas)
         _LIBC.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)
+
+
+def rss_bytes() -> int:
+    """This process's resident set size (0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            resident_pages = int(statm.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+    return resident_pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def trim() -> None:

@@ -107,6 +107,13 @@ class Settings:
     max_loaded_models: int = _opt(
         0, "most slots loaded per engine; beyond it the least recently used idle one is "
         "unloaded back to cold (0: no limit)")
+    model_memory_budget_mb: int = _opt(
+        0, "most memory the models of one engine may take, MiB (measured at each load); "
+        "least recently used idle slots are evicted to make room, and a load that still does "
+        "not fit is refused (0: no limit)")
+    repository_poll_s: float = _opt(
+        0.0, "look for new model versions in the repository this often, seconds, and swap "
+        "each slot whose spec names no version to the newest (0: never)")
     backend: str = _opt(
         "auto", "runtime for every slot: auto | openvino | onnxruntime | paddle. auto: OpenVINO "
         "on a CPU when it is installed (fastest measured), else by model format")
@@ -243,6 +250,8 @@ class Settings:
             (self.max_crops_per_image >= 1, "max_crops_per_image must be >= 1"),
             (self.inference_threads >= 1, "inference_threads must be >= 1"),
             (self.max_loaded_models >= 0, "max_loaded_models must be >= 0"),
+            (self.model_memory_budget_mb >= 0, "model_memory_budget_mb must be >= 0"),
+            (self.repository_poll_s >= 0, "repository_poll_s must be >= 0"),
             (self.response_cache_mb >= 0, "response_cache_mb must be >= 0"),
             (self.drain_delay_s >= 0, "drain_delay_s must be >= 0"),
             (self.grace_period_s >= 0, "grace_period_s must be >= 0"),

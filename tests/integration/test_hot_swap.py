@@ -1,5 +1,6 @@
 """Hot-swappable slots on a real engine: swap under traffic, failed loads, request ids,
-cold slots, LRU eviction, and slot changes reaching every front-end over the socket.
+cold slots, LRU eviction by count and by memory, repository polling, and slot changes
+reaching every front-end over the socket.
 
 The models are the small angle classifier (v1 ONNX, v2 Paddle) and, where a
 dictionary matters, the PP-OCRv2 recognizer, installed into a repository of
@@ -32,6 +33,7 @@ from ocrserve.errors import (
     NotFound,
     OcrError,
     Reason,
+    ResourceExhausted,
 )
 from ocrserve.models.repository import ModelRepository
 from ocrserve.models.slots import parse_slot_spec
@@ -413,3 +415,75 @@ def test_the_router_swaps_on_every_engine_and_reports_each(repo: ModelRepository
                 await engine.close()
 
     asyncio.run(asyncio.wait_for(main(), 120))
+
+
+def test_a_memory_budget_evicts_idle_slots_and_refuses_what_cannot_fit(
+        repo: ModelRepository) -> None:
+    async def scenario(engine: Engine) -> None:
+        slots = engine.slots()
+        memory = {name: slots[name].memory_bytes or 0 for name in ("cls:a", "cls:b")}
+        assert all(m >= (slots[n].model_bytes or 0) > 0 for n, m in memory.items()), slots
+        assert slots["cls:c"].memory_bytes is None  # COLD: nothing loaded
+
+        # Room for what is loaded and half of cls:c (the model of cls:a, so its
+        # footprint is known): loading cls:c must evict cls:b, the least recently used.
+        engine.memory_budget_bytes = sum(memory.values()) + memory["cls:a"] // 2
+        await served_version(engine, "cls:b")
+        await served_version(engine, "cls:a")
+        assert await served_version(engine, "cls:c") == 1
+        states = {name: info.state for name, info in engine.slots().items()}
+        assert states == {"cls:a": "READY", "cls:b": "COLD", "cls:c": "READY"}
+
+        # A budget nothing fits in: a swap is refused before anything is evicted,
+        # and the old model serves on.
+        engine.memory_budget_bytes = 1
+        with pytest.raises(ResourceExhausted, match="model_memory_budget_mb") as info:
+            await engine.swap_slot("cls:a", f"{CLS}@2")
+        assert info.value.reason == Reason.MEMORY_BUDGET
+        slot = engine.slots()["cls:a"]
+        assert (slot.state, slot.version, slot.error_reason) == ("READY", 1, "MEMORY_BUDGET")
+        assert engine.slots()["cls:c"].state == "READY"
+        assert await served_version(engine, "cls:a") == 1
+
+        # A COLD slot refused for memory stays COLD: it loads once there is room.
+        with pytest.raises(ResourceExhausted):
+            await engine.infer("cls:b", cls_items())
+        assert engine.slots()["cls:b"].state == "COLD"
+        engine.memory_budget_bytes = None
+        assert await served_version(engine, "cls:b") == 2
+
+    run(engine_for(repo, {"cls:a": f"{CLS}@1", "cls:b": f"{CLS}@2", "cls:c": f"{CLS}@1"},
+                   cold=["cls:c"], pinned=["cls:a"]), scenario)
+
+
+def test_polling_swaps_in_new_versions_of_slots_that_follow_the_latest(
+        repo: ModelRepository, model_repository: Path, tmp_path: Path) -> None:
+    """Triton's poll mode: a version dropped into the repository replaces the one a
+    versionless slot serves; one that fails to load leaves it serving and is not tried
+    again; a slot pinned to a version stays."""
+    source = model_repository / CLS / "1"
+
+    async def until(condition: Callable[[], bool]) -> None:
+        while not condition():
+            await engine.wait_slots_changed(engine.slots_version)
+
+    async def scenario(engine: Engine) -> None:
+        assert engine.slots()["cls"].version == 1
+        new = repo.install_dir(CLS, source, source="test").version  # v3 (v2 is Paddle)
+        await until(lambda: engine.slots()["cls"].version == new)
+        assert await served_version(engine) == new
+
+        broken = install_broken(repo, tmp_path, CLS, source,
+                                lambda p: garbage(p / "model.onnx"))
+        await until(lambda: "sha256" in engine.slots()["cls"].error)
+        assert await served_version(engine) == new
+        assert await engine.poll_repository() == []  # the broken version is not retried
+
+        fixed = repo.install_dir(CLS, source, source="test").version
+        await until(lambda: engine.slots()["cls"].version == fixed)
+        assert fixed > broken
+        assert engine.slots()["cls:pinned"].version == 1
+        assert await served_version(engine, "cls:pinned") == 1
+
+    engine = engine_for(repo, {"cls": f"{CLS}@onnx", "cls:pinned": f"{CLS}@1"}, poll_s=0.1)
+    run(engine, scenario)

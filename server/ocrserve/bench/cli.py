@@ -457,7 +457,7 @@ def swap_table(doc: dict[str, Any]) -> str:
     served = ", ".join(f"{name} {count}" for name, count in doc["rec_models_served"].items())
     return "\n".join([
         "| requests | failed | rec models named in responses | swap seconds | engine RSS "
-        "before first swap | after last | change (≤ 10 %) |",
+        "at rest before the swaps | after the last | change (≤ 10 %) |",
         "|---|---|---|---|---|---|---|",
         f"| {doc['requests']} | {doc['failures']} | {served} | "
         f"{', '.join(str(s) for s in doc['swap_s'])} | {doc['engine_rss_mb_before']} MiB | "
@@ -465,7 +465,8 @@ def swap_table(doc: dict[str, Any]) -> str:
         f"{'ok' if abs(change) <= 0.10 else 'MISSED'} |",
         "",
         f"{doc['swaps']} swaps of the rec slot in {doc['duration_s']:.0f} s at concurrency "
-        f"{doc['concurrency']}.",
+        f"{doc['concurrency']}, after {doc.get('warm_s', 0):.0f} s of the same traffic "
+        "without swaps; RSS read at rest after each phase.",
     ])
 
 

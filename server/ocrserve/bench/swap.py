@@ -1,19 +1,24 @@
 """Hot swaps under load (``ocr-bench swap``): the figures the hot-swap issue asks for.
 
 A server (``--workers 2``, the ModelService on a port of its own) serves OCR at
-``concurrency`` for ``duration_s`` while the rec slot is swapped ``swaps`` times
-between two recognizers, evenly spaced.  Recorded: failed requests (there must
-be none), the recognizers the responses named, each swap's duration, and the
-engine's RSS before the first swap and after the last (the old models' memory
-must come back: within 10 %).
+``concurrency`` for ``warm_s``, rests, then serves again for ``duration_s``
+while the rec slot is swapped ``swaps`` times between two recognizers, evenly
+spaced.  Recorded: failed requests (there must be none), the recognizers the
+responses named, each swap's duration, and the engine's RSS at rest after the
+first phase and after the last swap (the old models' memory must come back:
+within 10 %).  Both are measured at rest after the same traffic: under load the
+engine's RSS moves by ~10 % with the requests in flight, and its first
+seconds of traffic grow it by ~60 % (buffers of every shape), which is not what
+a swap leaves behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +27,15 @@ from ocrserve.bench.spawn import ServerProcess
 from ocrserve.supervisor.multiprocess import free_port
 
 MODELS = ("ch_PP-OCRv4_rec", "ch_PP-OCRv2_rec")
+#: Rest after traffic stops before RSS is read (the idle trim runs within a second).
 SETTLE_S = 3.0
+#: Traffic before the swaps, so that the baseline has seen every shape the swaps will.
+WARM_S = 20.0
 
 
 def swap_under_load(images: Sequence[Path], *, duration_s: float = 60.0, swaps: int = 5,
-                    concurrency: int = 8, models: Sequence[str] = MODELS) -> dict[str, Any]:
+                    concurrency: int = 8, models: Sequence[str] = MODELS,
+                    warm_s: float = WARM_S) -> dict[str, Any]:
     from ocrclient import OcrClient, OcrClientError
     from ocrclient.admin import AdminClient
 
@@ -35,45 +44,53 @@ def swap_under_load(images: Sequence[Path], *, duration_s: float = 60.0, swaps: 
     served: Counter[str] = Counter()
     succeeded = [0]
     failures: list[str] = []
-    done = threading.Event()
     lock = threading.Lock()
 
-    with ServerProcess(["--workers", "2", "--admin-port", str(admin_port)]) as server:
-        def traffic(n: int) -> None:
-            with OcrClient(server.target, timeout=300, retries=0) as client:
-                i = n
-                while not done.is_set():
-                    try:
-                        result = client.ocr_one(payloads[i % len(payloads)])
-                    except OcrClientError as exc:
-                        with lock:
-                            failures.append(f"{exc.code}: {exc}")
-                    else:
-                        with lock:
-                            succeeded[0] += 1
-                            served.update(m.name for m in result.models if m.stage == "rec")
-                    i += concurrency
+    def traffic(target: str, n: int, done: threading.Event) -> None:
+        with OcrClient(target, timeout=300, retries=0) as client:
+            i = n
+            while not done.is_set():
+                try:
+                    result = client.ocr_one(payloads[i % len(payloads)])
+                except OcrClientError as exc:
+                    with lock:
+                        failures.append(f"{exc.code}: {exc}")
+                else:
+                    with lock:
+                        succeeded[0] += 1
+                        served.update(m.name for m in result.models if m.stage == "rec")
+                i += concurrency
 
-        threads = [threading.Thread(target=traffic, args=(n,)) for n in range(concurrency)]
+    @contextlib.contextmanager
+    def load(target: str) -> Iterator[None]:
+        done = threading.Event()
+        threads = [threading.Thread(target=traffic, args=(target, n, done))
+                   for n in range(concurrency)]
         for thread in threads:
             thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            for thread in threads:
+                thread.join(600)
         time.sleep(SETTLE_S)
+
+    with ServerProcess(["--workers", "2", "--admin-port", str(admin_port)]) as server:
+        with load(server.target):
+            time.sleep(warm_s)
         before = process_rss(server)["engine-cpu"]
         swap_s = []
-        with AdminClient(f"127.0.0.1:{admin_port}", timeout=600) as admin:
+        with load(server.target), AdminClient(f"127.0.0.1:{admin_port}", timeout=600) as admin:
             gap = duration_s / swaps
             for n in range(swaps):
                 started = time.monotonic()
                 admin.swap_slot("rec", models[n % len(models)])
                 swap_s.append(time.monotonic() - started)
                 time.sleep(max(0.0, gap - swap_s[-1]))
-        done.set()
-        for thread in threads:
-            thread.join(600)
-        time.sleep(SETTLE_S)
         after = process_rss(server)["engine-cpu"]
     return {"duration_s": duration_s, "swaps": swaps, "concurrency": concurrency,
-            "requests": succeeded[0] + len(failures),
+            "warm_s": warm_s, "requests": succeeded[0] + len(failures),
             "failures": len(failures), "first_failures": failures[:3],
             "rec_models_served": dict(served), "swap_s": [round(s, 2) for s in swap_s],
             "engine_rss_mb_before": round(before), "engine_rss_mb_after": round(after),

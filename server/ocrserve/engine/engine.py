@@ -31,12 +31,23 @@ burst of loads can take.  The rules:
   model, items already queued finish on the old one (its batcher drains),
   and then the old model is closed and the heap trimmed.  A failed load
   leaves the old model serving and records the error on the slot.
-- With ``max_loaded_models``, loading a model into an empty slot first evicts
-  least-recently-used slots back to COLD, never one with work queued or
-  running, one being changed, or a ``pinned`` slot (default det, cls and rec:
-  they serve every request that names no slot, so evicting them would only
-  move the load time onto the commonest requests).  When nothing can be
-  evicted the load goes ahead over the limit; the next load tries again.
+- Before a model loads (into an empty slot, or as a swap's standby), least
+  recently used slots are evicted back to COLD until it fits under
+  ``max_loaded_models`` and the memory budget.  Never evicted: a slot with
+  work queued or running, one being changed, or a ``pinned`` slot (default
+  det, cls and rec: they serve every request that names no slot, so evicting
+  them would only move the load time onto the commonest requests).  When
+  nothing more can be evicted, a load over ``max_loaded_models`` goes ahead
+  (a count is a soft limit; the next load tries again), but a load over the
+  memory budget is refused with RESOURCE_EXHAUSTED (MEMORY_BUDGET): the budget
+  is there so that the process is not killed for memory, and the old model,
+  if any, serves on.  A model's memory is what the process grew while it
+  loaded and warmed, measured at each load; before its first load it is
+  estimated as :data:`MEMORY_PER_FILE_BYTE` times its files' size.
+- With a poll interval, the engine looks at the repository that often and
+  swaps every READY slot whose spec names no version to a newer installed
+  version (Triton's poll mode).  A version that fails to load is not tried
+  again; the slot serves on and its error says why.
 """
 
 from __future__ import annotations
@@ -49,6 +60,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,9 +78,10 @@ from ocrserve.errors import (
     NotFound,
     OcrError,
     Reason,
+    ResourceExhausted,
     Unavailable,
 )
-from ocrserve.memory import trim
+from ocrserve.memory import MIB, trim
 from ocrserve.models.slots import parse_slot_specs
 from ocrserve.runtimes import resolve_backend
 from ocrserve.settings import Settings
@@ -79,6 +92,13 @@ log = logging.getLogger(__name__)
 PINNED = ("det", "cls", "rec")
 #: In ``lazy_slots``: every slot but the pinned ones starts COLD.
 ALL_SLOTS = "*"
+#: A model's memory before it was ever loaded, per byte of its files.  Measured
+#: 2026-12-02 on OpenVINO with every shape bucket warmed: 31-32 for the v2 and v4
+#: recognizers (the slots that come and go), 47-110 for detectors and the angle
+#: classifier, whose first load in a process also pays for the runtime's start;
+#: 3-68 on onnxruntime (BENCHMARKS.md, "Hot swap").  Only a first guess: every load
+#: measures the real figure and the next decision uses that.
+MEMORY_PER_FILE_BYTE = 32
 
 
 def slot_configs(settings: Settings, device: str) -> list[SlotConfig]:
@@ -91,18 +111,30 @@ class Engine:
     def __init__(self, configs: Sequence[SlotConfig], device: str = "cpu",
                  inference_threads: int = 1, *, factory: SlotFactory | None = None,
                  max_loaded_models: int | None = None, cold: Collection[str] = (),
-                 pinned: Collection[str] = PINNED) -> None:
+                 pinned: Collection[str] = PINNED, memory_budget_bytes: int | None = None,
+                 poll_s: float = 0.0) -> None:
         """``cold`` names configured slots that load on first use; ``factory`` resolves
-        the specs of :meth:`load_slot` and :meth:`swap_slot` (without one they fail)."""
+        the specs of :meth:`load_slot` and :meth:`swap_slot` (without one they fail);
+        ``poll_s`` > 0 polls the factory's repository for new versions that often."""
         unknown = set(cold) - {cfg.slot for cfg in configs}
         if unknown:
             raise ValueError(f"cold slots {sorted(unknown)} are not configured")
         if max_loaded_models is not None and max_loaded_models < 1:
             raise ValueError("max_loaded_models must be >= 1 (None: no limit)")
+        if poll_s and factory is None:
+            raise ValueError("polling needs a factory (its repository)")
         self.device = device
         self._inference_threads = inference_threads
         self._factory = factory
         self._max_loaded = max_loaded_models
+        #: Bytes the loaded models may take (None: no limit); the next load obeys a change.
+        self.memory_budget_bytes = memory_budget_bytes
+        #: Memory measured at each model's last load, by its folder.
+        self._measured: dict[Path, int] = {}
+        self._poll_s = poll_s
+        self._poller: asyncio.Task[None] | None = None
+        #: Versions the poller found and could not load: not tried again.
+        self._poll_failed: set[Path] = set()
         self._pinned = frozenset(pinned)
         self._cold = frozenset(cold)
         self._table = SlotTable()
@@ -127,7 +159,8 @@ class Engine:
         return cls(configs, device, settings.inference_threads,
                    factory=SlotFactory.from_settings(settings, device),
                    max_loaded_models=settings.max_loaded_models or None,
-                   cold=cold)
+                   cold=cold, memory_budget_bytes=settings.model_memory_budget_mb * MIB or None,
+                   poll_s=settings.repository_poll_s)
 
     # ------------------------------------------------------------ life cycle
 
@@ -138,6 +171,8 @@ class Engine:
                 async with entry.lock:
                     await self._fill(entry)
         self._started = True
+        if self._poll_s > 0:
+            self._poller = asyncio.create_task(self._poll_forever(), name="repository-poll")
 
     def ready(self) -> bool:
         """Every slot not declared cold loaded and warm, and not shutting down."""
@@ -146,6 +181,9 @@ class Engine:
     async def close(self) -> None:
         """Let slot changes in progress end, finish queued work, then release the models."""
         self._closing = True
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
         await self._operations.wait_all()
         await asyncio.gather(*self._cold_loads, return_exceptions=True)
         await asyncio.gather(*(e.serving.close() for e in self._table.entries.values()
@@ -265,27 +303,74 @@ class Engine:
             except OcrError as exc:
                 self._record_error(entry, exc)
                 raise
-            old = entry.serving
-            if old is None:  # COLD or FAILED: nothing serves, so nothing to keep serving
-                self._set_config(entry, cfg)
-                await self._fill(entry)
-                return entry.info()
-            entry.standby = cfg
-            try:
-                new = await self._load(entry, cfg, standby=True)
-            except OcrError as exc:
-                entry.standby, entry.standby_state = None, None
-                self._record_error(entry, exc)
-                raise
-            entry.standby, entry.standby_state = None, None
-            self._set_config(entry, cfg)
-            self._serve(entry, new)  # the switch: the next infer goes to ``new``
-            log.info("slot %s: swapped %s v%d for %s v%d; draining the old model", slot,
-                     old.cfg.model.name, old.cfg.model.version, cfg.model.name,
-                     cfg.model.version)
-            await old.close()
-            trim()
+            await self._swap_in(entry, cfg)
         return entry.info()
+
+    async def _swap_in(self, entry: SlotEntry, cfg: SlotConfig) -> None:
+        """Make ``entry`` (its lock held) serve ``cfg``; on failure the old model serves on."""
+        old = entry.serving
+        if old is None:  # COLD or FAILED: nothing serves, so nothing to keep serving
+            self._set_config(entry, cfg)
+            await self._fill(entry)
+            return
+        entry.standby = cfg
+        try:
+            await self._make_room(keep=entry.name, need=self._footprint(cfg))
+            new = await self._load(entry, cfg, standby=True)
+        except OcrError as exc:
+            entry.standby, entry.standby_state = None, None
+            self._record_error(entry, exc)
+            raise
+        entry.standby, entry.standby_state = None, None
+        self._set_config(entry, cfg)
+        self._serve(entry, new)  # the switch: the next infer goes to ``new``
+        log.info("slot %s: swapped %s v%d for %s v%d; draining the old model", entry.name,
+                 old.cfg.model.name, old.cfg.model.version, cfg.model.name, cfg.model.version)
+        await old.close()
+        trim()
+
+    async def poll_repository(self) -> list[str]:
+        """Swap each READY slot that follows the latest version (its spec names none) to
+        a newer installed one; returns the slots swapped.  A slot being changed is
+        left for the next poll."""
+        assert self._factory is not None
+        swapped = []
+        for entry in list(self._table.entries.values()):
+            cfg = entry.config
+            if (self._closing or entry.state is not SlotState.READY or entry.lock.locked()
+                    or cfg.spec is None or not cfg.follows_latest):
+                continue
+            try:
+                latest = await asyncio.to_thread(self._factory.config, cfg.spec)
+            except OcrError:
+                continue  # its versions were removed: serve on what is loaded
+            new = latest.model
+            if new.version <= cfg.model.version or new.path in self._poll_failed:
+                continue
+            log.info("slot %s: %s v%d found in the repository", entry.name, new.name,
+                     new.version)
+            try:
+                await self._operations.run(None, ("poll", entry.name, str(new.path)),
+                                           partial(self._poll_swap, entry, latest))
+            except OcrError:
+                self._poll_failed.add(new.path)
+            else:
+                swapped.append(entry.name)
+        return swapped
+
+    async def _poll_swap(self, entry: SlotEntry, cfg: SlotConfig) -> SlotInfo:
+        self._check_open()
+        async with self._exclusive(entry):
+            await self._swap_in(entry, cfg)
+        return entry.info()
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_s)
+            try:
+                await self.poll_repository()
+            except Exception:  # a bad poll must not end polling
+                log.exception("polling the model repository failed")
 
     async def _unload_slot(self, slot: str, expected_version: int | None) -> SlotInfo:
         self._check_open()
@@ -314,8 +399,7 @@ class Engine:
         model = cfg.model
         entry.config = cfg
         entry.backend = resolve_backend(cfg.backend, model.format, cfg.runtime.device)
-        entry.model_bytes = sum((model.path / name).stat().st_size for name in model.files
-                                if (model.path / name).is_file())
+        entry.model_bytes = model.size_bytes
 
     def _resolve(self, slot: str, spec: str) -> SlotConfig:
         if self._factory is None:
@@ -392,19 +476,23 @@ class Engine:
 
     async def _fill(self, entry: SlotEntry) -> LoadedSlot:
         """Load ``entry.config`` into the empty ``entry`` (its lock held); on failure the
-        slot is FAILED with the error."""
-        await self._make_room(keep=entry.name)
+        slot is FAILED with the error, except that a COLD slot refused for memory stays
+        COLD (a later request may find room)."""
         try:
+            await self._make_room(keep=entry.name, need=self._footprint(entry.config))
             loaded = await self._load(entry, entry.config, standby=False)
         except OcrError as exc:
-            entry.state = SlotState.FAILED
+            if not (entry.state is SlotState.COLD and exc.reason == Reason.MEMORY_BUDGET):
+                entry.state = SlotState.FAILED
             self._record_error(entry, exc)
             raise
         self._serve(entry, loaded)
         return loaded
 
     def _serve(self, entry: SlotEntry, loaded: LoadedSlot) -> None:
+        self._measured[loaded.cfg.model.path] = loaded.memory_bytes
         entry.serving = loaded
+        entry.memory_bytes = loaded.memory_bytes
         entry.state = SlotState.READY
         entry.backend = loaded.runtime.backend
         entry.load_s, entry.warm_s = loaded.load_s, loaded.warm_s
@@ -419,29 +507,58 @@ class Engine:
     async def _drain(self, entry: SlotEntry) -> None:
         """Take ``entry``'s model out of service, finish its queued work and free it."""
         loaded, entry.serving = entry.serving, None
+        entry.memory_bytes = None
         entry.state = SlotState.DRAINING
         self._table.changed()
         if loaded is not None:
             await loaded.close()
 
-    async def _make_room(self, keep: str) -> None:
-        """Evict slots until one more model fits under ``max_loaded_models``."""
-        if self._max_loaded is None:
-            return
-        while (loaded := len([e for e in self._table.loaded() if e.name != keep])
-               ) >= self._max_loaded:
+    def _footprint(self, cfg: SlotConfig) -> int:
+        """The memory ``cfg``'s model took at its last load, or an estimate."""
+        model = cfg.model
+        return self._measured.get(model.path, model.size_bytes * MEMORY_PER_FILE_BYTE)
+
+    def _memory_in_use(self, keep: str) -> int:
+        """What loaded models take, counting ``keep`` only if it serves (a swap keeps
+        the old model while the new one loads)."""
+        return sum(e.memory_bytes if e.serving is not None and e.memory_bytes is not None
+                   else self._footprint(e.config)
+                   for e in self._table.loaded() if e.name != keep or e.serving is not None)
+
+    async def _make_room(self, keep: str, need: int) -> None:
+        """Evict slots until one more model (``need`` bytes) fits under
+        ``max_loaded_models`` and the memory budget."""
+        while True:
+            others = len([e for e in self._table.loaded() if e.name != keep])
+            over_count = self._max_loaded is not None and others >= self._max_loaded
+            budget = self.memory_budget_bytes
+            used = self._memory_in_use(keep) if budget is not None else 0
+            over_memory = budget is not None and used + need > budget
+            if not (over_count or over_memory):
+                break
             candidates = self._table.evictable(keep=self._pinned | {keep})
+            if budget is not None and over_memory:
+                freeable = sum(e.memory_bytes or 0 for e in candidates)
+                if used - freeable + need > budget:  # evicting would not be enough
+                    raise ResourceExhausted(
+                        f"slot {keep}: its model needs about {need / MIB:.0f} MiB, and the "
+                        f"loaded models take {used / MIB:.0f} MiB of the "
+                        f"{budget / MIB:.0f} MiB budget (model_memory_budget_mb), of which "
+                        f"idle unpinned slots free {freeable / MIB:.0f} MiB",
+                        reason=Reason.MEMORY_BUDGET,
+                        metadata={"slot": keep, "need_mib": round(need / MIB),
+                                  "used_mib": round(used / MIB)})
             if not candidates:
-                log.warning("%d other models loaded (max_loaded_models=%d) and none can be "
-                            "evicted now; loading %s anyway", loaded, self._max_loaded, keep)
-                return
+                log.warning("%d other models loaded (max_loaded_models=%s) and none can be "
+                            "evicted now; loading %s anyway", others, self._max_loaded, keep)
+                break
             victim = candidates[0]
             async with victim.lock:
                 await self._drain(victim)
                 victim.state = SlotState.COLD
                 self._table.changed()
             log.info("slot %s: evicted (least recently used) to load %s", victim.name, keep)
-        trim()
+            trim()
 
     async def _first_use(self, entry: SlotEntry, deadline: float | None) -> LoadedSlot:
         """The loaded model of a slot that has none yet: load it (COLD), or wait for the

@@ -48,7 +48,7 @@ class SlotFactory:
             slot=spec.slot, model=resolve_model(self.repository, spec), backend=self.backend,
             runtime=self.runtime, policy=self.policy(spec.slot), det_buckets=self.det_buckets,
             rec_width_step=self.rec_width_step, det_warm_limit=self.det_warm_limit,
-            warmup=self.warmup,
+            warmup=self.warmup, spec=spec,
         )
 
     def config_for(self, slot: str, model: str) -> SlotConfig:

@@ -68,6 +68,7 @@ class SlotInfo:
     error: str = ""
     error_reason: str = ""  # an ocrserve.errors.Reason name, with ``error``
     model_bytes: int | None = None  # size of the model's files: a floor for its memory
+    memory_bytes: int | None = None  # how much the engine grew when it loaded (loaded only)
 
     @property
     def input_height(self) -> int:

@@ -51,6 +51,7 @@ class SlotEntry:
     backend: str  # the runtime key that serves (or will serve) it
     state: SlotState
     model_bytes: int | None = None
+    memory_bytes: int | None = None  # measured at the serving model's load
     serving: LoadedSlot | None = None
     standby: SlotConfig | None = None
     standby_state: SlotState | None = None
@@ -80,7 +81,8 @@ class SlotEntry:
             standby_version=standby.version if standby else None,
             standby_state=str(self.standby_state) if self.standby_state else None,
             load_s=self.load_s, warm_s=self.warm_s, last_used=self.last_used,
-            error=self.error, error_reason=self.error_reason, model_bytes=self.model_bytes)
+            error=self.error, error_reason=self.error_reason, model_bytes=self.model_bytes,
+            memory_bytes=self.memory_bytes)
 
 
 class SlotTable:

@@ -26,8 +26,10 @@ from ocrserve.engine.policy import BatchPolicy
 from ocrserve.engine.protocol import Inferred, ModelVersion, SlotInfo
 from ocrserve.engine.shapes import ClsShaper, DetShaper, RecShaper, Shaper
 from ocrserve.errors import ModelError, OcrError
+from ocrserve.memory import rss_bytes
 from ocrserve.models.catalog import rec_num_classes
 from ocrserve.models.repository import InstalledModel, file_problems
+from ocrserve.models.slots import SlotSpec
 from ocrserve.runtimes import Runtime, RuntimeOptions, load_runtime
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,13 @@ class SlotConfig:
     rec_width_step: int
     det_warm_limit: int = 960
     warmup: bool = True
+    #: The spec this config was resolved from.  One that names no version follows the
+    #: repository: its slot moves to each newer version when the repository is polled.
+    spec: SlotSpec | None = None
+
+    @property
+    def follows_latest(self) -> bool:
+        return self.spec is not None and self.spec.version is None and "/" not in self.spec.model
 
 
 def _flow() -> str | None:
@@ -96,6 +105,9 @@ class LoadedSlot:
         self.model_version = ModelVersion(cfg.model.name, cfg.model.version)
         self.load_s = 0.0  # set by load: reading files and the class-count check
         self.warm_s = 0.0  # set by load: the warm-up runs
+        #: Set by load: how much the process grew while this model loaded and warmed
+        #: (at least its files' size).  Approximate: other slots' batches run meanwhile.
+        self.memory_bytes = 0
 
     @classmethod
     def load(cls, cfg: SlotConfig, executor: Executor,
@@ -105,6 +117,7 @@ class LoadedSlot:
         ``on_warming`` is called (on this thread) when loading is done and warm-up starts.
         """
         started = time.perf_counter()
+        rss_before = rss_bytes()
         model = cfg.model
         problems = file_problems(model)
         if problems:
@@ -123,6 +136,7 @@ class LoadedSlot:
             runtime.close()  # a failed load must not keep the model's memory
             raise
         slot.load_s, slot.warm_s = loaded - started, time.perf_counter() - loaded
+        slot.memory_bytes = max(rss_bytes() - rss_before, model.size_bytes)
         log.info("slot %s: %s v%d on %s/%s ready in %.1fs (warm-up %.1fs)", cfg.slot,
                  model.name, model.version, runtime.backend, cfg.runtime.device,
                  slot.load_s + slot.warm_s, slot.warm_s)

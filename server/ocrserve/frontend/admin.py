@@ -155,7 +155,8 @@ def slot_status(info: SlotInfo, counters: Mapping[str, Any] | None = None) -> mp
         dropped_cancelled=count("dropped_cancelled"), rejected_full=count("rejected_full"),
         standby_model=info.standby_model or "", standby_version=info.standby_version or 0,
         load_seconds=info.load_s or 0.0, warm_seconds=info.warm_s or 0.0,
-        last_used_unix=info.last_used or 0.0)
+        last_used_unix=info.last_used or 0.0, memory_bytes=info.memory_bytes or 0,
+        model_bytes=info.model_bytes or 0)
 
 
 def check_pull_url(url: str, allowed_hosts: Sequence[str]) -> None:

@@ -83,6 +83,12 @@ class InstalledModel:
     files: dict[str, str]
     source: str
 
+    @property
+    def size_bytes(self) -> int:
+        """The size of its files now (those present): a floor for its memory once loaded."""
+        sizes = ((self.path / name) for name in self.files)
+        return sum(p.stat().st_size for p in sizes if p.is_file())
+
 
 def sha256_file(path: Path) -> str:
     with path.open("rb") as f:

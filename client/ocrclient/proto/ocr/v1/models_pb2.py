@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13ocr/v1/models.proto\x12\x06ocr.v1\"\xaf\x01\n\x0c\x43\x61talogModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x04kind\x18\x02 \x01(\x0e\x32\x11.ocr.v1.ModelKind\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x0c\n\x04slim\x18\x04 \x01(\x08\x12\x0c\n\x04size\x18\x05 \x01(\t\x12\x15\n\rinference_url\x18\x06 \x01(\t\x12+\n\tinstalled\x18\x07 \x03(\x0b\x32\x18.ocr.v1.InstalledVersion\"C\n\x10InstalledVersion\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\"\x14\n\x12ListCatalogRequest\";\n\x13ListCatalogResponse\x12$\n\x06models\x18\x01 \x03(\x0b\x32\x14.ocr.v1.CatalogModel\"\xa7\x03\n\nSlotStatus\x12\x0c\n\x04slot\x18\x01 \x01(\t\x12\x1f\n\x04kind\x18\x02 \x01(\x0e\x32\x11.ocr.v1.ModelKind\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\r\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\x12 \n\x05state\x18\x07 \x01(\x0e\x32\x11.ocr.v1.SlotState\x12\x0f\n\x07message\x18\x08 \x01(\t\x12\x0f\n\x07\x62\x61tches\x18\t \x01(\x04\x12\x15\n\rbatched_items\x18\n \x01(\x04\x12\x0e\n\x06queued\x18\x0b \x01(\x04\x12\x18\n\x10\x64ropped_deadline\x18\x0c \x01(\x04\x12\x19\n\x11\x64ropped_cancelled\x18\r \x01(\x04\x12\x15\n\rrejected_full\x18\x0e \x01(\x04\x12\x15\n\rstandby_model\x18\x0f \x01(\t\x12\x17\n\x0fstandby_version\x18\x10 \x01(\r\x12\x14\n\x0cload_seconds\x18\x11 \x01(\x01\x12\x14\n\x0cwarm_seconds\x18\x12 \x01(\x01\x12\x16\n\x0elast_used_unix\x18\x13 \x01(\x01\"\x12\n\x10ListSlotsRequest\"\x1e\n\x0eGetSlotRequest\x12\x0c\n\x04slot\x18\x01 \x01(\t\"\x13\n\x11WatchSlotsRequest\">\n\tSlotEvent\x12 \n\x04slot\x18\x01 \x01(\x0b\x32\x12.ocr.v1.SlotStatus\x12\x0f\n\x07removed\x18\x02 \x01(\x08\":\n\tModelSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\"U\n\x0fLoadSlotRequest\x12\x0c\n\x04slot\x18\x01 \x01(\t\x12 \n\x05model\x18\x02 \x01(\x0b\x32\x11.ocr.v1.ModelSpec\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\x89\x01\n\x0fSwapSlotRequest\x12\x0c\n\x04slot\x18\x01 \x01(\t\x12 \n\x05model\x18\x02 \x01(\x0b\x32\x11.ocr.v1.ModelSpec\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x1d\n\x10\x65xpected_version\x18\x04 \x01(\rH\x00\x88\x01\x01\x42\x13\n\x11_expected_version\"i\n\x11UnloadSlotRequest\x12\x0c\n\x04slot\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x1d\n\x10\x65xpected_version\x18\x03 \x01(\rH\x00\x88\x01\x01\x42\x13\n\x11_expected_version\"\x14\n\x12UnloadSlotResponse\"H\n\x15SlotOperationProgress\x12!\n\x05slots\x18\x01 \x03(\x0b\x32\x12.ocr.v1.SlotStatus\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\"A\n\x10PullModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\xf0\x01\n\x0cPullProgress\x12)\n\x05phase\x18\x01 \x01(\x0e\x32\x1a.ocr.v1.PullProgress.Phase\x12\x12\n\nbytes_done\x18\x02 \x01(\x04\x12\x13\n\x0b\x62ytes_total\x18\x03 \x01(\x04\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\r\x12\x0e\n\x06\x66ormat\x18\x06 \x01(\t\"[\n\x05Phase\x12\x15\n\x11PHASE_UNSPECIFIED\x10\x00\x12\x15\n\x11PHASE_DOWNLOADING\x10\x01\x12\x14\n\x10PHASE_INSTALLING\x10\x02\x12\x0e\n\nPHASE_DONE\x10\x03\"6\n\x11ListSlotsResponse\x12!\n\x05slots\x18\x01 \x03(\x0b\x32\x12.ocr.v1.SlotStatus*c\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eMODEL_KIND_DET\x10\x01\x12\x12\n\x0eMODEL_KIND_CLS\x10\x02\x12\x12\n\x0eMODEL_KIND_REC\x10\x03*\xb2\x01\n\tSlotState\x12\x1a\n\x16SLOT_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12SLOT_STATE_LOADING\x10\x01\x12\x16\n\x12SLOT_STATE_WARMING\x10\x02\x12\x14\n\x10SLOT_STATE_READY\x10\x03\x12\x17\n\x13SLOT_STATE_DRAINING\x10\x04\x12\x15\n\x11SLOT_STATE_FAILED\x10\x05\x12\x13\n\x0fSLOT_STATE_COLD\x10\x06\x32\xa4\x04\n\x0cModelService\x12\x46\n\x0bListCatalog\x12\x1a.ocr.v1.ListCatalogRequest\x1a\x1b.ocr.v1.ListCatalogResponse\x12@\n\tListSlots\x12\x18.ocr.v1.ListSlotsRequest\x1a\x19.ocr.v1.ListSlotsResponse\x12<\n\x07GetSlot\x12\x16.ocr.v1.GetSlotRequest\x1a\x19.ocr.v1.ListSlotsResponse\x12<\n\nWatchSlots\x12\x19.ocr.v1.WatchSlotsRequest\x1a\x11.ocr.v1.SlotEvent0\x01\x12\x44\n\x08LoadSlot\x12\x17.ocr.v1.LoadSlotRequest\x1a\x1d.ocr.v1.SlotOperationProgress0\x01\x12\x44\n\x08SwapSlot\x12\x17.ocr.v1.SwapSlotRequest\x1a\x1d.ocr.v1.SlotOperationProgress0\x01\x12\x43\n\nUnloadSlot\x12\x19.ocr.v1.UnloadSlotRequest\x1a\x1a.ocr.v1.UnloadSlotResponse\x12=\n\tPullModel\x12\x18.ocr.v1.PullModelRequest\x1a\x14.ocr.v1.PullProgress0\x01\x42\x10P\x01Z\x0cocr/v1;ocrv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13ocr/v1/models.proto\x12\x06ocr.v1\"\xaf\x01\n\x0c\x43\x61talogModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x04kind\x18\x02 \x01(\x0e\x32\x11.ocr.v1.ModelKind\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x0c\n\x04slim\x18\x04 \x01(\x08\x12\x0c\n\x04size\x18\x05 \x01(\t\x12\x15\n\rinference_url\x18\x06 \x01(\t\x12+\n\tinstalled\x18\x07 \x03(\x0b\x32\x18.ocr.v1.InstalledVersion\"C\n\x10InstalledVersion\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\"\x14\n\x12ListCatalogRequest\";\n\x13ListCatalogResponse\x12$\n\x06models\x18\x01 \x03(\x0b\x32\x14.ocr.v1.CatalogModel\"\xd2\x03\n\nSlotStatus\x12\x0c\n\x04slot\x18\x01 \x01(\t\x12\x1f\n\x04kind\x18\x02 \x01(\x0e\x32\x11.ocr.v1.ModelKind\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\r\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\x12 \n\x05state\x18\x07 \x01(\x0e\x32\x11.ocr.v1.SlotState\x12\x0f\n\x07message\x18\x08 \x01(\t\x12\x0f\n\x07\x62\x61tches\x18\t \x01(\x04\x12\x15\n\rbatched_items\x18\n \x01(\x04\x12\x0e\n\x06queued\x18\x0b \x01(\x04\x12\x18\n\x10\x64ropped_deadline\x18\x0c \x01(\x04\x12\x19\n\x11\x64ropped_cancelled\x18\r \x01(\x04\x12\x15\n\rrejected_full\x18\x0e \x01(\x04\x12\x15\n\rstandby_model\x18\x0f \x01(\t\x12\x17\n\x0fstandby_version\x18\x10 \x01(\r\x12\x14\n\x0cload_seconds\x18\x11 \x01(\x01\x12\x14\n\x0cwarm_seconds\x18\x12 \x01(\x01\x12\x16\n\x0elast_used_unix\x18\x13 \x01(\x01\x12\x14\n\x0cmemory_bytes\x18\x14 \x01(\x04\x12\x13\n\x0bmodel_bytes\x18\x15 \x01(\x04\"\x12\n\x10ListSlotsRequest\"\x1e\n\x0eGetSlotRequest\x12\x0c\n\x04slot\x18\x01 \x01(\t\"\x13\n\x11WatchSlotsRequest\">\n\tSlotEvent\x12 \n\x04slot\x18\x01 \x01(\x0b\x32\x12.ocr.v1.SlotStatus\x12\x0f\n\x07removed\x18\x02 \x01(\x08\":\n\tModelSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\"U\n\x0fLoadSlotRequest\x12\x0c\n\x04slot\x18\x01 \x01(\t\x12 \n\x05model\x18\x02 \x01(\x0b\x32\x11.ocr.v1.ModelSpec\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\x89\x01\n\x0fSwapSlotRequest\x12\x0c\n\x04slot\x18\x01 \x01(\t\x12 \n\x05model\x18\x02 \x01(\x0b\x32\x11.ocr.v1.ModelSpec\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x1d\n\x10\x65xpected_version\x18\x04 \x01(\rH\x00\x88\x01\x01\x42\x13\n\x11_expected_version\"i\n\x11UnloadSlotRequest\x12\x0c\n\x04slot\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x1d\n\x10\x65xpected_version\x18\x03 \x01(\rH\x00\x88\x01\x01\x42\x13\n\x11_expected_version\"\x14\n\x12UnloadSlotResponse\"H\n\x15SlotOperationProgress\x12!\n\x05slots\x18\x01 \x03(\x0b\x32\x12.ocr.v1.SlotStatus\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\"A\n\x10PullModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\xf0\x01\n\x0cPullProgress\x12)\n\x05phase\x18\x01 \x01(\x0e\x32\x1a.ocr.v1.PullProgress.Phase\x12\x12\n\nbytes_done\x18\x02 \x01(\x04\x12\x13\n\x0b\x62ytes_total\x18\x03 \x01(\x04\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\r\x12\x0e\n\x06\x66ormat\x18\x06 \x01(\t\"[\n\x05Phase\x12\x15\n\x11PHASE_UNSPECIFIED\x10\x00\x12\x15\n\x11PHASE_DOWNLOADING\x10\x01\x12\x14\n\x10PHASE_INSTALLING\x10\x02\x12\x0e\n\nPHASE_DONE\x10\x03\"6\n\x11ListSlotsResponse\x12!\n\x05slots\x18\x01 \x03(\x0b\x32\x12.ocr.v1.SlotStatus*c\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eMODEL_KIND_DET\x10\x01\x12\x12\n\x0eMODEL_KIND_CLS\x10\x02\x12\x12\n\x0eMODEL_KIND_REC\x10\x03*\xb2\x01\n\tSlotState\x12\x1a\n\x16SLOT_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12SLOT_STATE_LOADING\x10\x01\x12\x16\n\x12SLOT_STATE_WARMING\x10\x02\x12\x14\n\x10SLOT_STATE_READY\x10\x03\x12\x17\n\x13SLOT_STATE_DRAINING\x10\x04\x12\x15\n\x11SLOT_STATE_FAILED\x10\x05\x12\x13\n\x0fSLOT_STATE_COLD\x10\x06\x32\xa4\x04\n\x0cModelService\x12\x46\n\x0bListCatalog\x12\x1a.ocr.v1.ListCatalogRequest\x1a\x1b.ocr.v1.ListCatalogResponse\x12@\n\tListSlots\x12\x18.ocr.v1.ListSlotsRequest\x1a\x19.ocr.v1.ListSlotsResponse\x12<\n\x07GetSlot\x12\x16.ocr.v1.GetSlotRequest\x1a\x19.ocr.v1.ListSlotsResponse\x12<\n\nWatchSlots\x12\x19.ocr.v1.WatchSlotsRequest\x1a\x11.ocr.v1.SlotEvent0\x01\x12\x44\n\x08LoadSlot\x12\x17.ocr.v1.LoadSlotRequest\x1a\x1d.ocr.v1.SlotOperationProgress0\x01\x12\x44\n\x08SwapSlot\x12\x17.ocr.v1.SwapSlotRequest\x1a\x1d.ocr.v1.SlotOperationProgress0\x01\x12\x43\n\nUnloadSlot\x12\x19.ocr.v1.UnloadSlotRequest\x1a\x1a.ocr.v1.UnloadSlotResponse\x12=\n\tPullModel\x12\x18.ocr.v1.PullModelRequest\x1a\x14.ocr.v1.PullProgress0\x01\x42\x10P\x01Z\x0cocr/v1;ocrv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -22,10 +22,10 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ocr.v1.models_pb2', _global
 if _descriptor._USE_C_DESCRIPTORS == False:
   _globals['DESCRIPTOR']._options = None
   _globals['DESCRIPTOR']._serialized_options = b'P\001Z\014ocr/v1;ocrv1'
-  _globals['_MODELKIND']._serialized_start=1780
-  _globals['_MODELKIND']._serialized_end=1879
-  _globals['_SLOTSTATE']._serialized_start=1882
-  _globals['_SLOTSTATE']._serialized_end=2060
+  _globals['_MODELKIND']._serialized_start=1823
+  _globals['_MODELKIND']._serialized_end=1922
+  _globals['_SLOTSTATE']._serialized_start=1925
+  _globals['_SLOTSTATE']._serialized_end=2103
   _globals['_CATALOGMODEL']._serialized_start=32
   _globals['_CATALOGMODEL']._serialized_end=207
   _globals['_INSTALLEDVERSION']._serialized_start=209
@@ -35,35 +35,35 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _globals['_LISTCATALOGRESPONSE']._serialized_start=300
   _globals['_LISTCATALOGRESPONSE']._serialized_end=359
   _globals['_SLOTSTATUS']._serialized_start=362
-  _globals['_SLOTSTATUS']._serialized_end=785
-  _globals['_LISTSLOTSREQUEST']._serialized_start=787
-  _globals['_LISTSLOTSREQUEST']._serialized_end=805
-  _globals['_GETSLOTREQUEST']._serialized_start=807
-  _globals['_GETSLOTREQUEST']._serialized_end=837
-  _globals['_WATCHSLOTSREQUEST']._serialized_start=839
-  _globals['_WATCHSLOTSREQUEST']._serialized_end=858
-  _globals['_SLOTEVENT']._serialized_start=860
-  _globals['_SLOTEVENT']._serialized_end=922
-  _globals['_MODELSPEC']._serialized_start=924
-  _globals['_MODELSPEC']._serialized_end=982
-  _globals['_LOADSLOTREQUEST']._serialized_start=984
-  _globals['_LOADSLOTREQUEST']._serialized_end=1069
-  _globals['_SWAPSLOTREQUEST']._serialized_start=1072
-  _globals['_SWAPSLOTREQUEST']._serialized_end=1209
-  _globals['_UNLOADSLOTREQUEST']._serialized_start=1211
-  _globals['_UNLOADSLOTREQUEST']._serialized_end=1316
-  _globals['_UNLOADSLOTRESPONSE']._serialized_start=1318
-  _globals['_UNLOADSLOTRESPONSE']._serialized_end=1338
-  _globals['_SLOTOPERATIONPROGRESS']._serialized_start=1340
-  _globals['_SLOTOPERATIONPROGRESS']._serialized_end=1412
-  _globals['_PULLMODELREQUEST']._serialized_start=1414
-  _globals['_PULLMODELREQUEST']._serialized_end=1479
-  _globals['_PULLPROGRESS']._serialized_start=1482
-  _globals['_PULLPROGRESS']._serialized_end=1722
-  _globals['_PULLPROGRESS_PHASE']._serialized_start=1631
-  _globals['_PULLPROGRESS_PHASE']._serialized_end=1722
-  _globals['_LISTSLOTSRESPONSE']._serialized_start=1724
-  _globals['_LISTSLOTSRESPONSE']._serialized_end=1778
-  _globals['_MODELSERVICE']._serialized_start=2063
-  _globals['_MODELSERVICE']._serialized_end=2611
+  _globals['_SLOTSTATUS']._serialized_end=828
+  _globals['_LISTSLOTSREQUEST']._serialized_start=830
+  _globals['_LISTSLOTSREQUEST']._serialized_end=848
+  _globals['_GETSLOTREQUEST']._serialized_start=850
+  _globals['_GETSLOTREQUEST']._serialized_end=880
+  _globals['_WATCHSLOTSREQUEST']._serialized_start=882
+  _globals['_WATCHSLOTSREQUEST']._serialized_end=901
+  _globals['_SLOTEVENT']._serialized_start=903
+  _globals['_SLOTEVENT']._serialized_end=965
+  _globals['_MODELSPEC']._serialized_start=967
+  _globals['_MODELSPEC']._serialized_end=1025
+  _globals['_LOADSLOTREQUEST']._serialized_start=1027
+  _globals['_LOADSLOTREQUEST']._serialized_end=1112
+  _globals['_SWAPSLOTREQUEST']._serialized_start=1115
+  _globals['_SWAPSLOTREQUEST']._serialized_end=1252
+  _globals['_UNLOADSLOTREQUEST']._serialized_start=1254
+  _globals['_UNLOADSLOTREQUEST']._serialized_end=1359
+  _globals['_UNLOADSLOTRESPONSE']._serialized_start=1361
+  _globals['_UNLOADSLOTRESPONSE']._serialized_end=1381
+  _globals['_SLOTOPERATIONPROGRESS']._serialized_start=1383
+  _globals['_SLOTOPERATIONPROGRESS']._serialized_end=1455
+  _globals['_PULLMODELREQUEST']._serialized_start=1457
+  _globals['_PULLMODELREQUEST']._serialized_end=1522
+  _globals['_PULLPROGRESS']._serialized_start=1525
+  _globals['_PULLPROGRESS']._serialized_end=1765
+  _globals['_PULLPROGRESS_PHASE']._serialized_start=1674
+  _globals['_PULLPROGRESS_PHASE']._serialized_end=1765
+  _globals['_LISTSLOTSRESPONSE']._serialized_start=1767
+  _globals['_LISTSLOTSRESPONSE']._serialized_end=1821
+  _globals['_MODELSERVICE']._serialized_start=2106
+  _globals['_MODELSERVICE']._serialized_end=2654
 # @@protoc_insertion_point(module_scope)

@@ -73,7 +73,7 @@ class ListCatalogResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[CatalogModel, _Mapping]]] = ...) -> None: ...
 
 class SlotStatus(_message.Message):
-    __slots__ = ("slot", "kind", "model", "version", "backend", "device", "state", "message", "batches", "batched_items", "queued", "dropped_deadline", "dropped_cancelled", "rejected_full", "standby_model", "standby_version", "load_seconds", "warm_seconds", "last_used_unix")
+    __slots__ = ("slot", "kind", "model", "version", "backend", "device", "state", "message", "batches", "batched_items", "queued", "dropped_deadline", "dropped_cancelled", "rejected_full", "standby_model", "standby_version", "load_seconds", "warm_seconds", "last_used_unix", "memory_bytes", "model_bytes")
     SLOT_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +93,8 @@ class SlotStatus(_message.Message):
     LOAD_SECONDS_FIELD_NUMBER: _ClassVar[int]
     WARM_SECONDS_FIELD_NUMBER: _ClassVar[int]
     LAST_USED_UNIX_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_BYTES_FIELD_NUMBER: _ClassVar[int]
     slot: str
     kind: ModelKind
     model: str
@@ -112,7 +114,9 @@ class SlotStatus(_message.Message):
     load_seconds: float
     warm_seconds: float
     last_used_unix: float
-    def __init__(self, slot: _Optional[str] = ..., kind: _Optional[_Union[ModelKind, str]] = ..., model: _Optional[str] = ..., version: _Optional[int] = ..., backend: _Optional[str] = ..., device: _Optional[str] = ..., state: _Optional[_Union[SlotState, str]] = ..., message: _Optional[str] = ..., batches: _Optional[int] = ..., batched_items: _Optional[int] = ..., queued: _Optional[int] = ..., dropped_deadline: _Optional[int] = ..., dropped_cancelled: _Optional[int] = ..., rejected_full: _Optional[int] = ..., standby_model: _Optional[str] = ..., standby_version: _Optional[int] = ..., load_seconds: _Optional[float] = ..., warm_seconds: _Optional[float] = ..., last_used_unix: _Optional[float] = ...) -> None: ...
+    memory_bytes: int
+    model_bytes: int
+    def __init__(self, slot: _Optional[str] = ..., kind: _Optional[_Union[ModelKind, str]] = ..., model: _Optional[str] = ..., version: _Optional[int] = ..., backend: _Optional[str] = ..., device: _Optional[str] = ..., state: _Optional[_Union[SlotState, str]] = ..., message: _Optional[str] = ..., batches: _Optional[int] = ..., batched_items: _Optional[int] = ..., queued: _Optional[int] = ..., dropped_deadline: _Optional[int] = ..., dropped_cancelled: _Optional[int] = ..., rejected_full: _Optional[int] = ..., standby_model: _Optional[str] = ..., standby_version: _Optional[int] = ..., load_seconds: _Optional[float] = ..., warm_seconds: _Optional[float] = ..., last_used_unix: _Optional[float] = ..., memory_bytes: _Optional[int] = ..., model_bytes: _Optional[int] = ...) -> None: ...
 
 class ListSlotsRequest(_message.Message):
     __slots__ = ()

@@ -35,6 +35,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MODEL_VERSION_MISMATCH: _ClassVar[ErrorReason]
     ADMIN_TOKEN_REQUIRED: _ClassVar[ErrorReason]
     URL_NOT_ALLOWED: _ClassVar[ErrorReason]
+    MEMORY_BUDGET: _ClassVar[ErrorReason]
 
 class ChannelOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -95,6 +96,7 @@ SLOT_EXISTS: ErrorReason
 MODEL_VERSION_MISMATCH: ErrorReason
 ADMIN_TOKEN_REQUIRED: ErrorReason
 URL_NOT_ALLOWED: ErrorReason
+MEMORY_BUDGET: ErrorReason
 CHANNEL_ORDER_UNSPECIFIED: ChannelOrder
 CHANNEL_ORDER_BGR: ChannelOrder
 CHANNEL_ORDER_RGB: ChannelOrder

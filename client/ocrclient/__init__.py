@@ -38,6 +38,7 @@ from ocrclient._params import (
     OcrParams,
     RecognitionParams,
     RecognizeParams,
+    StreamParams,
 )
 from ocrclient._retry import RetryPolicy
 from ocrclient._types import (
@@ -45,6 +46,9 @@ from ocrclient._types import (
     CatalogModel,
     Classification,
     DetectResult,
+    Frame,
+    FrameResult,
+    FrameStatus,
     InstalledVersion,
     Limits,
     ModelRef,
@@ -56,6 +60,7 @@ from ocrclient._types import (
     ServerInfo,
     SlotStatus,
     StageTimings,
+    StreamStats,
     TextBox,
     TextLine,
 )
@@ -81,6 +86,9 @@ __all__ = [
     "DetectionParams",
     "FailedPrecondition",
     "FieldViolation",
+    "Frame",
+    "FrameResult",
+    "FrameStatus",
     "ImageLike",
     "InstalledVersion",
     "InvalidArgument",
@@ -103,6 +111,8 @@ __all__ = [
     "ServerInfo",
     "SlotStatus",
     "StageTimings",
+    "StreamParams",
+    "StreamStats",
     "TextBox",
     "TextLine",
     "Unauthenticated",

@@ -8,7 +8,15 @@ constructor arguments exist once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, Literal, TypeVar
@@ -17,14 +25,16 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ocrclient._errors import REQUEST_ID_KEY, OcrClientError, ServerError
-from ocrclient._images import ChannelOrder, ImageLike, to_images
+from ocrclient._images import ChannelOrder, ImageLike, to_image, to_images
 from ocrclient._params import (
     ClassifyArgs,
     DetectArgs,
     OcrArgs,
     RecognizeArgs,
+    StreamArgs,
     classification_params,
     detection_params,
+    enum_number,
     priority,
     recognition_params,
     split_options,
@@ -35,6 +45,7 @@ from ocrclient._types import (
     CatalogModel,
     Classification,
     DetectResult,
+    Frame,
     OcrResult,
     Recognition,
     ServerInfo,
@@ -118,6 +129,81 @@ def ocr_call(images: Iterable[ImageLike], channel_order: ChannelOrder,
     if params.get("use_angle_cls") is not None:
         request.use_angle_cls = bool(params["use_angle_cls"])
     return _image_call("Ocr", request, ocr_result_from_proto, options, strict)
+
+
+def stream_config(params: Mapping[str, Any]) -> ocr_pb2.StreamConfig:
+    """A StreamOcr config from :class:`~ocrclient._params.StreamParams` keywords."""
+    config = ocr_pb2.StreamConfig(
+        detection=detection_params(params),
+        classification=classification_params(params),
+        recognition=recognition_params(params),
+        return_timings=bool(params.get("return_timings")),
+        priority=priority(params),
+        max_in_flight=int(params.get("max_in_flight") or 0),
+        max_staleness_s=float(params.get("max_staleness_s") or 0.0),
+        dedup_threshold=float(params.get("dedup_threshold") or 0.0),
+        overload=ocr_pb2.OverloadPolicy.Name(enum_number(
+            ocr_pb2.OverloadPolicy.DESCRIPTOR, "overload", params.get("overload") or "latest")),
+    )
+    if params.get("use_angle_cls") is not None:
+        config.use_angle_cls = bool(params["use_angle_cls"])
+    return config
+
+
+def frame_request(frame: Frame | ImageLike, index: int, channel_order: ChannelOrder
+                  ) -> ocr_pb2.StreamOcrRequest:
+    """The message for the ``index``-th frame of a stream (a bare image is a Frame)."""
+    if not isinstance(frame, Frame):
+        frame = Frame(frame)
+    message = ocr_pb2.Frame(
+        image=to_image(frame.image, channel_order=channel_order),
+        frame_id=index if frame.frame_id is None else frame.frame_id,
+        timestamp_s=frame.timestamp_s)
+    return ocr_pb2.StreamOcrRequest(frame=message)
+
+
+class FrameSource:
+    """The request messages of one stream: its config, then the caller's frames.
+
+    gRPC reads them on its own (a thread, or a task), where an exception would
+    only cancel the call.  So a frame that cannot be sent (a bad image, an error
+    in the caller's generator) ends the stream instead; the server answers the
+    frames before it, and :meth:`raise_error` then raises it in the caller.
+    """
+
+    def __init__(self, config: ocr_pb2.StreamConfig, channel_order: ChannelOrder) -> None:
+        self.config = config
+        self.channel_order = channel_order
+        self.error: Exception | None = None
+
+    def requests(self, frames: Iterable[Frame | ImageLike]
+                 ) -> Iterator[ocr_pb2.StreamOcrRequest]:
+        yield ocr_pb2.StreamOcrRequest(config=self.config)
+        try:
+            for index, frame in enumerate(frames):
+                yield frame_request(frame, index, self.channel_order)
+        except Exception as exc:
+            self.error = exc
+
+    async def arequests(self, frames: Iterable[Frame | ImageLike]
+                        | AsyncIterable[Frame | ImageLike]
+                        ) -> AsyncIterator[ocr_pb2.StreamOcrRequest]:
+        yield ocr_pb2.StreamOcrRequest(config=self.config)
+        try:
+            if isinstance(frames, AsyncIterable):
+                index = 0
+                async for frame in frames:
+                    yield frame_request(frame, index, self.channel_order)
+                    index += 1
+            else:
+                for index, frame in enumerate(frames):
+                    yield frame_request(frame, index, self.channel_order)
+        except Exception as exc:
+            self.error = exc
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
 
 
 def detect_call(images: Iterable[ImageLike], channel_order: ChannelOrder,
@@ -238,11 +324,24 @@ class ClientBase:
 
     def _call_kwargs(self, call: Call[Any]) -> dict[str, Any]:
         """gRPC keyword arguments besides the timeout: metadata and wait_for_ready."""
-        metadata = [*self.metadata, *call.options.get("metadata", ())]
-        if call.options.get("request_id"):
-            metadata.append((REQUEST_ID_KEY, str(call.options["request_id"])))
+        return self._grpc_kwargs(call.options)
+
+    def _grpc_kwargs(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        metadata = [*self.metadata, *options.get("metadata", ())]
+        if options.get("request_id"):
+            metadata.append((REQUEST_ID_KEY, str(options["request_id"])))
         return {"metadata": metadata or None,
-                "wait_for_ready": bool(call.options.get("wait_for_ready", self.wait_for_ready))}
+                "wait_for_ready": bool(options.get("wait_for_ready", self.wait_for_ready))}
+
+    def _stream_call(self, frames_kwargs: Mapping[str, Any]
+                     ) -> tuple[ocr_pb2.StreamConfig, dict[str, Any]]:
+        """A stream's config and gRPC keyword arguments.  A stream has no timeout
+        unless the call gives one: the client's default is meant for single requests."""
+        params, options = split_options(frames_kwargs, StreamArgs)
+        if "strict" in options:
+            raise TypeError("stream takes no strict: each frame's error is in its result")
+        return stream_config(params), {"timeout": options.get("timeout"),
+                                       **self._grpc_kwargs(options)}
 
 
 def only_result(results: Sequence[R]) -> R:

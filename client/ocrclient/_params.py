@@ -68,6 +68,15 @@ class OcrParams(DetectionParams, ClassificationParams, RecognitionParams, CallPa
     return_timings: bool
 
 
+class StreamParams(OcrParams, total=False):
+    """A stream's config: OCR parameters and pacing (see ``stream``)."""
+
+    max_in_flight: int
+    overload: Literal["latest", "block"]
+    max_staleness_s: float
+    dedup_threshold: float
+
+
 class CallOptions(TypedDict, total=False):
     """How one call is made (not sent as request fields).
 
@@ -89,6 +98,10 @@ class CallOptions(TypedDict, total=False):
 
 
 class OcrArgs(OcrParams, CallOptions, total=False):
+    pass
+
+
+class StreamArgs(StreamParams, CallOptions, total=False):
     pass
 
 
@@ -123,6 +136,13 @@ HELP: dict[str, str] = {
     "use_angle_cls": "run the angle classifier (default: when the server has one)",
     "return_timings": "return server-side per-stage timings",
     "priority": "high-priority work is batched first when the server is busy (default: normal)",
+    "max_in_flight": "frames the server processes at once for this stream (default: 2)",
+    "overload": "when frames come faster than they are processed: latest drops the older "
+                "waiting frame, block slows the sender down (default: latest)",
+    "max_staleness_s": "latest: drop a frame that waited longer than this, seconds "
+                       "(default: 0, no limit)",
+    "dedup_threshold": "reuse the last processed frame's lines for a frame that differs from "
+                       "it by less than this, 0-1 (default: 0, off; try 0.05)",
 }
 
 _RENAMED = {"det_slot": "slot", "cls_slot": "slot", "cls_thresh": "thresh", "language": "slot"}
@@ -170,7 +190,7 @@ def priority(params: Mapping[str, Any]) -> str:
     value = params.get("priority")
     if value is None:
         return "PRIORITY_UNSPECIFIED"
-    number = _enum_number(ocr_pb2.Priority.DESCRIPTOR, "priority", value)
+    number = enum_number(ocr_pb2.Priority.DESCRIPTOR, "priority", value)
     return str(ocr_pb2.Priority.Name(number))
 
 
@@ -190,12 +210,12 @@ def _fill(msg: M, params: Mapping[str, Any], names: Iterable[str]) -> M:
             continue
         field = msg.DESCRIPTOR.fields_by_name[_RENAMED.get(name, name)]
         if field.enum_type is not None:
-            value = _enum_number(field.enum_type, name, value)
+            value = enum_number(field.enum_type, name, value)
         setattr(msg, field.name, value)
     return msg
 
 
-def _enum_number(enum: Any, name: str, value: object) -> int:
+def enum_number(enum: Any, name: str, value: object) -> int:
     choices = enum_choices(enum)
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
 from grpc_health.v1 import health_pb2
 
@@ -195,6 +195,7 @@ class Limits:
     det_max_side_len: int = 0
     det_max_pixels: int = 0
     max_crops_per_image: int = 0
+    stream_max_in_flight: int = 0
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,53 @@ class ResponseCacheStats:
 
 
 @dataclass(frozen=True)
+class StreamStats:
+    """The StreamOcr streams of the front-end process that answered."""
+
+    active_streams: int = 0
+    frames_in_server: int = 0  # being processed or waiting now
+    processed: int = 0  # since the process started, by status
+    dropped: int = 0
+    deduped: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A video frame to send with ``stream``: any image the other methods take, its
+    id (default: its position in the stream, from 0) and the source's time in seconds
+    (echoed, not interpreted)."""
+
+    image: Any
+    frame_id: int | None = None
+    timestamp_s: float = 0.0
+
+
+FrameStatus = Literal["processed", "dropped", "deduped", "failed"]
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """The answer to one frame.  ``processed`` and ``deduped`` frames have their
+    lines (a deduped frame repeats those of frame ``deduped_from``); a ``dropped``
+    frame was not processed (``drop_reason``: superseded or stale); a ``failed``
+    frame has its ``error``."""
+
+    frame_id: int
+    timestamp_s: float
+    status: FrameStatus
+    lines: tuple[TextLine, ...]
+    latency_ms: float  # server-side, from receiving the frame to its answer
+    models: tuple[ModelRef, ...] = ()
+    width: int = 0
+    height: int = 0
+    timings: StageTimings | None = None
+    deduped_from: int | None = None
+    drop_reason: str = ""
+    error: OcrClientError | None = None
+
+
+@dataclass(frozen=True)
 class ServerInfo:
     """Versions, limits, effective defaults and slots of a server.
 
@@ -234,6 +282,7 @@ class ServerInfo:
     defaults: dict[str, Any]
     slots: tuple[ServedSlot, ...]
     response_cache: ResponseCacheStats = ResponseCacheStats()
+    streams: StreamStats = StreamStats()
 
 
 AnyResult = OcrResult | DetectResult | Classification | Recognition
@@ -312,7 +361,7 @@ def server_info_from_proto(msg: ocr_pb2.ServerInfo) -> ServerInfo:
     limits = Limits(given.max_message_bytes, given.max_image_pixels,
                     given.max_images_per_request, given.max_rec_width,
                     given.max_request_pixels, given.det_max_side_len, given.det_max_pixels,
-                    given.max_crops_per_image)
+                    given.max_crops_per_image, given.stream_max_in_flight)
     det, cls, rec = msg.defaults.detection, msg.defaults.classification, msg.defaults.recognition
     defaults: dict[str, Any] = {
         "det_slot": det.slot, "limit_side_len": det.limit_side_len,
@@ -332,8 +381,11 @@ def server_info_from_proto(msg: ocr_pb2.ServerInfo) -> ServerInfo:
     cache = msg.response_cache
     response_cache = ResponseCacheStats(cache.enabled, cache.max_bytes, cache.bytes,
                                         cache.entries, cache.hits, cache.misses, cache.evictions)
+    counts = msg.streams
+    streams = StreamStats(counts.active_streams, counts.frames_in_server, counts.processed,
+                          counts.dropped, counts.deduped, counts.failed)
     return ServerInfo(msg.server_version, msg.api_version, limits, defaults, slots,
-                      response_cache)
+                      response_cache, streams)
 
 
 def catalog_model_from_proto(msg: models_pb2.CatalogModel) -> CatalogModel:
@@ -380,3 +432,16 @@ def pull_progress_from_proto(msg: models_pb2.PullProgress) -> PullProgress:
 def health_status_name(status: int) -> str:
     """``SERVING``, ``NOT_SERVING``, ``SERVICE_UNKNOWN`` or ``UNKNOWN``."""
     return str(health_pb2.HealthCheckResponse.ServingStatus.Name(status))
+
+
+def frame_result_from_proto(msg: ocr_pb2.StreamOcrResponse) -> FrameResult:
+    status = _enum_suffix(ocr_pb2.FrameStatus.Name(msg.status), "FRAME_STATUS_").lower()
+    result = msg.result
+    return FrameResult(
+        frame_id=msg.frame_id, timestamp_s=msg.timestamp_s,
+        status=cast(FrameStatus, status),
+        lines=tuple(text_line_from_proto(line) for line in result.lines),
+        latency_ms=msg.latency_ms, models=models_from_proto(result.models),
+        width=result.width, height=result.height, timings=_timings(result),
+        deduped_from=msg.deduped_from if status == "deduped" else None,
+        drop_reason=msg.drop_reason, error=_error(result, 0))

@@ -12,9 +12,9 @@ differs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from types import TracebackType
-from typing import TypeVar, Unpack
+from typing import Any, TypeVar, Unpack
 
 import grpc
 import grpc.aio
@@ -22,15 +22,25 @@ import grpc.aio
 from ocrclient import _core
 from ocrclient._errors import from_rpc_error
 from ocrclient._images import ChannelOrder, ImageLike
-from ocrclient._params import CallOptions, ClassifyArgs, DetectArgs, OcrArgs, RecognizeArgs
+from ocrclient._params import (
+    CallOptions,
+    ClassifyArgs,
+    DetectArgs,
+    OcrArgs,
+    RecognizeArgs,
+    StreamArgs,
+)
 from ocrclient._types import (
     CatalogModel,
     Classification,
     DetectResult,
+    Frame,
+    FrameResult,
     OcrResult,
     Recognition,
     ServerInfo,
     SlotStatus,
+    frame_result_from_proto,
 )
 
 T = TypeVar("T")
@@ -70,6 +80,28 @@ class AsyncOcrClient(_core.ClientBase):
         """Text of already-cropped, horizontal text lines."""
         return await self._run(_core.recognize_call(images, channel_order, kwargs,
                                                     self.strict))
+
+    def stream(self, frames: Iterable[Frame | ImageLike] | AsyncIterable[Frame | ImageLike],
+               *, channel_order: ChannelOrder = "bgr", **kwargs: Unpack[StreamArgs]
+               ) -> AsyncIterator[FrameResult]:
+        """``async for result in client.stream(frames, ...)``: the sync client's
+        ``stream`` (same semantics); ``frames`` may also be an async iterable."""
+        config, call_kwargs = self._stream_call(kwargs)
+        return self._stream(_core.FrameSource(config, channel_order), frames, call_kwargs)
+
+    async def _stream(self, source: _core.FrameSource,
+                      frames: Iterable[Frame | ImageLike] | AsyncIterable[Frame | ImageLike],
+                      call_kwargs: dict[str, Any]) -> AsyncIterator[FrameResult]:
+        call = self._stubs["ocr"].StreamOcr(source.arequests(frames), **call_kwargs)
+        try:
+            async for message in call:
+                yield frame_result_from_proto(message)
+        except grpc.RpcError as exc:
+            source.raise_error()
+            raise from_rpc_error(exc) from exc
+        finally:
+            call.cancel()
+        source.raise_error()
 
     async def get_server_info(self, **options: Unpack[CallOptions]) -> ServerInfo:
         """Versions, limits, effective parameter defaults and slots of the server."""

@@ -11,6 +11,7 @@ Usage::
     health             serving status (exit 1 unless SERVING)
     models             model catalog and slots
     info               server version, limits, parameter defaults, slots
+    stream SOURCE      full OCR of a video file or camera, frame by frame (stream_cli.py)
 
 Options may come before or after the command and between the paths:
 ``ocr-client --json ocr a.png`` and ``ocr-client ocr a.png --json`` are the
@@ -121,6 +122,7 @@ from ocrclient._types import (
     OcrResult,
 )
 from ocrclient.client import OcrClient
+from ocrclient.stream_cli import add_stream_parser, run_stream
 
 DEFAULT_CONCURRENCY = 4
 DEFAULT_TIMEOUT = 30.0
@@ -553,6 +555,8 @@ examples:
   ocr-client detect page.png --draw . --draw-style side-by-side
   ocr-client recognize line.png --slot rec:german
   ocr-client info
+  ocr-client stream clip.mp4 --dedup-threshold 0.05     # prints each change of text
+  ocr-client stream 0 --pace max --overload latest --draw annotated.mp4
 
 Options go before or after the command.  Images are sent one per request
 (--batch N for more), --concurrency at a time, each request under its own
@@ -595,6 +599,7 @@ def build_parser(default_server: str = DEFAULT_TARGET) -> argparse.ArgumentParse
         else:
             sub.set_defaults(draw=None, draw_style=None, font=None)
         add_param_flags(sub, command.params)
+    add_stream_parser(commands, shared, add_param_flags)
     for name, (help_text, _) in OTHER_COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text,
                                   parents=[shared])
@@ -642,6 +647,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in IMAGE_COMMANDS:
             return run_images(args, IMAGE_COMMANDS[args.command], out, err)
+        if args.command == "stream":
+            with _client(args) as client:
+                return run_stream(args, client, out, err)
         return run_other(args, out, err)
     except BrokenPipeError:  # e.g. `ocr-client ocr *.png | head`
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -17,24 +17,34 @@ subclasses; what is safe to retry is retried within the call's timeout.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import TypeVar, Unpack
+from typing import Any, TypeVar, Unpack
 
 import grpc
 
 from ocrclient import _core
 from ocrclient._errors import from_rpc_error
 from ocrclient._images import ChannelOrder, ImageLike
-from ocrclient._params import CallOptions, ClassifyArgs, DetectArgs, OcrArgs, RecognizeArgs
+from ocrclient._params import (
+    CallOptions,
+    ClassifyArgs,
+    DetectArgs,
+    OcrArgs,
+    RecognizeArgs,
+    StreamArgs,
+)
 from ocrclient._types import (
     CatalogModel,
     Classification,
     DetectResult,
+    Frame,
+    FrameResult,
     OcrResult,
     Recognition,
     ServerInfo,
     SlotStatus,
+    frame_result_from_proto,
 )
 
 T = TypeVar("T")
@@ -73,6 +83,35 @@ class OcrClient(_core.ClientBase):
                   **kwargs: Unpack[RecognizeArgs]) -> list[Recognition]:
         """Text of already-cropped, horizontal text lines."""
         return self._run(_core.recognize_call(images, channel_order, kwargs, self.strict))
+
+    def stream(self, frames: Iterable[Frame | ImageLike], *, channel_order: ChannelOrder = "bgr",
+               **kwargs: Unpack[StreamArgs]) -> Iterator[FrameResult]:
+        """Full OCR of a video: one StreamOcr call, one result per frame, in frame order.
+
+        ``frames`` may be endless (a camera); it is read as the server takes frames.
+        Pacing: ``max_in_flight`` frames processed at once; ``overload="latest"``
+        (default) drops a waiting frame when a newer one comes, ``"block"`` holds
+        the sender back instead; ``max_staleness_s``; ``dedup_threshold`` reuses
+        the last processed frame's lines for a nearly identical frame.  A frame's
+        own failure is in its result and the stream goes on.  No retries, and no
+        timeout unless ``timeout`` is given.  Leaving the loop early (``break``)
+        cancels the call and frees what the server holds for it.
+        """
+        config, call_kwargs = self._stream_call(kwargs)
+        return self._stream(_core.FrameSource(config, channel_order), frames, call_kwargs)
+
+    def _stream(self, source: _core.FrameSource, frames: Iterable[Frame | ImageLike],
+                call_kwargs: dict[str, Any]) -> Iterator[FrameResult]:
+        call = self._stubs["ocr"].StreamOcr(source.requests(frames), **call_kwargs)
+        try:
+            for message in call:
+                yield frame_result_from_proto(message)
+        except grpc.RpcError as exc:
+            source.raise_error()
+            raise from_rpc_error(exc) from exc
+        finally:
+            call.cancel()
+        source.raise_error()
 
     def get_server_info(self, **options: Unpack[CallOptions]) -> ServerInfo:
         """Versions, limits, effective parameter defaults and slots of the server."""

@@ -79,6 +79,9 @@ class Settings:
     det_max_pixels: int = _opt(16_777_216, "most pixels of the detector input (4096*4096)")
     max_crops_per_image: int = _opt(
         1000, "most text boxes recognised per image (detection.max_candidates may not exceed it)")
+    stream_max_in_flight: int = _opt(
+        8, "most frames one StreamOcr stream may have processed at once (its config's "
+        "max_in_flight, default 2, may not exceed it)")
     response_cache_mb: int = _opt(
         0, "per front-end process: MiB of results kept for identical image bytes, parameters "
         "and model versions (0: off)")
@@ -253,6 +256,7 @@ class Settings:
             (self.model_memory_budget_mb >= 0, "model_memory_budget_mb must be >= 0"),
             (self.repository_poll_s >= 0, "repository_poll_s must be >= 0"),
             (self.response_cache_mb >= 0, "response_cache_mb must be >= 0"),
+            (self.stream_max_in_flight >= 1, "stream_max_in_flight must be >= 1"),
             (self.drain_delay_s >= 0, "drain_delay_s must be >= 0"),
             (self.grace_period_s >= 0, "grace_period_s must be >= 0"),
             (self.engine_restart_wait_s >= 0, "engine_restart_wait_s must be >= 0"),

@@ -76,6 +76,10 @@ from ocrserve.models.repository import ModelRepository, default_root
 DEFAULT_IMAGES = Path(".cache") / "images"
 
 
+def _int_list(text: str) -> list[int]:
+    return [int(x) for x in text.split(",")]
+
+
 def _images(folder: str | None) -> list[Path]:
     if folder:
         paths = sorted(p for p in Path(folder).iterdir()
@@ -452,6 +456,17 @@ def cmd_swap(args: argparse.Namespace) -> dict[str, Any]:
                                                   concurrency=args.concurrency_level)}
 
 
+def cmd_streams(args: argparse.Namespace) -> dict[str, Any]:
+    from ocrserve.bench.streams import stream_runs
+
+    spawn = shlex.split(args.spawn)
+    rows = stream_runs(streams=args.streams, fps=args.fps, duration_s=args.duration,
+                       policies=args.policy, dedup_thresholds=args.dedup_threshold,
+                       spawn=spawn)
+    return {"command": "streams", "duration_s": args.duration, "spawn": args.spawn,
+            "rows": rows}
+
+
 def swap_table(doc: dict[str, Any]) -> str:
     change = doc["engine_rss_change"]
     served = ", ".join(f"{name} {count}" for name, count in doc["rec_models_served"].items())
@@ -466,7 +481,9 @@ def swap_table(doc: dict[str, Any]) -> str:
         "",
         f"{doc['swaps']} swaps of the rec slot in {doc['duration_s']:.0f} s at concurrency "
         f"{doc['concurrency']}, after {doc.get('warm_s', 0):.0f} s of the same traffic "
-        "without swaps; RSS read at rest after each phase.",
+        "without swaps; RSS read at rest after each phase. Before the traffic, a COLD "
+        f"recognizer slot answered its first request in {doc.get('first_use_s', 0)} s "
+        f"(load and warm-up included), its second in {doc.get('warm_use_s', 0)} s.",
     ])
 
 
@@ -542,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--server", help="HOST:PORT of a running server")
     load.add_argument("--spawn", help="start ocr-server with these flags on a free port")
     load.add_argument("--rpc", choices=("ocr", "detect", "recognize", "classify"), default="ocr")
-    load.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")],
+    load.add_argument("--concurrency", type=_int_list,
                       default=[1, 2, 4, 8, 16])
     load.add_argument("--rate", type=lambda s: [float(x) for x in s.split(",")],
                       help="open loop: requests per second (comma-separated steps)")
@@ -585,6 +602,21 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("--concurrency", dest="concurrency_level", type=int, default=8)
     swap.set_defaults(run=cmd_swap, table=swap_table)
 
+    from ocrserve.bench.streams import streams_table
+
+    streams = sub.add_parser("streams", parents=[common],
+                             help="live video streams through StreamOcr")
+    streams.add_argument("--streams", type=_int_list, default=[1, 2, 4],
+                         help="stream counts to run, comma-separated (default: 1,2,4)")
+    streams.add_argument("--fps", type=float, default=15.0, help="frames per second per stream")
+    streams.add_argument("--duration", type=float, default=20.0, help="seconds per run")
+    streams.add_argument("--policy", action="append", choices=("latest", "block"),
+                         help="repeatable (default: latest and block)")
+    streams.add_argument("--dedup-threshold", action="append", type=float,
+                         help="repeatable (default: 0, off, and 0.05)")
+    streams.add_argument("--spawn", default="", help="ocr-server flags (default: none)")
+    streams.set_defaults(run=cmd_streams, table=streams_table)
+
     memory = sub.add_parser("memory", parents=[common], help="RSS of every server process")
     memory.add_argument("--spawn", default="--workers 2",
                         help="ocr-server flags (default: --workers 2)")
@@ -600,6 +632,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "core" and not args.model_set:
         args.model_set = sorted(MODEL_SETS)
+    if args.command == "streams":
+        args.policy = args.policy or ["latest", "block"]
+        args.dedup_threshold = args.dedup_threshold or [0.0, 0.05]
     doc = args.run(args)
     doc["machine"] = machine_description()
     doc["date"] = datetime.now(UTC).strftime("%Y-%m-%d")

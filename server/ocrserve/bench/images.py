@@ -163,7 +163,7 @@ class _Page:
 
 
 @lru_cache(maxsize=64)
-def _font(name: str, size: int) -> ImageFont.FreeTypeFont:
+def load_font(name: str, size: int) -> ImageFont.FreeTypeFont:
     path, index = _FONTS[name]
     if not path.exists():
         raise FileNotFoundError(f"font {path} is missing: run tools/install-fonts.sh")
@@ -212,16 +212,16 @@ def document_page(rng: random.Random, size: Size) -> Rendered:
     margin = round(w * 0.08)
     page = _Page(size, (250, 249, 245))
     y = float(margin)
-    title = _font("cjk", round(body * 1.6))
+    title = load_font("cjk", round(body * 1.6))
     page.text((margin, y), rng.choice(DOC_TITLES), title, _INK)
     y += body * 3.0
     page.text((margin, y), f"日期 Date: {_date(rng)}  编号 No. {rng.randint(1000, 9999)}",
-              _font("cjk", body), _INK)
+              load_font("cjk", body), _INK)
     y += body * 2.5
     chinese = rng.random() < 0.5
     while y + body * 1.6 < h - margin:
         text, face = _paragraph(rng, chinese)
-        font = _font(face, body)
+        font = load_font(face, body)
         for line in _wrap(text, font, w - 2 * margin):
             if y + body * 1.6 >= h - margin:
                 break
@@ -237,10 +237,10 @@ def notice(rng: random.Random, size: Size) -> Rendered:
     w, h = size
     body = max(16, round(h / 22))
     page = _Page(size, (236, 233, 225))
-    rows = [(rng.choice(NOTICE_TITLES), _font("cjk", round(body * 1.8)))]
-    rows += [(s, _font("cjk", body)) for s in rng.sample(ZH_SENTENCES, 3)]
-    rows += [(s, _font("serif", body)) for s in rng.sample(EN_SENTENCES, 2)]
-    rows.append((f"{_date(rng)}  {_clock(rng)}", _font("sans", body)))
+    rows = [(rng.choice(NOTICE_TITLES), load_font("cjk", round(body * 1.8)))]
+    rows += [(s, load_font("cjk", body)) for s in rng.sample(ZH_SENTENCES, 3)]
+    rows += [(s, load_font("serif", body)) for s in rng.sample(EN_SENTENCES, 2)]
+    rows.append((f"{_date(rng)}  {_clock(rng)}", load_font("sans", body)))
     rows = [(line, font) for text, font in rows for line in _wrap(text, font, w * 0.62)]
     height = sum(font.size * 1.7 for _, font in rows)
     y = (h - height) / 2
@@ -265,10 +265,10 @@ def street_signs(rng: random.Random, size: Size) -> Rendered:
         page.draw.rounded_rectangle((left, top, right, bottom), radius=round(slot * 0.08),
                                     fill=plate, outline=_WHITE, width=max(3, round(slot / 40)))
         big = round((bottom - top) * 0.42)
-        page.text((left + big * 0.5, top + big * 0.25), zh, _font("cjk", big), _WHITE)
-        page.text((left + big * 0.5, top + big * 1.45), en, _font("sans", big // 2), _WHITE)
+        page.text((left + big * 0.5, top + big * 0.25), zh, load_font("cjk", big), _WHITE)
+        page.text((left + big * 0.5, top + big * 1.45), en, load_font("sans", big // 2), _WHITE)
         page.text((right - big * 0.4, top + big * 0.4), f"{rng.randint(1, 40) / 10:.1f} km",
-                  _font("sans", big // 2), _WHITE, anchor="ra")
+                  load_font("sans", big // 2), _WHITE, anchor="ra")
     return page.rendered()
 
 
@@ -276,11 +276,11 @@ def receipt(rng: random.Random, size: Size) -> Rendered:
     """A till receipt: monospaced lines, items with right-aligned prices, a total."""
     w = size[0]
     body = max(14, round(w / 22))
-    mono = _font("cjk_mono", body)
+    mono = load_font("cjk_mono", body)
     page = _Page(size, (252, 252, 250))
     margin = w * 0.06
     y = body * 1.5
-    page.text((w / 2, y), rng.choice(SHOPS), _font("cjk", round(body * 1.4)), _INK, anchor="ma")
+    page.text((w / 2, y), rng.choice(SHOPS), load_font("cjk", round(body * 1.4)), _INK, anchor="ma")
     y += body * 2.4
     page.text((margin, y), f"{_date(rng)} {_clock(rng)}", mono, _INK)
     y += body * 1.6
@@ -314,7 +314,7 @@ def ui_screenshot(rng: random.Random, size: Size) -> Rendered:
     """An application window: title bar, menu, sidebar, form fields and buttons."""
     w, h = size
     body = max(14, round(h / 40))
-    ui = _font("cjk", body)
+    ui = load_font("cjk", body)
     page = _Page(size, (243, 243, 243))
     bar = body * 2.2
     page.draw.rectangle((0, 0, w, bar), fill=(45, 45, 48))
@@ -330,13 +330,13 @@ def ui_screenshot(rng: random.Random, size: Size) -> Rendered:
     for i, item in enumerate(rng.sample(NAV_ITEMS, 5)):
         page.text((body, top + body * (1 + 2.2 * i)), item, ui, (40, 40, 90))
     x0, y = side + body * 2, top + body
-    page.text((x0, y), rng.choice(DOC_TITLES), _font("cjk", round(body * 1.5)), _INK)
+    page.text((x0, y), rng.choice(DOC_TITLES), load_font("cjk", round(body * 1.5)), _INK)
     y += body * 3
     for label, value in rng.sample(FORM_FIELDS, 3):
         page.text((x0, y + body * 0.4), f"{label}:", ui, _INK)
         box = (x0 + body * 7, y, x0 + body * 25, y + body * 2)
         page.draw.rectangle(box, fill=_WHITE, outline=(160, 160, 160), width=1)
-        page.text((box[0] + body * 0.5, y + body * 0.4), value, _font("dejavu", body), _INK)
+        page.text((box[0] + body * 0.5, y + body * 0.4), value, load_font("dejavu", body), _INK)
         y += body * 3
     for label, fill in (("确定 OK", (22, 119, 255)), ("取消 Cancel", (130, 130, 130))):
         right = x0 + ui.getlength(label) + body * 2
@@ -351,11 +351,11 @@ def price_tag(rng: random.Random, size: Size) -> Rendered:
     """A small shelf label: big price, item name, validity dates."""
     w, h = size
     page = _Page(size, (255, 221, 0))
-    page.text((w / 2, h * 0.08), f"特价 {rng.choice(SHOP_ITEMS)}", _font("cjk", round(h * 0.17)),
-              (200, 20, 20), anchor="ma")
+    page.text((w / 2, h * 0.08), f"特价 {rng.choice(SHOP_ITEMS)}",
+              load_font("cjk", round(h * 0.17)), (200, 20, 20), anchor="ma")
     page.text((w / 2, h * 0.36), f"¥{rng.randint(100, 9999) / 100:.2f}",
-              _font("sans", round(h * 0.26)), (200, 20, 20), anchor="ma")
-    page.text((w / 2, h * 0.78), f"{_date(rng)} 截止", _font("cjk", round(h * 0.09)), _INK,
+              load_font("sans", round(h * 0.26)), (200, 20, 20), anchor="ma")
+    page.text((w / 2, h * 0.78), f"{_date(rng)} 截止", load_font("cjk", round(h * 0.09)), _INK,
               anchor="ma")
     return page.rendered()
 
@@ -363,7 +363,7 @@ def price_tag(rng: random.Random, size: Size) -> Rendered:
 def banner(rng: random.Random, size: Size) -> Rendered:
     """One very long line of slogans across a wide strip (an extreme aspect ratio)."""
     w, h = size
-    font = _font("cjk", round(h * 0.55))
+    font = load_font("cjk", round(h * 0.55))
     slogans = rng.sample(SLOGANS, len(SLOGANS))
     text = slogans[0]
     for slogan in slogans[1:]:

@@ -6,7 +6,9 @@ while the rec slot is swapped ``swaps`` times between two recognizers, evenly
 spaced.  Recorded: failed requests (there must be none), the recognizers the
 responses named, each swap's duration, and the engine's RSS at rest after the
 first phase and after the last swap (the old models' memory must come back:
-within 10 %).  Both are measured at rest after the same traffic: under load the
+within 10 %).  Before all that, a second recognizer declared COLD (``rec:second``,
+PP-OCRv4) is used once and then again: the first use's latency includes its load
+and warm-up.  Both RSS figures are measured at rest after the same traffic: under load the
 engine's RSS moves by ~10 % with the requests in flight, and its first
 seconds of traffic grow it by ~60 % (buffers of every shape), which is not what
 a swap leaves behind.
@@ -18,12 +20,13 @@ import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ocrserve.bench.memory import process_rss
 from ocrserve.bench.spawn import ServerProcess
+from ocrserve.settings import Settings
 from ocrserve.supervisor.multiprocess import free_port
 
 MODELS = ("ch_PP-OCRv4_rec", "ch_PP-OCRv2_rec")
@@ -76,7 +79,13 @@ def swap_under_load(images: Sequence[Path], *, duration_s: float = 60.0, swaps: 
                 thread.join(600)
         time.sleep(SETTLE_S)
 
-    with ServerProcess(["--workers", "2", "--admin-port", str(admin_port)]) as server:
+    slots = [arg for spec in Settings().slot for arg in ("--slot", spec)]
+    with ServerProcess(["--workers", "2", "--admin-port", str(admin_port), *slots,
+                        "--slot", f"rec:second={models[0]}", "--lazy-slots", "rec:second"]
+                       ) as server:
+        with OcrClient(server.target, timeout=300) as client:
+            first_use_s, warm_use_s = (_timed(client.ocr_one, payloads[0], language="second")
+                                       for _ in range(2))
         with load(server.target):
             time.sleep(warm_s)
         before = process_rss(server)["engine-cpu"]
@@ -90,8 +99,15 @@ def swap_under_load(images: Sequence[Path], *, duration_s: float = 60.0, swaps: 
                 time.sleep(max(0.0, gap - swap_s[-1]))
         after = process_rss(server)["engine-cpu"]
     return {"duration_s": duration_s, "swaps": swaps, "concurrency": concurrency,
-            "warm_s": warm_s, "requests": succeeded[0] + len(failures),
+            "warm_s": warm_s, "first_use_s": round(first_use_s, 2),
+            "warm_use_s": round(warm_use_s, 2), "requests": succeeded[0] + len(failures),
             "failures": len(failures), "first_failures": failures[:3],
             "rec_models_served": dict(served), "swap_s": [round(s, 2) for s in swap_s],
             "engine_rss_mb_before": round(before), "engine_rss_mb_after": round(after),
             "engine_rss_change": round(after / before - 1, 3)}
+
+
+def _timed(call: Callable[..., object], *args: Any, **kwargs: Any) -> float:
+    started = time.monotonic()
+    call(*args, **kwargs)
+    return time.monotonic() - started

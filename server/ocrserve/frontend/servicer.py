@@ -21,7 +21,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from typing import TypeVar
 
@@ -40,9 +40,17 @@ from ocrserve.frontend import convert
 from ocrserve.frontend.admission import Admission
 from ocrserve.frontend.errors import status_of
 from ocrserve.frontend.response_cache import ResponseCache, cache_key
+from ocrserve.frontend.stream import FrameStream, StreamCounters
 from ocrserve.memory import IdleTrim
 from ocrserve.models.catalog import load_catalog
-from ocrserve.pipeline import REC_MAX_WIDTH, Pipeline, Request, Timings, check_unit_interval
+from ocrserve.pipeline import (
+    REC_MAX_WIDTH,
+    OcrParams,
+    Pipeline,
+    Request,
+    Timings,
+    check_unit_interval,
+)
 from ocrserve.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -110,6 +118,7 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
             settings.max_inflight_pixels, settings.max_request_pixels,
             on_idle=IdleTrim().idle)  # a burst of large images leaves no peak behind
         self.cache = ResponseCache(settings.response_cache_mb * 1024 * 1024)
+        self.streams = StreamCounters()
 
     async def _each_image(self, request: Message, images: Sequence[pb.Image],
                           work: Callable[[int, pb.Image], Awaitable[R]],
@@ -223,6 +232,29 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
 
     async def Ocr(self, request: pb.OcrRequest, context: aio.ServicerContext) -> pb.OcrResponse:
         req = request_context(context, request.priority)
+        params = self._ocr_params(request)
+
+        async def one(index: int, image: pb.Image) -> pb.OcrResult:
+            img, decode_ms = await self._decode(index, image)
+            return await self._ocr_decoded(img, image.id, decode_ms, params, req,
+                                           request.return_timings)
+
+        results = await self._each_image(request, request.images, one, pb.OcrResult)
+        return pb.OcrResponse(results=results)
+
+    async def StreamOcr(self, request_iterator: AsyncIterator[pb.StreamOcrRequest],
+                        context: aio.ServicerContext) -> AsyncIterator[pb.StreamOcrResponse]:
+        stream = FrameStream(
+            decode=lambda image: self._decode(0, image), ocr=self._ocr_decoded,
+            resolve_params=self._ocr_params, admit=self._admission.admit,
+            counters=self.streams, max_in_flight=self._settings.stream_max_in_flight,
+            max_image_pixels=self._settings.max_image_pixels)
+        async for response in stream.serve(request_iterator):
+            yield response
+
+    def _ocr_params(self, request: pb.OcrRequest | pb.StreamConfig) -> OcrParams:
+        """An Ocr request's (or a stream's) parameters, its slots checked.  The angle
+        classifier runs by default only where there is one."""
         explicit_cls = request.HasField("use_angle_cls")
         params = convert.ocr_params(
             self._settings, request.detection, request.classification, request.recognition,
@@ -233,22 +265,21 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
             if explicit_cls or request.classification.slot:  # asked for: it must exist
                 self._pipeline.slot(params.cls_slot, "cls", "classification.slot")
             params = dataclasses.replace(params, use_angle_cls=False)
+        return params
 
-        async def one(index: int, image: pb.Image) -> pb.OcrResult:
-            img, decode_ms = await self._decode(index, image)
-            started = time.perf_counter()
-            stage_times = Timings()
-            output = await self._pipeline.ocr(img, params, req, stage_times)
-            total_ms = decode_ms + (time.perf_counter() - started) * 1000
-            result = pb.OcrResult(id=image.id, width=img.shape[1], height=img.shape[0],
-                                  lines=[convert.text_line(x) for x in output.value],
-                                  models=convert.model_refs(output.models))
-            if request.return_timings:
-                result.timings.CopyFrom(convert.timings(stage_times, decode_ms, total_ms))
-            return result
-
-        results = await self._each_image(request, request.images, one, pb.OcrResult)
-        return pb.OcrResponse(results=results)
+    async def _ocr_decoded(self, img: np.ndarray, image_id: str, decode_ms: float,
+                           params: OcrParams, req: Request, return_timings: bool
+                           ) -> pb.OcrResult:
+        started = time.perf_counter()
+        stage_times = Timings()
+        output = await self._pipeline.ocr(img, params, req, stage_times)
+        total_ms = decode_ms + (time.perf_counter() - started) * 1000
+        result = pb.OcrResult(id=image_id, width=img.shape[1], height=img.shape[0],
+                              lines=[convert.text_line(x) for x in output.value],
+                              models=convert.model_refs(output.models))
+        if return_timings:
+            result.timings.CopyFrom(convert.timings(stage_times, decode_ms, total_ms))
+        return result
 
     async def GetServerInfo(self, request: pb.GetServerInfoRequest,
                             context: aio.ServicerContext) -> pb.ServerInfo:
@@ -277,7 +308,8 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
                            max_request_pixels=settings.max_request_pixels,
                            det_max_side_len=settings.det_max_side_len,
                            det_max_pixels=settings.det_max_pixels,
-                           max_crops_per_image=settings.max_crops_per_image)
+                           max_crops_per_image=settings.max_crops_per_image,
+                           stream_max_in_flight=settings.stream_max_in_flight)
         cache = self.cache.stats()
         response_cache = pb.ResponseCacheStats(
             enabled=self.cache.enabled, max_bytes=cache.max_bytes, bytes=cache.bytes,
@@ -285,7 +317,7 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
             evictions=cache.evictions)
         return pb.ServerInfo(server_version=__version__, api_version=API_VERSION,
                              limits=limits, defaults=defaults, slots=served,
-                             response_cache=response_cache)
+                             response_cache=response_cache, streams=self.streams.stats())
 
 
 __all__ = ["API_VERSION", "OcrServicer", "per_image"]

@@ -12,6 +12,7 @@ from ocrclient._params import (
     ClassificationParams,
     DetectionParams,
     OcrParams,
+    StreamParams,
     check_names,
     classification_params,
     detection_params,
@@ -96,7 +97,8 @@ def test_literal_choices_match_the_proto_enums() -> None:
 
 
 def test_every_parameter_has_help() -> None:
-    assert param_names(OcrParams) == set(HELP)
+    assert param_names(StreamParams) == set(HELP)  # StreamParams holds every OcrParams key
+    assert param_names(OcrParams) < param_names(StreamParams)
     assert param_names(ClassificationParams) == {"cls_slot", "cls_thresh"}
 
 
@@ -144,3 +146,18 @@ def test_priority_is_sent_on_every_call_and_validated() -> None:
         assert make([b"img"], "bgr", {}).request.priority == ocr_pb2.PRIORITY_UNSPECIFIED
     with pytest.raises(ValueError, match="priority"):
         ocr_call([b"img"], "bgr", {"priority": "urgent"})
+
+
+def test_a_stream_config_carries_pacing_and_ocr_parameters() -> None:
+    from ocrclient._core import stream_config
+
+    config = stream_config({"overload": "block", "max_in_flight": 3, "dedup_threshold": 0.05,
+                            "max_staleness_s": 0.5, "language": "french",
+                            "use_angle_cls": False})
+    assert config.overload == ocr_pb2.OVERLOAD_POLICY_BLOCK
+    assert (config.max_in_flight, config.max_staleness_s) == (3, 0.5)
+    assert config.dedup_threshold == pytest.approx(0.05)
+    assert config.recognition.slot == "french" and config.use_angle_cls is False
+    assert stream_config({}).overload == ocr_pb2.OVERLOAD_POLICY_LATEST
+    with pytest.raises(ValueError, match="overload must be one of latest, block"):
+        stream_config({"overload": "newest"})

@@ -70,6 +70,20 @@ class BoxType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BOX_TYPE_UNSPECIFIED: _ClassVar[BoxType]
     BOX_TYPE_QUAD: _ClassVar[BoxType]
     BOX_TYPE_POLY: _ClassVar[BoxType]
+
+class OverloadPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OVERLOAD_POLICY_UNSPECIFIED: _ClassVar[OverloadPolicy]
+    OVERLOAD_POLICY_LATEST: _ClassVar[OverloadPolicy]
+    OVERLOAD_POLICY_BLOCK: _ClassVar[OverloadPolicy]
+
+class FrameStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FRAME_STATUS_UNSPECIFIED: _ClassVar[FrameStatus]
+    FRAME_STATUS_PROCESSED: _ClassVar[FrameStatus]
+    FRAME_STATUS_DROPPED: _ClassVar[FrameStatus]
+    FRAME_STATUS_DEDUPED: _ClassVar[FrameStatus]
+    FRAME_STATUS_FAILED: _ClassVar[FrameStatus]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 NO_IMAGES: ErrorReason
 TOO_MANY_IMAGES: ErrorReason
@@ -116,6 +130,14 @@ SCORE_MODE_SLOW: ScoreMode
 BOX_TYPE_UNSPECIFIED: BoxType
 BOX_TYPE_QUAD: BoxType
 BOX_TYPE_POLY: BoxType
+OVERLOAD_POLICY_UNSPECIFIED: OverloadPolicy
+OVERLOAD_POLICY_LATEST: OverloadPolicy
+OVERLOAD_POLICY_BLOCK: OverloadPolicy
+FRAME_STATUS_UNSPECIFIED: FrameStatus
+FRAME_STATUS_PROCESSED: FrameStatus
+FRAME_STATUS_DROPPED: FrameStatus
+FRAME_STATUS_DEDUPED: FrameStatus
+FRAME_STATUS_FAILED: FrameStatus
 
 class Image(_message.Message):
     __slots__ = ("encoded", "raw", "id")
@@ -381,25 +403,103 @@ class OcrResponse(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[OcrResult]
     def __init__(self, results: _Optional[_Iterable[_Union[OcrResult, _Mapping]]] = ...) -> None: ...
 
+class StreamOcrRequest(_message.Message):
+    __slots__ = ("config", "frame")
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    FRAME_FIELD_NUMBER: _ClassVar[int]
+    config: StreamConfig
+    frame: Frame
+    def __init__(self, config: _Optional[_Union[StreamConfig, _Mapping]] = ..., frame: _Optional[_Union[Frame, _Mapping]] = ...) -> None: ...
+
+class StreamConfig(_message.Message):
+    __slots__ = ("detection", "classification", "recognition", "use_angle_cls", "max_in_flight", "overload", "max_staleness_s", "dedup_threshold", "priority", "return_timings")
+    DETECTION_FIELD_NUMBER: _ClassVar[int]
+    CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
+    RECOGNITION_FIELD_NUMBER: _ClassVar[int]
+    USE_ANGLE_CLS_FIELD_NUMBER: _ClassVar[int]
+    MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    OVERLOAD_FIELD_NUMBER: _ClassVar[int]
+    MAX_STALENESS_S_FIELD_NUMBER: _ClassVar[int]
+    DEDUP_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    RETURN_TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    detection: DetectionParams
+    classification: ClassificationParams
+    recognition: RecognitionParams
+    use_angle_cls: bool
+    max_in_flight: int
+    overload: OverloadPolicy
+    max_staleness_s: float
+    dedup_threshold: float
+    priority: Priority
+    return_timings: bool
+    def __init__(self, detection: _Optional[_Union[DetectionParams, _Mapping]] = ..., classification: _Optional[_Union[ClassificationParams, _Mapping]] = ..., recognition: _Optional[_Union[RecognitionParams, _Mapping]] = ..., use_angle_cls: bool = ..., max_in_flight: _Optional[int] = ..., overload: _Optional[_Union[OverloadPolicy, str]] = ..., max_staleness_s: _Optional[float] = ..., dedup_threshold: _Optional[float] = ..., priority: _Optional[_Union[Priority, str]] = ..., return_timings: bool = ...) -> None: ...
+
+class Frame(_message.Message):
+    __slots__ = ("image", "frame_id", "timestamp_s")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    FRAME_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_S_FIELD_NUMBER: _ClassVar[int]
+    image: Image
+    frame_id: int
+    timestamp_s: float
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., frame_id: _Optional[int] = ..., timestamp_s: _Optional[float] = ...) -> None: ...
+
+class StreamOcrResponse(_message.Message):
+    __slots__ = ("frame_id", "timestamp_s", "status", "result", "latency_ms", "deduped_from", "drop_reason")
+    FRAME_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_S_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    DEDUPED_FROM_FIELD_NUMBER: _ClassVar[int]
+    DROP_REASON_FIELD_NUMBER: _ClassVar[int]
+    frame_id: int
+    timestamp_s: float
+    status: FrameStatus
+    result: OcrResult
+    latency_ms: float
+    deduped_from: int
+    drop_reason: str
+    def __init__(self, frame_id: _Optional[int] = ..., timestamp_s: _Optional[float] = ..., status: _Optional[_Union[FrameStatus, str]] = ..., result: _Optional[_Union[OcrResult, _Mapping]] = ..., latency_ms: _Optional[float] = ..., deduped_from: _Optional[int] = ..., drop_reason: _Optional[str] = ...) -> None: ...
+
 class GetServerInfoRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("server_version", "api_version", "limits", "defaults", "slots", "response_cache")
+    __slots__ = ("server_version", "api_version", "limits", "defaults", "slots", "response_cache", "streams")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     API_VERSION_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     DEFAULTS_FIELD_NUMBER: _ClassVar[int]
     SLOTS_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_CACHE_FIELD_NUMBER: _ClassVar[int]
+    STREAMS_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     api_version: str
     limits: Limits
     defaults: Defaults
     slots: _containers.RepeatedCompositeFieldContainer[ServedSlot]
     response_cache: ResponseCacheStats
-    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., defaults: _Optional[_Union[Defaults, _Mapping]] = ..., slots: _Optional[_Iterable[_Union[ServedSlot, _Mapping]]] = ..., response_cache: _Optional[_Union[ResponseCacheStats, _Mapping]] = ...) -> None: ...
+    streams: StreamStats
+    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., defaults: _Optional[_Union[Defaults, _Mapping]] = ..., slots: _Optional[_Iterable[_Union[ServedSlot, _Mapping]]] = ..., response_cache: _Optional[_Union[ResponseCacheStats, _Mapping]] = ..., streams: _Optional[_Union[StreamStats, _Mapping]] = ...) -> None: ...
+
+class StreamStats(_message.Message):
+    __slots__ = ("active_streams", "frames_in_server", "processed", "dropped", "deduped", "failed")
+    ACTIVE_STREAMS_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_IN_SERVER_FIELD_NUMBER: _ClassVar[int]
+    PROCESSED_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    DEDUPED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    active_streams: int
+    frames_in_server: int
+    processed: int
+    dropped: int
+    deduped: int
+    failed: int
+    def __init__(self, active_streams: _Optional[int] = ..., frames_in_server: _Optional[int] = ..., processed: _Optional[int] = ..., dropped: _Optional[int] = ..., deduped: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
 
 class ResponseCacheStats(_message.Message):
     __slots__ = ("enabled", "max_bytes", "bytes", "entries", "hits", "misses", "evictions")
@@ -420,7 +520,7 @@ class ResponseCacheStats(_message.Message):
     def __init__(self, enabled: bool = ..., max_bytes: _Optional[int] = ..., bytes: _Optional[int] = ..., entries: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., evictions: _Optional[int] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_message_bytes", "max_image_pixels", "max_images_per_request", "max_rec_width", "max_request_pixels", "det_max_side_len", "det_max_pixels", "max_crops_per_image")
+    __slots__ = ("max_message_bytes", "max_image_pixels", "max_images_per_request", "max_rec_width", "max_request_pixels", "det_max_side_len", "det_max_pixels", "max_crops_per_image", "stream_max_in_flight")
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_IMAGE_PIXELS_FIELD_NUMBER: _ClassVar[int]
     MAX_IMAGES_PER_REQUEST_FIELD_NUMBER: _ClassVar[int]
@@ -429,6 +529,7 @@ class Limits(_message.Message):
     DET_MAX_SIDE_LEN_FIELD_NUMBER: _ClassVar[int]
     DET_MAX_PIXELS_FIELD_NUMBER: _ClassVar[int]
     MAX_CROPS_PER_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     max_message_bytes: int
     max_image_pixels: int
     max_images_per_request: int
@@ -437,7 +538,8 @@ class Limits(_message.Message):
     det_max_side_len: int
     det_max_pixels: int
     max_crops_per_image: int
-    def __init__(self, max_message_bytes: _Optional[int] = ..., max_image_pixels: _Optional[int] = ..., max_images_per_request: _Optional[int] = ..., max_rec_width: _Optional[int] = ..., max_request_pixels: _Optional[int] = ..., det_max_side_len: _Optional[int] = ..., det_max_pixels: _Optional[int] = ..., max_crops_per_image: _Optional[int] = ...) -> None: ...
+    stream_max_in_flight: int
+    def __init__(self, max_message_bytes: _Optional[int] = ..., max_image_pixels: _Optional[int] = ..., max_images_per_request: _Optional[int] = ..., max_rec_width: _Optional[int] = ..., max_request_pixels: _Optional[int] = ..., det_max_side_len: _Optional[int] = ..., det_max_pixels: _Optional[int] = ..., max_crops_per_image: _Optional[int] = ..., stream_max_in_flight: _Optional[int] = ...) -> None: ...
 
 class Defaults(_message.Message):
     __slots__ = ("detection", "classification", "recognition", "use_angle_cls")

@@ -40,6 +40,11 @@ class OcrServiceStub(object):
                 request_serializer=ocr_dot_v1_dot_ocr__pb2.GetServerInfoRequest.SerializeToString,
                 response_deserializer=ocr_dot_v1_dot_ocr__pb2.ServerInfo.FromString,
                 )
+        self.StreamOcr = channel.stream_stream(
+                '/ocr.v1.OcrService/StreamOcr',
+                request_serializer=ocr_dot_v1_dot_ocr__pb2.StreamOcrRequest.SerializeToString,
+                response_deserializer=ocr_dot_v1_dot_ocr__pb2.StreamOcrResponse.FromString,
+                )
 
 
 class OcrServiceServicer(object):
@@ -81,6 +86,14 @@ class OcrServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamOcr(self, request_iterator, context):
+        """Video: a stream of frames in, exactly one response per frame out, in frame
+        order.  See StreamOcrRequest.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OcrServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -108,6 +121,11 @@ def add_OcrServiceServicer_to_server(servicer, server):
                     servicer.GetServerInfo,
                     request_deserializer=ocr_dot_v1_dot_ocr__pb2.GetServerInfoRequest.FromString,
                     response_serializer=ocr_dot_v1_dot_ocr__pb2.ServerInfo.SerializeToString,
+            ),
+            'StreamOcr': grpc.stream_stream_rpc_method_handler(
+                    servicer.StreamOcr,
+                    request_deserializer=ocr_dot_v1_dot_ocr__pb2.StreamOcrRequest.FromString,
+                    response_serializer=ocr_dot_v1_dot_ocr__pb2.StreamOcrResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -202,5 +220,22 @@ class OcrService(object):
         return grpc.experimental.unary_unary(request, target, '/ocr.v1.OcrService/GetServerInfo',
             ocr_dot_v1_dot_ocr__pb2.GetServerInfoRequest.SerializeToString,
             ocr_dot_v1_dot_ocr__pb2.ServerInfo.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def StreamOcr(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(request_iterator, target, '/ocr.v1.OcrService/StreamOcr',
+            ocr_dot_v1_dot_ocr__pb2.StreamOcrRequest.SerializeToString,
+            ocr_dot_v1_dot_ocr__pb2.StreamOcrResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

@@ -1,0 +1,298 @@
+"""StreamOcr: full OCR of a stream of video frames, one response per frame.
+
+One :class:`FrameStream` serves one call.  A reader task reads the caller's
+messages (a config first, then frames and maybe new configs) and offers each
+frame to a :class:`~ocrserve.frontend.frame_scheduler.FrameScheduler`, which
+paces them (``max_in_flight``, the overload policy, staleness) and puts the
+responses back in frame order.  Processing a frame is the unary ``Ocr``
+path, so frames of every stream and unary requests meet in the engine's
+batches, and it goes through the front-end's admission budget like a request.
+
+Dedup: each frame that starts is compared (``ops/frame_diff.py``) with the
+last frame chosen for processing, in frame order, even though frames are
+decoded concurrently.  Close enough, it gets that frame's lines (when they are
+ready) and status DEDUPED instead of a second run of the models; while it
+waits for them it does not count against ``max_in_flight``.
+
+A frame's own failure, whatever it is, is its response (FAILED, with the
+google.rpc.Status a unary call would have got) and the stream goes on.  Only a
+bad stream (no config first, a config out of range) fails the call.  When the
+caller cancels or goes away, gRPC cancels the handler and everything the
+stream started is cancelled with it, engine work included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ocrclient.proto.ocr.v1 import ocr_pb2 as pb
+from ocrserve.engine.policy import Priority
+from ocrserve.errors import InvalidInput, OcrError, Reason
+from ocrserve.frontend import convert
+from ocrserve.frontend.errors import status_of
+from ocrserve.frontend.frame_scheduler import DropReason, FrameScheduler, Pacing, Policy
+from ocrserve.ops import frame_diff
+from ocrserve.pipeline import OcrParams, Request, check_unit_interval
+
+log = logging.getLogger(__name__)
+
+#: max_in_flight when a config leaves it 0: one frame's det overlaps the previous
+#: frame's rec.
+DEFAULT_MAX_IN_FLIGHT = 2
+
+_POLICIES = {pb.OVERLOAD_POLICY_UNSPECIFIED: Policy.LATEST,
+             pb.OVERLOAD_POLICY_LATEST: Policy.LATEST, pb.OVERLOAD_POLICY_BLOCK: Policy.BLOCK}
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """A stream's config as the server uses it, validated."""
+
+    params: OcrParams
+    pacing: Pacing
+    dedup_threshold: float
+    priority: Priority
+    return_timings: bool
+
+
+@dataclass
+class StreamCounters:
+    """The streams of one front-end process (GetServerInfo's StreamStats)."""
+
+    processed: int = 0
+    dropped: int = 0
+    deduped: int = 0
+    failed: int = 0
+    open: set[FrameScheduler[_Pending, pb.StreamOcrResponse]] = field(default_factory=set)
+
+    def count(self, status: int) -> None:
+        name = pb.FrameStatus.Name(status).removeprefix("FRAME_STATUS_").lower()
+        setattr(self, name, getattr(self, name) + 1)
+
+    def stats(self) -> pb.StreamStats:
+        return pb.StreamStats(active_streams=len(self.open),
+                              frames_in_server=sum(s.in_server for s in self.open),
+                              processed=self.processed, dropped=self.dropped,
+                              deduped=self.deduped, failed=self.failed)
+
+
+@dataclass(eq=False)
+class _Pending:
+    frame: pb.Frame
+    config: StreamConfig
+    received: float
+
+
+@dataclass(eq=False)
+class _Reference:
+    """The last frame chosen for processing: what the next frames are compared with."""
+
+    frame_id: int
+    thumbnail: frame_diff.Thumbnail
+    result: asyncio.Future[pb.OcrResult]
+
+
+#: What a stream needs of the servicer: decode an image (BGR, decode ms) ...
+Decode = Callable[[pb.Image], Awaitable[tuple[np.ndarray, float]]]
+#: ... OCR a decoded one (image, id, decode ms, params, request, with timings) ...
+Recognize = Callable[[np.ndarray, str, float, OcrParams, Request, bool], Awaitable[pb.OcrResult]]
+#: ... resolve parameters as the unary Ocr does, and admit work (pixels) ...
+ResolveParams = Callable[[pb.StreamConfig], OcrParams]
+Admit = Callable[[int], contextlib.AbstractContextManager[None]]
+
+
+class FrameStream:
+    def __init__(self, *, decode: Decode, ocr: Recognize, resolve_params: ResolveParams,
+                 admit: Admit, counters: StreamCounters, max_in_flight: int,
+                 max_image_pixels: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._decode = decode
+        self._ocr = ocr
+        self._resolve_params = resolve_params
+        self._admit = admit
+        self._counters = counters
+        self._max_in_flight = max_in_flight
+        self._max_image_pixels = max_image_pixels
+        self._clock = clock
+        #: Resolves to the reference for the next frame that starts (frame order).
+        self._reference: asyncio.Future[_Reference | None] | None = None
+
+    async def serve(self, requests: AsyncIterator[pb.StreamOcrRequest]
+                    ) -> AsyncIterator[pb.StreamOcrResponse]:
+        first = await anext(aiter(requests), None)
+        if first is None:
+            return
+        if first.WhichOneof("message") != "config":
+            raise InvalidInput("the first message of a stream must be a config",
+                               reason=Reason.PARAMETER_INVALID, field="config")
+        config = self.parse_config(first.config)
+        scheduler: FrameScheduler[_Pending, pb.StreamOcrResponse] = FrameScheduler(
+            self._process, self._dropped)
+        reader = asyncio.create_task(self._read(requests, scheduler, config))
+        self._counters.open.add(scheduler)
+        try:
+            async for response in scheduler.responses():
+                self._counters.count(response.status)
+                yield response
+            await reader  # a bad config mid-stream fails the call after the frames before it
+        finally:
+            self._counters.open.discard(scheduler)
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            await scheduler.close()
+
+    def parse_config(self, msg: pb.StreamConfig) -> StreamConfig:
+        limit = self._max_in_flight
+        in_flight = msg.max_in_flight or min(DEFAULT_MAX_IN_FLIGHT, limit)
+        if in_flight > limit:
+            raise InvalidInput(
+                f"max_in_flight {in_flight} is over the server's limit {limit} "
+                "(stream_max_in_flight)", reason=Reason.PARAMETER_OUT_OF_RANGE,
+                field="config.max_in_flight", metadata={"limit": limit, "value": in_flight})
+        if msg.overload not in _POLICIES:
+            raise InvalidInput(f"unknown overload policy {msg.overload}",
+                               field="config.overload", metadata={"value": msg.overload})
+        if msg.max_staleness_s < 0:
+            raise InvalidInput("max_staleness_s must be >= 0",
+                               reason=Reason.PARAMETER_OUT_OF_RANGE,
+                               field="config.max_staleness_s")
+        check_unit_interval("config.dedup_threshold", msg.dedup_threshold)
+        return StreamConfig(
+            params=self._resolve_params(msg),
+            pacing=Pacing(_POLICIES[msg.overload], in_flight, msg.max_staleness_s),
+            dedup_threshold=msg.dedup_threshold, priority=convert.priority(msg.priority),
+            return_timings=msg.return_timings)
+
+    async def _read(self, requests: AsyncIterator[pb.StreamOcrRequest],
+                    scheduler: FrameScheduler[_Pending, pb.StreamOcrResponse],
+                    config: StreamConfig) -> None:
+        try:
+            async for msg in requests:
+                kind = msg.WhichOneof("message")
+                if kind == "config":
+                    config = self.parse_config(msg.config)
+                elif kind == "frame":
+                    await scheduler.offer(_Pending(msg.frame, config, self._clock()),
+                                          config.pacing)
+                else:
+                    raise InvalidInput("a StreamOcrRequest must hold a config or a frame",
+                                       field="message")
+        finally:
+            scheduler.finish()
+
+    # -------------------------------------------------------------- frames
+
+    def _response(self, pending: _Pending, status: pb.FrameStatus,
+                  result: pb.OcrResult | None = None, *, drop_reason: str = "",
+                  deduped_from: int = 0) -> pb.StreamOcrResponse:
+        frame = pending.frame
+        return pb.StreamOcrResponse(
+            frame_id=frame.frame_id, timestamp_s=frame.timestamp_s, status=status,
+            latency_ms=(self._clock() - pending.received) * 1000, result=result,
+            drop_reason=drop_reason, deduped_from=deduped_from)
+
+    def _dropped(self, pending: _Pending, why: DropReason) -> pb.StreamOcrResponse:
+        return self._response(pending, pb.FRAME_STATUS_DROPPED, drop_reason=str(why))
+
+    async def _process(self, pending: _Pending, release: Callable[[], None]
+                       ) -> pb.StreamOcrResponse:
+        # Take this frame's place in the dedup order before anything can wait.
+        previous = self._reference
+        mine: asyncio.Future[_Reference | None] = asyncio.get_running_loop().create_future()
+        self._reference = mine
+        image = pending.frame.image
+        try:
+            cost = convert.request_pixels([image], self._max_image_pixels)
+            with self._admit(cost):
+                img, decode_ms = await self._decode(image)
+                return await self._recognize(pending, img, decode_ms, previous, mine, release)
+        except OcrError as exc:
+            if exc.field:
+                exc.field = exc.field.replace("images[0]", "frame.image", 1)
+            log.info("frame %d failed: %s: %s", pending.frame.frame_id, exc.reason, exc)
+            return self._failed(pending, exc)
+        except Exception as exc:  # a bug on one frame: that frame fails, not the stream
+            log.exception("frame %d: unexpected error", pending.frame.frame_id)
+            return self._failed(pending, OcrError(f"unexpected {type(exc).__name__}: {exc}"))
+        finally:
+            if not mine.done():  # failed before deciding: the next frame keeps the old one
+                _chain(previous, mine)
+
+    async def _recognize(self, pending: _Pending, img: np.ndarray, decode_ms: float,
+                         previous: asyncio.Future[_Reference | None] | None,
+                         mine: asyncio.Future[_Reference | None],
+                         release: Callable[[], None]) -> pb.StreamOcrResponse:
+        frame = pending.frame
+        if pending.config.dedup_threshold > 0:
+            thumb = await asyncio.to_thread(frame_diff.thumbnail, img)
+            reference = await asyncio.shield(previous) if previous is not None else None
+            if (reference is not None
+                    and frame_diff.difference(thumb, reference.thumbnail)
+                    < pending.config.dedup_threshold):
+                mine.set_result(reference)
+                release()  # waiting for another frame's lines takes no model time
+                return await self._deduped(pending, img, reference)
+            ours = _Reference(frame.frame_id, thumb, asyncio.get_running_loop().create_future())
+            mine.set_result(ours)
+        else:
+            ours = None
+            mine.set_result(None)
+        try:
+            result = await self._run_models(pending, img, decode_ms)
+        except BaseException:
+            if ours is not None:  # frames that repeat this one will run on their own
+                ours.result.cancel()
+            raise
+        if ours is not None:
+            ours.result.set_result(result)
+        return self._response(pending, pb.FRAME_STATUS_PROCESSED, result)
+
+    async def _run_models(self, pending: _Pending, img: np.ndarray, decode_ms: float
+                          ) -> pb.OcrResult:
+        config = pending.config
+        return await self._ocr(img, pending.frame.image.id, decode_ms, config.params,
+                               Request(priority=config.priority), config.return_timings)
+
+    async def _deduped(self, pending: _Pending, img: np.ndarray,
+                       reference: _Reference) -> pb.StreamOcrResponse:
+        try:
+            source = await asyncio.shield(reference.result)
+        except asyncio.CancelledError:
+            if not reference.result.cancelled():
+                raise  # this frame itself was cancelled
+            # The frame it repeats failed (perhaps for a passing reason): do the work.
+            result = await self._run_models(pending, img, 0.0)
+            return self._response(pending, pb.FRAME_STATUS_PROCESSED, result)
+        result = pb.OcrResult()
+        result.CopyFrom(source)
+        result.id = pending.frame.image.id
+        result.ClearField("timings")
+        return self._response(pending, pb.FRAME_STATUS_DEDUPED, result,
+                              deduped_from=reference.frame_id)
+
+    def _failed(self, pending: _Pending, exc: OcrError) -> pb.StreamOcrResponse:
+        result = pb.OcrResult(id=pending.frame.image.id, error=status_of(exc))
+        return self._response(pending, pb.FRAME_STATUS_FAILED, result)
+
+
+def _chain(previous: asyncio.Future[_Reference | None] | None,
+           mine: asyncio.Future[_Reference | None]) -> None:
+    """Resolve ``mine`` with whatever ``previous`` resolves to (now or later)."""
+    if previous is None:
+        mine.set_result(None)
+        return
+
+    def copy(done: asyncio.Future[_Reference | None]) -> None:
+        if not mine.done():
+            mine.set_result(None if done.cancelled() or done.exception() else done.result())
+
+    previous.add_done_callback(copy)
+
+
+__all__ = ["FrameStream", "StreamConfig", "StreamCounters"]

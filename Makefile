@@ -97,6 +97,7 @@ bench: bench-core
 		--update BENCHMARKS.md
 	$(BIN)/ocr-bench hardening --update BENCHMARKS.md
 	$(BIN)/ocr-bench swap --update BENCHMARKS.md
+	$(BIN)/ocr-bench streams --streams 1,2,4,8 --duration 20 --update BENCHMARKS.md
 
 # Long (20-30 min on 2 cores): 20,000 requests of random sizes.
 bench-memory: venv models

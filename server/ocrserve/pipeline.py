@@ -34,11 +34,15 @@ from ocrserve.ops import cls as cls_ops
 from ocrserve.ops import det as det_ops
 from ocrserve.ops import geometry
 from ocrserve.ops import rec as rec_ops
+from ocrserve.output_memo import FrameMemo
 
 T = TypeVar("T")
 
 #: Widest recognizer input; wider crops are squeezed (PaddleOCR issue 7454: OOM).
 REC_MAX_WIDTH = 3200
+#: Model kinds whose outputs a stream's memo may answer (crops repeat; whole frames
+#: are StreamOcr's dedup).
+MEMO_KINDS = ("cls", "rec")
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,8 @@ class Request:
 
     deadline: float | None = None
     priority: Priority = Priority.NORMAL
+    #: A video stream's memory of cls and rec outputs (see output_memo.py); None: none.
+    memo: FrameMemo | None = None
 
 
 class Pipeline:
@@ -170,6 +176,26 @@ class Pipeline:
 
     async def _infer(self, info: SlotInfo, items: Sequence[np.ndarray],
                      req: Request) -> Output[list[np.ndarray]]:
+        """The model's output per item; with a memo, items it has seen are not run."""
+        memo = req.memo if info.kind in MEMO_KINDS else None
+        if memo is None or not items:
+            return await self._run_model(info, items, req)
+        keys = await self._cpu(memo.keys, info.slot, info.model, info.version, items)
+        outputs = memo.lookup(info.kind, keys)
+        missing = [i for i, output in enumerate(outputs) if output is None]
+        ran = await self._run_model(info, [items[i] for i in missing], req)
+        remembered = ran.models == (ModelUse(info.kind, info.slot, info.model, info.version),)
+        for i, output in zip(missing, ran.value, strict=True):
+            outputs[i] = output
+            if remembered:  # not across a swap that landed during this call
+                memo.memo.put(keys[i], output)
+        reused = (ModelUse(info.kind, info.slot, info.model, info.version),) if len(
+            missing) < len(items) else ()
+        models = tuple(dict.fromkeys((*ran.models, *reused)))
+        return Output([o for o in outputs if o is not None], models)
+
+    async def _run_model(self, info: SlotInfo, items: Sequence[np.ndarray],
+                         req: Request) -> Output[list[np.ndarray]]:
         if not items:
             return Output([])
         inferred = await self._inference.infer(info.slot, items, priority=req.priority,

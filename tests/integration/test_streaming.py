@@ -136,6 +136,30 @@ def test_the_async_client_streams_with_the_same_semantics(
     assert check_in_order_with_text(results, part) == {"processed": 6, "deduped": 54}
 
 
+def test_a_changed_frame_recognizes_only_the_lines_whose_crops_changed(
+        client: OcrClient) -> None:
+    """A still title above a changing caption: detection runs on every frame, but the
+    title's crop is the same each time, so its angle and text are reused; and a
+    reused line is exactly what a fresh Ocr call gives."""
+    video = text_video(40, title="DOCK 15")
+    results = list(client.stream(frames_of(video), overload="block", max_in_flight=1))
+    for result, frame in zip(results, video, strict=True):
+        assert result.status == "processed"
+        assert [normalized(x.text) for x in result.lines] == ["DOCK15", normalized(frame.caption)]
+        if frame.index == 0:
+            assert result.reused_lines == 0
+        elif frame.image is video[frame.index - 1].image:  # a repeat: both lines reused
+            assert result.reused_lines == 2, frame.index
+        else:  # the caption moved or changed: at least the title is reused
+            assert result.reused_lines >= 1, frame.index
+    for index in (10, 30):  # the caption moved, and the caption changed
+        fresh = client.ocr_one(video[index].image)
+        streamed = results[index]
+        assert [x.text for x in streamed.lines] == [x.text for x in fresh.lines]
+        assert [x.score for x in streamed.lines] == pytest.approx(
+            [x.score for x in fresh.lines], abs=1e-4)
+
+
 def test_a_failed_frame_does_not_end_the_stream(
         client: OcrClient, video: list[VideoFrame]) -> None:
     frames = [Frame(video[0].image), Frame(b"not an image at all"), Frame(video[30].image),

@@ -40,7 +40,10 @@ class VideoFrame:
 
 
 def text_video(frames: int = 300, *, width: int = 640, height: int = 360, fps: float = 15.0,
-               scene_frames: int = 30, move_every: int = 10) -> list[VideoFrame]:
+               scene_frames: int = 30, move_every: int = 10, title: str | None = None
+               ) -> list[VideoFrame]:
+    """``title``: a line that stays still at the top of every frame (a channel's logo, a
+    sign), above the caption."""
     drawn: dict[tuple[int, int], np.ndarray] = {}
     video = []
     for index in range(frames):
@@ -48,15 +51,19 @@ def text_video(frames: int = 300, *, width: int = 640, height: int = 360, fps: f
         caption = CAPTIONS[scene % len(CAPTIONS)]
         if (scene, moves) not in drawn:
             drawn[scene, moves] = _draw(caption, width, height, 40 + moves * MOVE_PX,
-                                        height // 3 + (scene % 3) * 40)
+                                        height // 3 + (scene % 3) * 40, title)
         video.append(VideoFrame(index, index / fps, drawn[scene, moves], caption, scene))
     return video
 
 
-def _draw(caption: str, width: int, height: int, x: int, y: int) -> np.ndarray:
+def _draw(caption: str, width: int, height: int, x: int, y: int, title: str | None
+          ) -> np.ndarray:
     image = Image.new("RGB", (width, height), (235, 235, 228))
     font = load_font("sans", FONT_SIZE)
-    ImageDraw.Draw(image).text((x, y), caption, font=font, fill=(20, 20, 20))
+    draw = ImageDraw.Draw(image)
+    if title:
+        draw.text((width // 2, 16), title, font=font, fill=(20, 20, 120))
+    draw.text((x, y), caption, font=font, fill=(20, 20, 20))
     rgb = np.asarray(image)
     return np.ascontiguousarray(rgb[:, :, ::-1])
 

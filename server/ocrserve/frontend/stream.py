@@ -12,7 +12,9 @@ Dedup: each frame that starts is compared (``ops/frame_diff.py``) with the
 last frame chosen for processing, in frame order, even though frames are
 decoded concurrently.  Close enough, it gets that frame's lines (when they are
 ready) and status DEDUPED instead of a second run of the models; while it
-waits for them it does not count against ``max_in_flight``.
+waits for them it does not count against ``max_in_flight``.  A frame that did
+change runs detection again, but its lines whose crops are exactly those of an
+earlier frame reuse their angle and text (``output_memo.py``).
 
 A frame's own failure, whatever it is, is its response (FAILED, with the
 google.rpc.Status a unary call would have got) and the stream goes on.  Only a
@@ -39,6 +41,7 @@ from ocrserve.frontend import convert
 from ocrserve.frontend.errors import status_of
 from ocrserve.frontend.frame_scheduler import DropReason, FrameScheduler, Pacing, Policy
 from ocrserve.ops import frame_diff
+from ocrserve.output_memo import FrameMemo, OutputMemo
 from ocrserve.pipeline import OcrParams, Request, check_unit_interval
 
 log = logging.getLogger(__name__)
@@ -122,6 +125,8 @@ class FrameStream:
         self._clock = clock
         #: Resolves to the reference for the next frame that starts (frame order).
         self._reference: asyncio.Future[_Reference | None] | None = None
+        #: cls and rec outputs of this stream's recent lines, by exact input.
+        self._memo = OutputMemo()
 
     async def serve(self, requests: AsyncIterator[pb.StreamOcrRequest]
                     ) -> AsyncIterator[pb.StreamOcrResponse]:
@@ -190,12 +195,12 @@ class FrameStream:
 
     def _response(self, pending: _Pending, status: pb.FrameStatus,
                   result: pb.OcrResult | None = None, *, drop_reason: str = "",
-                  deduped_from: int = 0) -> pb.StreamOcrResponse:
+                  deduped_from: int = 0, reused_lines: int = 0) -> pb.StreamOcrResponse:
         frame = pending.frame
         return pb.StreamOcrResponse(
             frame_id=frame.frame_id, timestamp_s=frame.timestamp_s, status=status,
             latency_ms=(self._clock() - pending.received) * 1000, result=result,
-            drop_reason=drop_reason, deduped_from=deduped_from)
+            drop_reason=drop_reason, deduped_from=deduped_from, reused_lines=reused_lines)
 
     def _dropped(self, pending: _Pending, why: DropReason) -> pb.StreamOcrResponse:
         return self._response(pending, pb.FRAME_STATUS_DROPPED, drop_reason=str(why))
@@ -244,20 +249,24 @@ class FrameStream:
             ours = None
             mine.set_result(None)
         try:
-            result = await self._run_models(pending, img, decode_ms)
+            result, reused = await self._run_models(pending, img, decode_ms)
         except BaseException:
             if ours is not None:  # frames that repeat this one will run on their own
                 ours.result.cancel()
             raise
         if ours is not None:
             ours.result.set_result(result)
-        return self._response(pending, pb.FRAME_STATUS_PROCESSED, result)
+        return self._response(pending, pb.FRAME_STATUS_PROCESSED, result, reused_lines=reused)
 
     async def _run_models(self, pending: _Pending, img: np.ndarray, decode_ms: float
-                          ) -> pb.OcrResult:
+                          ) -> tuple[pb.OcrResult, int]:
+        """The frame's OCR, and how many of its lines the memo answered."""
         config = pending.config
-        return await self._ocr(img, pending.frame.image.id, decode_ms, config.params,
-                               Request(priority=config.priority), config.return_timings)
+        memo = FrameMemo(self._memo)
+        result = await self._ocr(img, pending.frame.image.id, decode_ms, config.params,
+                                 Request(priority=config.priority, memo=memo),
+                                 config.return_timings)
+        return result, memo.reused.get("rec", 0)
 
     async def _deduped(self, pending: _Pending, img: np.ndarray,
                        reference: _Reference) -> pb.StreamOcrResponse:
@@ -267,8 +276,9 @@ class FrameStream:
             if not reference.result.cancelled():
                 raise  # this frame itself was cancelled
             # The frame it repeats failed (perhaps for a passing reason): do the work.
-            result = await self._run_models(pending, img, 0.0)
-            return self._response(pending, pb.FRAME_STATUS_PROCESSED, result)
+            result, reused = await self._run_models(pending, img, 0.0)
+            return self._response(pending, pb.FRAME_STATUS_PROCESSED, result,
+                                  reused_lines=reused)
         result = pb.OcrResult()
         result.CopyFrom(source)
         result.id = pending.frame.image.id

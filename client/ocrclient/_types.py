@@ -265,9 +265,9 @@ class FrameResult:
     deduped_from: int | None = None
     drop_reason: str = ""
     error: OcrClientError | None = None
-    #: Processed frames: lines whose angle and text were reused from an earlier frame
-    #: (their crops were exactly the same), not recomputed.
-    reused_lines: int = 0
+    #: Processed frames: detected boxes whose angle and text were reused from an earlier
+    #: frame (their crops were exactly the same), not recomputed.
+    reused_crops: int = 0
 
 
 @dataclass(frozen=True)
@@ -447,4 +447,4 @@ def frame_result_from_proto(msg: ocr_pb2.StreamOcrResponse) -> FrameResult:
         latency_ms=msg.latency_ms, models=models_from_proto(result.models),
         width=result.width, height=result.height, timings=_timings(result),
         deduped_from=msg.deduped_from if status == "deduped" else None,
-        drop_reason=msg.drop_reason, error=_error(result, 0), reused_lines=msg.reused_lines)
+        drop_reason=msg.drop_reason, error=_error(result, 0), reused_crops=msg.reused_crops)

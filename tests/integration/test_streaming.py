@@ -72,6 +72,8 @@ def check_in_order_with_text(results: Sequence[FrameResult], video: Sequence[Vid
 def test_three_streams_with_block_and_dedup_process_every_frame_in_order(
         server: ServerProcess, video: list[VideoFrame]) -> None:
     outcomes: dict[int, list[FrameResult]] = {}
+    with OcrClient(server.target) as admin:
+        before = {s.slot: s for s in admin.list_slots()}["rec"]
 
     def one_stream(n: int) -> None:
         with OcrClient(server.target) as client:
@@ -84,6 +86,14 @@ def test_three_streams_with_block_and_dedup_process_every_frame_in_order(
     for thread in threads:
         thread.join(600)
     assert sorted(outcomes) == [0, 1, 2]
+    with OcrClient(server.target) as admin:
+        after = {s.slot: s for s in admin.list_slots()}["rec"]
+    # One line per frame: a rec batch of several crops holds frames of several streams.
+    batches, items = after.batches - before.batches, after.batched_items - before.batched_items
+    processed = [r for results in outcomes.values() for r in results
+                 if r.status == "processed"]
+    assert items >= sum(len(r.lines) - r.reused_crops for r in processed)
+    assert items > batches, (items, batches)
     for results in outcomes.values():
         statuses = check_in_order_with_text(results, video)
         # A frame is recomputed exactly when the picture moved or the caption changed.
@@ -147,11 +157,11 @@ def test_a_changed_frame_recognizes_only_the_lines_whose_crops_changed(
         assert result.status == "processed"
         assert [normalized(x.text) for x in result.lines] == ["DOCK15", normalized(frame.caption)]
         if frame.index == 0:
-            assert result.reused_lines == 0
+            assert result.reused_crops == 0
         elif frame.image is video[frame.index - 1].image:  # a repeat: both lines reused
-            assert result.reused_lines == 2, frame.index
+            assert result.reused_crops == 2, frame.index
         else:  # the caption moved or changed: at least the title is reused
-            assert result.reused_lines >= 1, frame.index
+            assert result.reused_crops >= 1, frame.index
     for index in (10, 30):  # the caption moved, and the caption changed
         fresh = client.ocr_one(video[index].image)
         streamed = results[index]

@@ -195,12 +195,12 @@ class FrameStream:
 
     def _response(self, pending: _Pending, status: pb.FrameStatus,
                   result: pb.OcrResult | None = None, *, drop_reason: str = "",
-                  deduped_from: int = 0, reused_lines: int = 0) -> pb.StreamOcrResponse:
+                  deduped_from: int = 0, reused_crops: int = 0) -> pb.StreamOcrResponse:
         frame = pending.frame
         return pb.StreamOcrResponse(
             frame_id=frame.frame_id, timestamp_s=frame.timestamp_s, status=status,
             latency_ms=(self._clock() - pending.received) * 1000, result=result,
-            drop_reason=drop_reason, deduped_from=deduped_from, reused_lines=reused_lines)
+            drop_reason=drop_reason, deduped_from=deduped_from, reused_crops=reused_crops)
 
     def _dropped(self, pending: _Pending, why: DropReason) -> pb.StreamOcrResponse:
         return self._response(pending, pb.FRAME_STATUS_DROPPED, drop_reason=str(why))
@@ -256,11 +256,11 @@ class FrameStream:
             raise
         if ours is not None:
             ours.result.set_result(result)
-        return self._response(pending, pb.FRAME_STATUS_PROCESSED, result, reused_lines=reused)
+        return self._response(pending, pb.FRAME_STATUS_PROCESSED, result, reused_crops=reused)
 
     async def _run_models(self, pending: _Pending, img: np.ndarray, decode_ms: float
                           ) -> tuple[pb.OcrResult, int]:
-        """The frame's OCR, and how many of its lines the memo answered."""
+        """The frame's OCR, and how many of its crops the memo answered."""
         config = pending.config
         memo = FrameMemo(self._memo)
         result = await self._ocr(img, pending.frame.image.id, decode_ms, config.params,
@@ -278,7 +278,7 @@ class FrameStream:
             # The frame it repeats failed (perhaps for a passing reason): do the work.
             result, reused = await self._run_models(pending, img, 0.0)
             return self._response(pending, pb.FRAME_STATUS_PROCESSED, result,
-                                  reused_lines=reused)
+                                  reused_crops=reused)
         result = pb.OcrResult()
         result.CopyFrom(source)
         result.id = pending.frame.image.id

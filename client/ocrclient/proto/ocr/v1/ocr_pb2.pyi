@@ -446,7 +446,7 @@ class Frame(_message.Message):
     def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., frame_id: _Optional[int] = ..., timestamp_s: _Optional[float] = ...) -> None: ...
 
 class StreamOcrResponse(_message.Message):
-    __slots__ = ("frame_id", "timestamp_s", "status", "result", "latency_ms", "deduped_from", "drop_reason", "reused_lines")
+    __slots__ = ("frame_id", "timestamp_s", "status", "result", "latency_ms", "deduped_from", "drop_reason", "reused_crops")
     FRAME_ID_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_S_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -454,7 +454,7 @@ class StreamOcrResponse(_message.Message):
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     DEDUPED_FROM_FIELD_NUMBER: _ClassVar[int]
     DROP_REASON_FIELD_NUMBER: _ClassVar[int]
-    REUSED_LINES_FIELD_NUMBER: _ClassVar[int]
+    REUSED_CROPS_FIELD_NUMBER: _ClassVar[int]
     frame_id: int
     timestamp_s: float
     status: FrameStatus
@@ -462,8 +462,8 @@ class StreamOcrResponse(_message.Message):
     latency_ms: float
     deduped_from: int
     drop_reason: str
-    reused_lines: int
-    def __init__(self, frame_id: _Optional[int] = ..., timestamp_s: _Optional[float] = ..., status: _Optional[_Union[FrameStatus, str]] = ..., result: _Optional[_Union[OcrResult, _Mapping]] = ..., latency_ms: _Optional[float] = ..., deduped_from: _Optional[int] = ..., drop_reason: _Optional[str] = ..., reused_lines: _Optional[int] = ...) -> None: ...
+    reused_crops: int
+    def __init__(self, frame_id: _Optional[int] = ..., timestamp_s: _Optional[float] = ..., status: _Optional[_Union[FrameStatus, str]] = ..., result: _Optional[_Union[OcrResult, _Mapping]] = ..., latency_ms: _Optional[float] = ..., deduped_from: _Optional[int] = ..., drop_reason: _Optional[str] = ..., reused_crops: _Optional[int] = ...) -> None: ...
 
 class GetServerInfoRequest(_message.Message):
     __slots__ = ()

@@ -182,6 +182,14 @@ class Settings:
         "PaddleOCR does (its results depend on it)",
     )
     log_level: str = _opt("info", "debug | info | warning | error")
+    log_format: str = _opt(
+        "text", "text | json (one JSON object per line, for log collectors)")
+    metrics_port: int = _opt(
+        8002, "port of the Prometheus /metrics endpoint, on host (every process's metrics "
+        "together); -1: off, 0: a free one")
+    engine_heartbeat_timeout_s: float = _opt(
+        10.0, "an engine that has not shown a sign of life for this long is reported "
+        "unhealthy and restarted (it beats every second; 0: never)")
 
     # ------------------------------------------------------------------ loading
 
@@ -271,6 +279,10 @@ class Settings:
             (self.rec_width_step >= 1, "rec_width_step must be >= 1"),
             (self.rec_batch_num >= 1, "rec_batch_num must be >= 1"),
             (self.log_level in ("debug", "info", "warning", "error"), "bad log_level"),
+            (self.log_format in ("text", "json"), "log_format must be text or json"),
+            (self.metrics_port >= -1, "metrics_port must be >= -1"),
+            (self.engine_heartbeat_timeout_s == 0 or self.engine_heartbeat_timeout_s >= 2,
+             "engine_heartbeat_timeout_s must be 0 (off) or >= 2"),
         ]
         for ok, message in checks:
             if not ok:

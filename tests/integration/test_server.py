@@ -232,7 +232,7 @@ def test_the_api_holds_only_what_is_served() -> None:
     services = {s.name: [m.name for m in s.methods]
                 for s in (ocr_pb2.DESCRIPTOR.services_by_name.values())}
     assert services == {"OcrService": ["Detect", "Classify", "Recognize", "Ocr",
-                                       "GetServerInfo"]}
+                                       "GetServerInfo", "StreamOcr"]}
 
 
 # ------------------------------------------------------------------ shutdown

@@ -29,7 +29,11 @@ class ServerProcess:
                  cwd: str | PathLike[str] | None = None, startup_timeout: float = 180.0) -> None:
         self.port = free_port("127.0.0.1")
         self.target = f"127.0.0.1:{self.port}"
-        self.args = ["--host", "127.0.0.1", "--port", str(self.port), *args]
+        self.metrics_port = free_port("127.0.0.1")
+        #: Prometheus endpoint (unless ``args`` turn metrics off or move them).
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        self.args = ["--host", "127.0.0.1", "--port", str(self.port),
+                     "--metrics-port", str(self.metrics_port), *args]
         self.env = {**os.environ, **(env or {})}
         self.cwd = Path(cwd) if cwd is not None else Path.cwd()
         self.startup_timeout = startup_timeout

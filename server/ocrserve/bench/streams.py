@@ -2,11 +2,12 @@
 
 For each stream count N, N clients each send the generated video of
 ``bench/video.py`` (640x360, looped) through StreamOcr at ``fps`` frames per
-second for ``duration_s``, all at once, with one overload policy and dedup
-threshold.  Per run: frames answered per second per stream (processed plus
-deduped: frames whose text the caller got), dropped and deduped counts, and
-end-to-end latency as the client sees it (from handing a frame to gRPC to its
-answer) for frames that were not dropped.
+second for ``duration_s`` of wall time, all at once, with one overload policy
+and dedup threshold (a sender held back by ``block`` sends fewer frames).  Per
+run: frames answered per second per stream (processed plus deduped: frames
+whose text the caller got), dropped and deduped counts, and end-to-end latency
+as the client sees it (from handing a frame to gRPC to its answer) for frames
+that were not dropped.
 
 A stream is *sustained* when the caller gets text for at least 95 % of its
 frames at the source's rate: with ``latest`` that means at most 5 % dropped,
@@ -60,7 +61,7 @@ def _run(target: str, video: list[VideoFrame], count: int, fps: float, duration_
     frames = sum(statuses.values())
     with_text = statuses["processed"] + statuses["deduped"]
     expected = count * int(duration_s * fps)
-    text_fps = with_text / count / wall
+    text_fps = with_text / count / duration_s
     ordered = sorted(latencies) or [0.0]
     return {
         "streams": count, "policy": policy, "dedup_threshold": dedup, "fps": fps,
@@ -78,12 +79,18 @@ def _one_stream(target: str, video: list[VideoFrame], fps: float, duration_s: fl
     from ocrclient import Frame, OcrClient, OcrClientError
 
     sent: dict[int, float] = {}
-    total = int(duration_s * fps)
 
     def frames() -> Iterator[Frame]:
+        """The source's frames for ``duration_s`` of wall time: a held-back sender (block)
+        sends fewer."""
         started = time.monotonic()
-        for index in range(total):
-            time.sleep(max(0.0, started + index / fps - time.monotonic()))
+        for index in itertools.count():
+            due = started + index / fps
+            if due - started >= duration_s:
+                return
+            time.sleep(max(0.0, due - time.monotonic()))
+            if time.monotonic() - started >= duration_s:
+                return
             sent[index] = time.monotonic()
             yield Frame(video[index % len(video)].image, index, index / fps)
 

@@ -96,9 +96,13 @@ class DynamicBatcher:
     """Batches items for one model; see the module docstring for the guarantees."""
 
     def __init__(self, run_batch: RunBatch, policy: BatchPolicy, *,
-                 clock: Callable[[], float] = time.monotonic, name: str = "") -> None:
+                 clock: Callable[[], float] = time.monotonic, name: str = "",
+                 observer: Callable[[Sequence[float], float], None] | None = None) -> None:
+        """``observer(queue_waits, run_s)`` hears of each batch that ran: how long each
+        of its items waited from admission to the batch's start, and how long it ran."""
         policy.validate()
         self.name = name
+        self._observer = observer
         self._run_batch = run_batch
         self._policy = policy
         self._clock = clock
@@ -274,7 +278,10 @@ class DynamicBatcher:
         started = self._clock()
         try:
             results = await self._call([entry.payload for entry in batch])
-            self._learn_run_time(batch[0].group_key, self._clock() - started)
+            run_s = self._clock() - started
+            self._learn_run_time(batch[0].group_key, run_s)
+            if self._observer is not None:
+                self._observer([started - entry.enqueued_at for entry in batch], run_s)
         except OcrError as exc:
             self._stats.failed_batches += 1
             _fail(batch, exc)

@@ -70,6 +70,7 @@ from ocrserve.engine.factory import SlotFactory
 from ocrserve.engine.operations import OperationLog
 from ocrserve.engine.policy import Priority
 from ocrserve.engine.protocol import Inferred, SlotInfo
+from ocrserve.engine.slot_metrics import SlotStates
 from ocrserve.engine.slot_table import SlotEntry, SlotState, SlotTable
 from ocrserve.engine.slots import LoadedSlot, SlotConfig
 from ocrserve.errors import (
@@ -82,6 +83,7 @@ from ocrserve.errors import (
     Unavailable,
 )
 from ocrserve.memory import MIB, trim
+from ocrserve.metrics import families
 from ocrserve.models.slots import parse_slot_specs
 from ocrserve.runtimes import resolve_backend
 from ocrserve.settings import Settings
@@ -140,6 +142,9 @@ class Engine:
         self._table = SlotTable()
         for cfg in configs:
             self._table.entries[cfg.slot] = self._entry(cfg, SlotState.COLD)
+        states = SlotStates()
+        self._table.add_listener(lambda _: states.update(self._table.infos()))
+        states.update(self._table.infos())
         self._operations: OperationLog[SlotInfo] = OperationLog()
         self._cold_loads: set[asyncio.Task[LoadedSlot]] = set()
         self._cpu_executor: ThreadPoolExecutor | None = None
@@ -557,6 +562,7 @@ class Engine:
                 await self._drain(victim)
                 victim.state = SlotState.COLD
                 self._table.changed()
+            families.MODEL_EVICTIONS.labels(victim.name).inc()
             log.info("slot %s: evicted (least recently used) to load %s", victim.name, keep)
             trim()
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
+import shutil
 import signal
 
+from ocrserve.engine.heartbeat import beat, heartbeat_path
 from ocrserve.logs import configure_logging
 from ocrserve.memory import IdleTrim, limit_arenas
 from ocrserve.parent import exit_with_parent, parent_alive
@@ -27,6 +28,8 @@ async def serve_engine(settings: Settings, device: str, socket_path: str) -> Non
 
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    # Beating while the models load too: a long load is not a hang.
+    beating = asyncio.get_running_loop().create_task(beat(heartbeat_path(socket_path)))
     engine = Engine.from_settings(settings, device)
     await engine.start()
     # Again: loading a runtime (Paddle) may have replaced both handlers.
@@ -47,6 +50,7 @@ async def serve_engine(settings: Settings, device: str, socket_path: str) -> Non
     # anything still queued, then release the models.
     await server.close(grace_s=settings.grace_period_s)
     await engine.close()
+    beating.cancel()
     log.info("engine on %s stopped", device)
 
 
@@ -59,10 +63,11 @@ def engine_main(settings: Settings, device: str, socket_path: str, parent_pid: i
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_arenas()
     exit_with_parent(parent_pid)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         asyncio.run(serve_engine(settings, device, socket_path))
     finally:
         if not parent_alive(parent_pid):
-            with contextlib.suppress(OSError):  # other engines may still have theirs in it
-                os.rmdir(os.path.dirname(socket_path))
+            # Everything in it belongs to the dead supervisor; other engines dying with
+            # it may be removing it too.
+            shutil.rmtree(os.path.dirname(socket_path), ignore_errors=True)

@@ -25,6 +25,7 @@ from ocrserve.engine.batcher import DynamicBatcher
 from ocrserve.engine.policy import BatchPolicy
 from ocrserve.engine.protocol import Inferred, ModelVersion, SlotInfo
 from ocrserve.engine.shapes import ClsShaper, DetShaper, RecShaper, Shaper
+from ocrserve.engine.slot_metrics import SlotMetrics
 from ocrserve.errors import ModelError, OcrError
 from ocrserve.memory import rss_bytes
 from ocrserve.models.catalog import rec_num_classes
@@ -100,7 +101,9 @@ class LoadedSlot:
         self.runtime = runtime
         self.shaper = make_shaper(cfg)
         self.executor = executor
-        self.batcher = DynamicBatcher(self._run_batch, cfg.policy, name=cfg.slot)
+        self.metrics = SlotMetrics(cfg.slot, cfg.model.name, cfg.model.version)
+        self.batcher = DynamicBatcher(self._run_batch, cfg.policy, name=cfg.slot,
+                                      observer=self._observe)
         self.info = slot_info(cfg, runtime.backend)
         self.model_version = ModelVersion(cfg.model.name, cfg.model.version)
         self.load_s = 0.0  # set by load: reading files and the class-count check
@@ -171,6 +174,7 @@ class LoadedSlot:
                     deadline: float | None) -> Inferred:
         for item in items:
             self.shaper.check(item)
+        self.metrics.pending.inc(len(items))
         outputs = await self.batcher.submit_many(
             list(items),
             group_keys=[self.shaper.group_key(i) for i in items],
@@ -187,6 +191,8 @@ class LoadedSlot:
 
     def _run_sync(self, items: list[np.ndarray]) -> list[np.ndarray]:
         batch = self.shaper.assemble(items)
+        self.metrics.batch_elements.inc(batch.size)
+        self.metrics.item_elements.inc(sum(item.size for item in items))
         try:
             output = self.runtime.run(batch)
         except OcrError:
@@ -194,6 +200,17 @@ class LoadedSlot:
         except Exception as exc:  # a runtime failure must reach every caller, not kill the engine
             raise ModelError(f"{self.cfg.slot}: inference failed: {exc}") from exc
         return self.shaper.split(output, items)
+
+    def _observe(self, queue_waits: Sequence[float], run_s: float) -> None:
+        metrics = self.metrics
+        metrics.inference_count.inc(len(queue_waits))
+        metrics.exec_count.inc()
+        metrics.batch_size.observe(len(queue_waits))
+        metrics.compute.observe(run_s)
+        for wait in queue_waits:
+            metrics.queue.observe(wait)
+        stats = self.batcher.stats
+        metrics.pending.set(stats.queued + stats.running - len(queue_waits))
 
     @property
     def busy(self) -> bool:

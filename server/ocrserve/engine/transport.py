@@ -55,6 +55,7 @@ import numpy as np
 
 from ocrserve.context import NO_REQUEST, request_id
 from ocrserve.engine import wire
+from ocrserve.engine.heartbeat import heartbeat_path, silent_for
 from ocrserve.engine.policy import Priority
 from ocrserve.engine.protocol import Inference, Inferred, ModelVersion, SlotInfo
 from ocrserve.errors import (
@@ -523,8 +524,12 @@ class EngineClient:
     """
 
     def __init__(self, path: str, *, connect_timeout_s: float = 120.0,
-                 restart_wait_s: float = 5.0) -> None:
+                 restart_wait_s: float = 5.0, heartbeat_timeout_s: float = 0.0) -> None:
+        """``heartbeat_timeout_s`` > 0: not :meth:`ready` while the engine's heartbeat
+        (``engine/heartbeat.py``) is older than that, connected or not."""
         self.path = path
+        self._heartbeat = heartbeat_path(path)
+        self._heartbeat_timeout_s = heartbeat_timeout_s
         self._connect_timeout_s = connect_timeout_s
         self._restart_wait_s = restart_wait_s
         self._link: _Link | None = None
@@ -552,8 +557,14 @@ class EngineClient:
         await self._attach(link)
 
     def ready(self) -> bool:
-        """Connected to the engine (and not closed)."""
-        return self._up.is_set() and not self._closed
+        """Connected to the engine (and not closed), and the engine not hung."""
+        return self._up.is_set() and not self._closed and not self.hung()
+
+    def hung(self) -> bool:
+        if self._heartbeat_timeout_s <= 0:
+            return False
+        silence = silent_for(self._heartbeat)
+        return silence is not None and silence > self._heartbeat_timeout_s
 
     async def refresh(self) -> None:
         """Fetch the engine's slots now (their use times move without a push)."""

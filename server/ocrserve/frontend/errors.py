@@ -12,6 +12,9 @@ the ``x-request-id`` metadata (or makes one), puts it in the logging context
 and the trailing metadata, and turns what the handler raises into the RPC's
 status.  Each failed, rejected or cancelled RPC writes one log line; only
 unexpected errors write a traceback, and their text never reaches the caller.
+It also counts each RPC in the request metrics (``metrics/families.py``):
+calls that gRPC itself refuses before a handler runs (a message over
+max_message_mb) are not seen here.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from grpc import aio
 
 from ocrserve.context import request_id
 from ocrserve.errors import OcrError, Reason
+from ocrserve.metrics import families
 
 log = logging.getLogger(__name__)
 
@@ -131,16 +135,19 @@ class ErrorInterceptor(aio.ServerInterceptor):
                 except Exception as exc:  # CancelledError is not an Exception: see below
                     if _is_abort(exc):
                         raise
+                    _count(method, started, _as_ocr_error(exc))
                     await _abort(context, exc, method, _ms_since(started))
                 except BaseException:  # gRPC cancels the handler: deadline or caller gone
                     remaining = context.time_remaining()
-                    why = ("deadline exceeded" if remaining is not None and remaining <= 0
-                           else "cancelled by the caller")
+                    expired = remaining is not None and remaining <= 0
+                    _count(method, started, "DEADLINE_EXCEEDED" if expired else "CANCELLED")
                     log.warning("%s %s after %.0f ms; its remaining work was dropped", method,
-                                why, _ms_since(started))
+                                "deadline exceeded" if expired else "cancelled by the caller",
+                                _ms_since(started))
                     raise
                 else:
                     context.set_trailing_metadata(((REQUEST_ID_KEY, request_id.get()),))
+                    _count(method, started)
                     log.debug("%s ok in %.0f ms", method, _ms_since(started))
                     return response
                 finally:
@@ -160,12 +167,32 @@ class ErrorInterceptor(aio.ServerInterceptor):
                 except Exception as exc:  # CancelledError is not an Exception: it passes
                     if _is_abort(exc):
                         raise
+                    _count(method, started, _as_ocr_error(exc))
                     await _abort(context, exc, method, _ms_since(started))
+                except BaseException:  # the caller cancelled or went away
+                    _count(method, started, "CANCELLED")
+                    raise
+                else:
+                    _count(method, started)
+                    log.debug("%s ok in %.0f ms", method, _ms_since(started))
 
             factory = (grpc.stream_stream_rpc_method_handler if handler.stream_stream
                        else grpc.unary_stream_rpc_method_handler)
             return factory(streaming, handler.request_deserializer, handler.response_serializer)
         return handler
+
+
+def _count(method: str, started: float, failure: OcrError | str | None = None) -> None:
+    """The RPC's metrics: its duration, and a success or a failure by code and reason
+    (a cancellation's code stands in for the reason it lacks)."""
+    rpc = method.rsplit("/", 1)[-1]
+    families.REQUEST_DURATION.labels(rpc).observe(time.monotonic() - started)
+    if failure is None:
+        families.REQUEST_SUCCESS.labels(rpc).inc()
+    elif isinstance(failure, OcrError):
+        families.REQUEST_FAILURE.labels(rpc, failure.status, str(failure.reason)).inc()
+    else:
+        families.REQUEST_FAILURE.labels(rpc, failure, failure).inc()
 
 
 def _ms_since(started: float) -> float:

@@ -126,7 +126,8 @@ def frontend_main(settings: Settings, engine_sockets: Sequence[str], parent_pid:
 
     limit_arenas()
     exit_with_parent(parent_pid)
-    configure_logging(settings.log_level)
-    router = EngineRouter([EngineClient(path, restart_wait_s=settings.engine_restart_wait_s)
+    configure_logging(settings.log_level, settings.log_format)
+    router = EngineRouter([EngineClient(path, restart_wait_s=settings.engine_restart_wait_s,
+                                        heartbeat_timeout_s=settings.engine_heartbeat_timeout_s)
                            for path in engine_sockets])
     asyncio.run(serve(settings, router, reuse_port=True))

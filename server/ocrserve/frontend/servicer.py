@@ -42,6 +42,7 @@ from ocrserve.frontend.errors import status_of
 from ocrserve.frontend.response_cache import ResponseCache, cache_key
 from ocrserve.frontend.stream import FrameStream, StreamCounters
 from ocrserve.memory import IdleTrim
+from ocrserve.metrics import families
 from ocrserve.models.catalog import load_catalog
 from ocrserve.pipeline import (
     REC_MAX_WIDTH,
@@ -71,12 +72,13 @@ def request_context(context: aio.ServicerContext, priority: int) -> Request:
 
 
 async def per_image(images: Sequence[pb.Image], work: Callable[[int, pb.Image], Awaitable[R]],
-                    failed: Failed[R]) -> list[R]:
+                    failed: Failed[R], rpc: str = "") -> list[R]:
     """``work`` for every image concurrently, one result each, in order.
 
     An image's own failure (InvalidInput, ModelError, or a bug) becomes
     ``failed(image id, status)``; any other error fails the whole call at once
-    and cancels the work still running for the other images.
+    and cancels the work still running for the other images.  Failed images are
+    counted under ``rpc`` in ``ocr_image_failure_total``.
     """
     async def guarded(index: int, image: pb.Image) -> R:
         try:
@@ -84,12 +86,14 @@ async def per_image(images: Sequence[pb.Image], work: Callable[[int, pb.Image], 
         except (InvalidInput, ModelError) as exc:
             exc.field = exc.field or f"images[{index}]"
             _log_image_failure(index, exc)
+            families.IMAGE_FAILURE.labels(rpc, str(exc.reason)).inc()
             return failed(image.id, status_of(exc))
         except OcrError:
             raise
         except Exception as exc:  # a bug on one image: that image fails, not the request
             log.exception("image %d: unexpected error", index)
             internal = OcrError(f"unexpected {type(exc).__name__}: {exc}")
+            families.IMAGE_FAILURE.labels(rpc, str(internal.reason)).inc()
             return failed(image.id, status_of(internal))
 
     try:
@@ -131,7 +135,8 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
         cost = convert.request_pixels(images, self._settings.max_image_pixels)
         with self._admission.admit(cost):
             return await per_image(images, work,
-                                   lambda id_, error: result_type(id=id_, error=error))
+                                   lambda id_, error: result_type(id=id_, error=error),
+                                   type(request).__name__.removesuffix("Request"))
 
     def _cached(self, request: Message, work: Callable[[int, pb.Image], Awaitable[R]],
                 result_type: type[R]) -> Callable[[int, pb.Image], Awaitable[R]]:
@@ -144,6 +149,8 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
             started = time.perf_counter()
             key = cache_key(method, image, request, versions)
             stored = self.cache.get(key)
+            (families.RESPONSE_CACHE_MISSES if stored is None
+             else families.RESPONSE_CACHE_HITS).inc()
             if stored is not None:
                 result = result_type.FromString(stored)
                 result.id = image.id  # type: ignore[attr-defined]
@@ -169,6 +176,7 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
         started = time.perf_counter()
         img = await to_thread(self._executor, convert.decode, image, index,
                               self._settings.max_image_pixels)
+        families.IMAGE_PIXELS.observe(img.shape[0] * img.shape[1])
         return img, (time.perf_counter() - started) * 1000
 
     # -------------------------------------------------------------- RPCs
@@ -185,6 +193,7 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
             started = time.perf_counter()
             detected = await self._pipeline.detect(img, params, slot, req)
             det_ms = (time.perf_counter() - started) * 1000
+            families.IMAGE_BOXES.observe(len(detected.value))
             result = pb.DetectResult(id=image.id, width=img.shape[1], height=img.shape[0],
                                      boxes=[convert.text_box(b) for b in detected.value],
                                      models=convert.model_refs(detected.models))
@@ -234,12 +243,18 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
         req = request_context(context, request.priority)
         params = self._ocr_params(request)
 
+        crops = [0]
+
         async def one(index: int, image: pb.Image) -> pb.OcrResult:
             img, decode_ms = await self._decode(index, image)
-            return await self._ocr_decoded(img, image.id, decode_ms, params, req,
-                                           request.return_timings)
+            cost = Timings()
+            result = await self._ocr_decoded(img, image.id, decode_ms, params, req,
+                                             request.return_timings, cost)
+            crops[0] += cost.boxes
+            return result
 
         results = await self._each_image(request, request.images, one, pb.OcrResult)
+        families.REQUEST_CROPS.observe(crops[0])
         return pb.OcrResponse(results=results)
 
     async def StreamOcr(self, request_iterator: AsyncIterator[pb.StreamOcrRequest],
@@ -268,11 +283,13 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
         return params
 
     async def _ocr_decoded(self, img: np.ndarray, image_id: str, decode_ms: float,
-                           params: OcrParams, req: Request, return_timings: bool
-                           ) -> pb.OcrResult:
+                           params: OcrParams, req: Request, return_timings: bool,
+                           stage_times: Timings | None = None) -> pb.OcrResult:
+        """One decoded image's OCR; ``stage_times`` (if given) receives what it cost."""
         started = time.perf_counter()
-        stage_times = Timings()
+        stage_times = Timings() if stage_times is None else stage_times
         output = await self._pipeline.ocr(img, params, req, stage_times)
+        families.IMAGE_BOXES.observe(stage_times.boxes)
         total_ms = decode_ms + (time.perf_counter() - started) * 1000
         result = pb.OcrResult(id=image_id, width=img.shape[1], height=img.shape[0],
                               lines=[convert.text_line(x) for x in output.value],

@@ -40,6 +40,7 @@ from ocrserve.errors import InvalidInput, OcrError, Reason
 from ocrserve.frontend import convert
 from ocrserve.frontend.errors import status_of
 from ocrserve.frontend.frame_scheduler import DropReason, FrameScheduler, Pacing, Policy
+from ocrserve.metrics import families
 from ocrserve.ops import frame_diff
 from ocrserve.output_memo import FrameMemo, OutputMemo
 from ocrserve.pipeline import OcrParams, Request, check_unit_interval
@@ -78,6 +79,7 @@ class StreamCounters:
     def count(self, status: int) -> None:
         name = pb.FrameStatus.Name(status).removeprefix("FRAME_STATUS_").lower()
         setattr(self, name, getattr(self, name) + 1)
+        families.STREAM_FRAMES.labels(name).inc()
 
     def stats(self) -> pb.StreamStats:
         return pb.StreamStats(active_streams=len(self.open),
@@ -141,6 +143,7 @@ class FrameStream:
             self._process, self._dropped)
         reader = asyncio.create_task(self._read(requests, scheduler, config))
         self._counters.open.add(scheduler)
+        families.STREAMS_ACTIVE.inc()
         try:
             async for response in scheduler.responses():
                 self._counters.count(response.status)
@@ -148,6 +151,7 @@ class FrameStream:
             await reader  # a bad config mid-stream fails the call after the frames before it
         finally:
             self._counters.open.discard(scheduler)
+            families.STREAMS_ACTIVE.dec()
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
             await scheduler.close()

@@ -9,7 +9,13 @@
             join, remove the socket folder, exit 0.
 
 Children die with the supervisor (``ocrserve.parent``): a supervisor killed
-with SIGKILL leaves no front-end serving its port.
+with SIGKILL leaves no front-end serving its port.  An engine that stops
+beating (``engine/heartbeat.py``) for ``engine_heartbeat_timeout_s`` is
+killed and restarted like one that died.
+
+Metrics: children record into files in ``<socket folder>/metrics``
+(``metrics/exposition.py``); the supervisor serves their sum at /metrics
+with the CPU and memory of every process by role.
 
 The supervisor creates no gRPC or runtime objects: children are started with
 the ``spawn`` method, so each builds its own from scratch (gRPC and Paddle do
@@ -32,9 +38,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ocrserve.engine.heartbeat import forget, heartbeat_path, silent_for
 from ocrserve.engine.process import engine_main
 from ocrserve.errors import OcrError
 from ocrserve.frontend.process import frontend_main
+from ocrserve.metrics.exposition import ProcessTable, mark_dead, serve_metrics, use_folder
 from ocrserve.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,8 +57,10 @@ MAX_EARLY_DEATHS = 5
 @dataclass
 class Child:
     name: str
+    role: str  # "engine" or "frontend", for the metrics
     target: Any
     args: tuple[Any, ...]
+    heartbeat: Path | None = None  # engines: the file they renew while alive
     process: BaseProcess | None = None
     started_at: float = 0.0
     early_deaths: int = 0
@@ -91,14 +101,19 @@ class Supervisor:
         self.settings = settings
         self._ctx = multiprocessing.get_context("spawn")
         self._socket_dir = Path(tempfile.mkdtemp(prefix="ocrserve-"))
+        use_folder(self._socket_dir / "metrics")  # before any child starts
+        self._processes = ProcessTable()
+        self._processes.started(os.getpid(), "supervisor")
         self._signals: list[int] = []
         self._stopping = False
         sockets = [str(self._socket_dir / f"engine-{i}.sock")
                    for i, _ in enumerate(settings.device_list)]
         me = os.getpid()
-        self.engines = [Child(f"engine-{device}", engine_main, (settings, device, path, me))
+        self.engines = [Child(f"engine-{device}", "engine", engine_main,
+                              (settings, device, path, me), heartbeat_path(path))
                         for device, path in zip(settings.device_list, sockets, strict=True)]
-        self.frontends = [Child(f"frontend-{i}", frontend_main, (settings, sockets, me))
+        self.frontends = [Child(f"frontend-{i}", "frontend", frontend_main,
+                                (settings, sockets, me))
                           for i in range(settings.workers)]
 
     # --------------------------------------------------------------- running
@@ -109,6 +124,8 @@ class Supervisor:
             check_port_free(self.settings.host, self.settings.port)
             if self.settings.admin_enabled and self.settings.admin_port >= 0:
                 check_port_free(self.settings.host, self.settings.admin_port)
+            if self.settings.metrics_port >= 0:
+                serve_metrics(self.settings.host, self.settings.metrics_port, self._processes)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, self._record_signal)
             log.info("supervisor %d: %d engine(s) on %s, %d front-end(s) on %s:%d, "
@@ -140,18 +157,28 @@ class Supervisor:
             self._stopping = True
 
     def _start(self, child: Child) -> None:
+        restart = child.process is not None
+        if child.heartbeat is not None:
+            forget(child.heartbeat)  # the new engine is judged by its own beats only
         process = self._ctx.Process(target=child.target, args=child.args, name=child.name,
                                     daemon=False)
         process.start()
         child.process, child.started_at = process, time.monotonic()
+        assert process.pid is not None
+        self._processes.started(process.pid, child.role, restart=restart)
         log.info("started %s (pid %s)", child.name, process.pid)
 
     def _keep_alive(self) -> bool:
-        """Restart dead children; False when one keeps dying right after start."""
+        """Restart dead (or hung) children; False when one keeps dying right after start."""
         for child in (*self.engines, *self.frontends):
             process = child.process
+            if process is not None and process.is_alive():
+                self._kill_if_hung(child, process)
             if process is None or process.is_alive():
                 continue
+            assert process.pid is not None
+            self._processes.exited(process.pid)
+            mark_dead(process.pid)
             lived = time.monotonic() - child.started_at
             child.early_deaths = child.early_deaths + 1 if lived < EARLY_DEATH_S else 0
             if child.early_deaths >= MAX_EARLY_DEATHS:
@@ -162,6 +189,17 @@ class Supervisor:
                         process.pid, process.exitcode, lived)
             self._start(child)
         return True
+
+    def _kill_if_hung(self, child: Child, process: BaseProcess) -> None:
+        timeout = self.settings.engine_heartbeat_timeout_s
+        if child.heartbeat is None or timeout <= 0:
+            return
+        silence = silent_for(child.heartbeat)
+        if silence is not None and silence > timeout:
+            log.error("%s (pid %s) has not beaten for %.1fs (engine_heartbeat_timeout_s=%g): "
+                      "killing it", child.name, process.pid, silence, timeout)
+            process.kill()
+            process.join()
 
     # -------------------------------------------------------------- draining
 

@@ -15,7 +15,8 @@ venv: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ./client -e '.[paddle,openvino,dev]'
+	$(BIN)/pip install -q "torch==2.13.0+cpu"  # the CPU build: see pyproject's torch extra
+	$(BIN)/pip install -q -e ./client -e '.[paddle,openvino,torch,dev]'
 	touch $@
 
 ref: $(REF_VENV)/.stamp

@@ -118,7 +118,8 @@ class Settings:
         0.0, "look for new model versions in the repository this often, seconds, and swap "
         "each slot whose spec names no version to the newest (0: never)")
     backend: str = _opt(
-        "auto", "runtime for every slot: auto | openvino | onnxruntime | paddle. auto: OpenVINO "
+        "auto", "runtime for every slot: auto | openvino | onnxruntime | paddle | torch. "
+        "auto: OpenVINO "
         "on a CPU when it is installed (fastest measured), else by model format")
     cpu_threads: int = _opt(2, "inference threads per engine on CPU")
     inference_threads: int = _opt(

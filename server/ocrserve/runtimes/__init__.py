@@ -14,6 +14,7 @@ BACKENDS = {
     "paddle": "ocrserve.runtimes.paddle:load",
     "onnxruntime": "ocrserve.runtimes.onnxruntime:load",
     "openvino": "ocrserve.runtimes.openvino:load",
+    "torch": "ocrserve.runtimes.torch:load",
 }
 
 #: The backend key that lets the server choose (see :func:`resolve_backend`).

@@ -1,0 +1,138 @@
+"""The torch backend: ONNX models run by ``onnx_graph.OnnxGraph`` on CUDA or the CPU.
+
+Why torch: it is the GPU path this project can verify (no Paddle GPU build and
+no onnxruntime-gpu wheel reach the GPU machine; docs/facts.md), and the same
+code runs on the CPU, so ``make test`` checks every model against onnxruntime
+here.
+
+On CUDA each input shape is captured once as a CUDA graph (after two warm-up
+runs on a side stream, as torch requires) and replayed afterwards: batch-1
+inference is launch-bound, and a replay costs one launch.  The converted graph
+reads nothing from the device on the host (see onnx_graph.py), which is what
+makes the capture possible.  At most ``shape_cache_size`` graphs are kept (the
+least recently used is dropped).  TF32 is off: with it, det differs from Paddle
+by 2e-2, without it by at most 4e-5 (docs/facts.md).  fp32 only for now.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+
+from ocrserve.errors import FailedPrecondition, InvalidInput, ModelError
+from ocrserve.runtimes.base import (
+    RuntimeOptions,
+    Shape,
+    as_output,
+    check_batch,
+    declared_shape,
+    require_file,
+    require_format,
+)
+from ocrserve.runtimes.onnx_graph import OnnxGraph
+
+MODEL_FILE = "model.onnx"
+
+
+class TorchRuntime:
+    backend = "torch"
+    #: The first run at a shape plans its static values (and on CUDA captures a graph).
+    shape_specialized = True
+
+    def __init__(self, graph: OnnxGraph, input_shape: Shape, output_shape: Shape,
+                 options: RuntimeOptions) -> None:
+        self._graph: OnnxGraph | None = graph
+        self.input_shape = input_shape
+        self.output_shape = output_shape
+        self._device = graph.device
+        self._capacity = options.shape_cache_size
+        self._captured: OrderedDict[tuple[int, ...], tuple[Any, torch.Tensor, torch.Tensor]] = \
+            OrderedDict()
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        if self._graph is None:
+            raise FailedPrecondition("torch runtime is closed")
+        batch = check_batch(batch, self.input_shape)
+        try:
+            with torch.inference_mode():
+                if self._device.type == "cuda":
+                    output = self._replay(batch)
+                else:
+                    output = self._graph(torch.from_numpy(batch))
+                return as_output(output.cpu().numpy())
+        except (InvalidInput, ModelError):
+            raise
+        except Exception as exc:
+            raise ModelError(f"torch inference failed on a {batch.shape} batch: {exc}") from exc
+
+    def _replay(self, batch: np.ndarray) -> torch.Tensor:
+        entry = self._captured.get(batch.shape)
+        if entry is None:
+            entry = self._capture(batch)
+            self._captured[batch.shape] = entry
+            while len(self._captured) > self._capacity:
+                self._captured.popitem(last=False)
+        else:
+            self._captured.move_to_end(batch.shape)
+        graph, static_input, static_output = entry
+        static_input.copy_(torch.from_numpy(batch), non_blocking=False)
+        graph.replay()
+        return static_output
+
+    def _capture(self, batch: np.ndarray) -> tuple[Any, torch.Tensor, torch.Tensor]:
+        assert self._graph is not None
+        static_input = torch.from_numpy(batch).to(self._device)
+        side = torch.cuda.Stream(self._device)
+        side.wait_stream(torch.cuda.current_stream(self._device))
+        with torch.cuda.stream(side):
+            for _ in range(2):  # plans the shape's static values, warms the kernels
+                self._graph(static_input)
+        torch.cuda.current_stream(self._device).wait_stream(side)
+        cuda_graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(cuda_graph):
+            static_output = self._graph(static_input)
+        return cuda_graph, static_input, static_output
+
+    def release_memory(self) -> None:
+        if self._device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def close(self) -> None:
+        self._graph = None
+        self._captured.clear()
+        self.release_memory()
+
+
+def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> TorchRuntime:
+    """Load ``model_dir/model.onnx`` onto ``options.device``."""
+    require_format("torch", model_format, "onnx")
+    model_file = require_file(model_dir / MODEL_FILE)
+    if options.precision != "fp32":
+        raise ModelError("the torch backend runs fp32 only (precision=fp32)")
+    device = torch.device(options.device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ModelError(f"{options.device} requested, but torch sees no CUDA device")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    else:
+        torch.set_num_threads(options.cpu_threads)  # the process's intra-op pool
+    try:
+        model = onnx.load(str(model_file))
+        graph = OnnxGraph(model, device, options.shape_cache_size)
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"the torch backend could not load {model_file}: {exc}") from exc
+    (model_input,) = [i for i in model.graph.input
+                      if i.name not in {t.name for t in model.graph.initializer}]
+    return TorchRuntime(graph, _dims(model_input), _dims(model.graph.output[0]), options)
+
+
+def _dims(value: onnx.ValueInfoProto) -> Shape:
+    return declared_shape(d.dim_value for d in value.type.tensor_type.shape.dim)

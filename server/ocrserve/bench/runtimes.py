@@ -23,15 +23,16 @@ from typing import Any
 import numpy as np
 
 from ocrserve.models.repository import ModelRepository
-from ocrserve.runtimes import DEFAULT_BACKEND_FOR_FORMAT, RuntimeOptions, load_runtime
+from ocrserve.runtimes import RuntimeOptions, load_runtime
 
 OPTIONS = RuntimeOptions(device="cpu", cpu_threads=2)
 
 #: backends that read each format, the native one first
-BACKENDS_FOR_FORMAT = {
-    fmt: (native, "openvino") for fmt, native in DEFAULT_BACKEND_FOR_FORMAT.items()}
+BACKENDS_FOR_FORMAT = {"paddle": ("paddle", "openvino"),
+                       "onnx": ("onnxruntime", "openvino", "torch")}
 #: the package each backend imports
-PACKAGES = {"onnxruntime": "onnxruntime", "paddle": "paddle", "openvino": "openvino"}
+PACKAGES = {"onnxruntime": "onnxruntime", "paddle": "paddle", "openvino": "openvino",
+            "torch": "torch"}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The GPU check and benchmark, in one go, for the lent GPU machine (issue 13):
+#   run there from the repository root:  bash tools/gpu-bench.sh [WHEELS_DIR]
+# It installs the project without touching the machine's torch (2.11+cu130 there),
+# adds the few wheels the machine lacks from WHEELS_DIR (default ./shared/wheels:
+# pyclipper, prometheus-client, nvidia-ml-py), runs the torch backend's tests on
+# CUDA, then full OCR through gRPC with --devices cuda:0 --backend torch at rising
+# concurrency and with streams.  Everything prints to stdout; nothing needs the network.
+# Written without a GPU to run it on: the GPU figures are still to be measured.
+set -euo pipefail
+WHEELS=${1:-shared/wheels}
+export PIP_NO_INDEX=1 PIP_FIND_LINKS="$WHEELS"
+python3 -m pip install -q --no-deps -e ./client -e .
+python3 -m pip install -q pyclipper prometheus-client nvidia-ml-py 2>/dev/null || true
+python3 - <<'PY'
+import torch
+print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0))
+PY
+python3 -m ocrserve.models.cli install-defaults
+python3 -m pytest -q -p no:cacheprovider tests/integration/test_torch_runtime.py
+FLAGS="--devices cuda:0 --backend torch --workers 8 --rec-max-batch-size 64 --cls-max-batch-size 64 --det-max-batch-size 8"
+python3 -m ocrserve.bench.cli load --spawn "$FLAGS" --concurrency 1,8,32,128,256 --duration 15
+python3 -m ocrserve.bench.cli streams --spawn "$FLAGS" --streams 8,32 --duration 15 --policy latest

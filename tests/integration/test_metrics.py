@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import time
 import urllib.request
@@ -65,11 +64,6 @@ def total(samples: Samples, name: str, **labels: str) -> float:
     """The sum of ``name``'s samples whose labels include ``labels``."""
     wanted = set(labels.items())
     return sum(v for k, v in samples.get(name, {}).items() if wanted <= k)
-
-
-def child_pids(server: ServerProcess) -> dict[str, int]:
-    return {name: int(pid) for name, pid in
-            re.findall(r"started (\S+) \(pid (\d+)\)", server.log())}
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 90.0) -> None:
@@ -173,9 +167,9 @@ def test_every_metric_the_dashboard_queries_is_in_a_scrape(
 def test_counters_survive_a_front_end_restart(server: ServerProcess, client: OcrClient,
                                               sign: Path) -> None:
     before = total(scrape(server), "ocr_request_success_total", rpc="Ocr")
-    killed = child_pids(server)["frontend-0"]
+    killed = server.child_pids()["frontend-0"]
     os.kill(killed, signal.SIGKILL)
-    wait_for(lambda: child_pids(server)["frontend-0"] != killed
+    wait_for(lambda: server.child_pids()["frontend-0"] != killed
              and health(server) == "SERVING")
     samples = scrape(server)
     assert total(samples, "ocr_request_success_total", rpc="Ocr") == before
@@ -187,11 +181,11 @@ def test_counters_survive_a_front_end_restart(server: ServerProcess, client: Ocr
 
 def test_a_hung_engine_is_reported_killed_and_restarted(server: ServerProcess,
                                                         sign: Path) -> None:
-    engine = child_pids(server)["engine-cpu"]
+    engine = server.child_pids()["engine-cpu"]
     os.kill(engine, signal.SIGSTOP)
     try:
         wait_for(lambda: health(server) == "NOT_SERVING", timeout=30)
-        wait_for(lambda: child_pids(server)["engine-cpu"] != engine, timeout=30)
+        wait_for(lambda: server.child_pids()["engine-cpu"] != engine, timeout=30)
     finally:
         with contextlib.suppress(ProcessLookupError):  # if it was not killed after all
             os.kill(engine, signal.SIGCONT)

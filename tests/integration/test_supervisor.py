@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -19,12 +18,6 @@ from ocrclient import DeadlineExceeded, OcrClient, ResourceExhausted
 from ocrserve.bench.spawn import ServerProcess
 
 pytestmark = pytest.mark.slow
-
-
-def child_pids(server: ServerProcess) -> dict[str, int]:
-    """Latest pid of each child, from the supervisor's 'started NAME (pid N)' lines."""
-    return {name: int(pid) for name, pid in
-            re.findall(r"started (\S+) \(pid (\d+)\)", server.log())}
 
 
 def wait_for(predicate: object, timeout: float = 60.0) -> None:
@@ -45,7 +38,7 @@ def server(model_repository: Path) -> Iterator[ServerProcess]:
 
 def test_two_front_ends_and_one_engine_serve(server: ServerProcess,
                                              small_image_set: list[Path]) -> None:
-    pids = child_pids(server)
+    pids = server.child_pids()
     assert set(pids) == {"engine-cpu", "frontend-0", "frontend-1"}
     with OcrClient(server.target) as client:
         results = client.ocr(small_image_set)
@@ -55,9 +48,9 @@ def test_two_front_ends_and_one_engine_serve(server: ServerProcess,
 @pytest.mark.parametrize("child", ["engine-cpu", "frontend-0"])
 def test_a_killed_child_is_restarted_and_service_continues(
         server: ServerProcess, small_image_set: list[Path], child: str) -> None:
-    before = child_pids(server)[child]
+    before = server.child_pids()[child]
     os.kill(before, signal.SIGKILL)
-    wait_for(lambda: child_pids(server).get(child, before) != before)
+    wait_for(lambda: server.child_pids().get(child, before) != before)
     assert f"{child} (pid {before}) exited with -9" in server.log()
     with OcrClient(server.target, retries=10) as client:  # retries ride out the restart
         (result,) = client.ocr(small_image_set[:1])
@@ -111,7 +104,7 @@ def test_sigterm_drains_in_flight_work_and_exits_zero(model_repository: Path,
         code = proc.stop(timeout=180)
         for t in threads:
             t.join(120)
-        pids = child_pids(proc)
+        pids = proc.child_pids()
     assert code == 0, proc.log()
     assert len(done) == 4 and min(done) > 10
     assert "received SIGTERM: draining" in proc.log()

@@ -41,12 +41,6 @@ SERVER_ARGS = ("--workers", "1", "--max-request-pixels", "16000000",
 
 # ------------------------------------------------------------------- helpers
 
-def child_pids(server: ServerProcess) -> dict[str, int]:
-    """Latest pid of each child, from the supervisor's 'started NAME (pid N)' lines."""
-    return {name: int(pid) for name, pid in
-            re.findall(r"started (\S+) \(pid (\d+)\)", server.log())}
-
-
 def alive(pid: int) -> bool:
     try:
         return "zombie" not in Path(f"/proc/{pid}/status").read_text()
@@ -129,7 +123,7 @@ def tiny_request_huge_detector_input(server: ServerProcess) -> Figures:
     banner whose aspect ratio would blow up a detector input within the side limit."""
     from ocrclient import InvalidArgument, OcrClient
 
-    frontend = child_pids(server)["frontend-0"]
+    frontend = server.child_pids()["frontend-0"]
     before = rss_mb(frontend)
     tiny = png(np.full((100, 100, 3), 255, np.uint8))
     banner = png(np.full((40, 2000, 3), 255, np.uint8))
@@ -151,7 +145,7 @@ def header_bomb(server: ServerProcess, side: int = 8000) -> Figures:
     """A valid PNG declaring side x side pixels, over max_image_pixels."""
     from ocrclient import OcrClient
 
-    frontend = child_pids(server)["frontend-0"]
+    frontend = server.child_pids()["frontend-0"]
     bomb = gray_png(side, side)
     before = rss_mb(frontend)
     with OcrClient(server.target, timeout=30, retries=0) as client:
@@ -296,11 +290,11 @@ def engine_restart_under_load(server: ServerProcess, image: Path) -> Figures:
     load = Load(server.target, lambda c: OcrClient.ocr_one(c, data), threads=3, retries=0)
     try:
         wait_for(lambda: load.served > 0)
-        engine = child_pids(server)["engine-cpu"]
+        engine = server.child_pids()["engine-cpu"]
         served_before = load.served
         os.kill(engine, signal.SIGKILL)
         killed_at = time.monotonic()
-        wait_for(lambda: child_pids(server)["engine-cpu"] != engine)
+        wait_for(lambda: server.child_pids()["engine-cpu"] != engine)
         wait_for(lambda: server.health() == "SERVING")
         back_s = time.monotonic() - killed_at
         wait_for(lambda: load.served > served_before + 3)
@@ -325,10 +319,10 @@ def frontend_restart_default_retries(server: ServerProcess, image: Path) -> Figu
                 timeout=60, retries=None)
     try:
         wait_for(lambda: load.served > 0)
-        frontend = child_pids(server)["frontend-0"]
+        frontend = server.child_pids()["frontend-0"]
         served_before = load.served
         os.kill(frontend, signal.SIGKILL)
-        back_s = wait_for(lambda: child_pids(server)["frontend-0"] != frontend
+        back_s = wait_for(lambda: server.child_pids()["frontend-0"] != frontend
                           and server.health() == "SERVING")  # seconds since the kill
         wait_for(lambda: load.served > served_before + 2)
     finally:
@@ -387,7 +381,7 @@ def supervisor_killed(env: dict[str, str]) -> Figures:
     proc.start()
     figures: Figures = {}
     try:
-        pids = child_pids(proc)
+        pids = proc.child_pids()
         socket_dir = Path(re.findall(r"engine sockets in (\S+)", proc.log())[0])
         for mode in ("1", "0"):  # multi-process, then single-process
             second = subprocess.run(

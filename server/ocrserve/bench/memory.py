@@ -57,8 +57,7 @@ def process_rss(server: ServerProcess) -> dict[str, float]:
     """RSS in MiB of the supervisor and each of its children (latest pid per name)."""
     assert server.proc is not None
     pids = {"supervisor": server.proc.pid}
-    pids |= {name: int(pid) for name, pid in
-             re.findall(r"started (\S+) \(pid (\d+)\)", server.log())}
+    pids |= server.child_pids()
     return {name: rss_mb(pid) for name, pid in pids.items()}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -61,6 +62,11 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def child_pids(self) -> dict[str, int]:
+        """Latest pid of each child, from the supervisor's 'started NAME (pid N)' lines."""
+        return {name: int(pid) for name, pid in
+                re.findall(r"started (\S+) \(pid (\d+)\)", self.log())}
 
     def health(self, timeout: float = 2.0) -> str:
         with grpc.insecure_channel(self.target) as channel:

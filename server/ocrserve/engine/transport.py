@@ -55,6 +55,7 @@ import numpy as np
 
 from ocrserve.context import NO_REQUEST, request_id
 from ocrserve.engine import wire
+from ocrserve.engine.heartbeat import INTERVAL_S as HEARTBEAT_INTERVAL_S
 from ocrserve.engine.heartbeat import heartbeat_path, silent_for
 from ocrserve.engine.policy import Priority
 from ocrserve.engine.protocol import Inference, Inferred, ModelVersion, SlotInfo
@@ -530,6 +531,8 @@ class EngineClient:
         self.path = path
         self._heartbeat = heartbeat_path(path)
         self._heartbeat_timeout_s = heartbeat_timeout_s
+        self._hung = False
+        self._hung_checked_at = -float("inf")
         self._connect_timeout_s = connect_timeout_s
         self._restart_wait_s = restart_wait_s
         self._link: _Link | None = None
@@ -561,10 +564,16 @@ class EngineClient:
         return self._up.is_set() and not self._closed and not self.hung()
 
     def hung(self) -> bool:
+        """The heartbeat's verdict, read from disk at most once per beat: ``ready`` is
+        asked for every call the router places."""
         if self._heartbeat_timeout_s <= 0:
             return False
-        silence = silent_for(self._heartbeat)
-        return silence is not None and silence > self._heartbeat_timeout_s
+        now = time.monotonic()
+        if now - self._hung_checked_at >= HEARTBEAT_INTERVAL_S:
+            silence = silent_for(self._heartbeat)
+            self._hung = silence is not None and silence > self._heartbeat_timeout_s
+            self._hung_checked_at = now
+        return self._hung
 
     async def refresh(self) -> None:
         """Fetch the engine's slots now (their use times move without a push)."""

@@ -8,10 +8,10 @@ responses named, each swap's duration, and the engine's RSS at rest after the
 first phase and after the last swap (the old models' memory must come back:
 within 10 %).  Before all that, a second recognizer declared COLD (``rec:second``,
 PP-OCRv4) is used once and then again: the first use's latency includes its load
-and warm-up.  Both RSS figures are measured at rest after the same traffic: under load the
-engine's RSS moves by ~10 % with the requests in flight, and its first
-seconds of traffic grow it by ~60 % (buffers of every shape), which is not what
-a swap leaves behind.
+and warm-up.  Both RSS figures are measured at rest after the same traffic: under
+load the engine's RSS moves with the requests in flight, and its first seconds
+of traffic grow it a lot (buffers of every shape it meets), which is not what a
+swap leaves behind.
 """
 
 from __future__ import annotations

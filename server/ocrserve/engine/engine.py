@@ -95,6 +95,7 @@ PINNED = ("det", "cls", "rec")
 #: In ``lazy_slots``: every slot but the pinned ones starts COLD.
 ALL_SLOTS = "*"
 #: A model's memory before it was ever loaded, per byte of its files.  Measured
+#: (with an ad-hoc script; ``ocr-admin slots --json`` shows memory_bytes per slot)
 #: 2026-12-02 on OpenVINO with every shape bucket warmed: 31-32 for the v2 and v4
 #: recognizers (the slots that come and go), 47-110 for detectors and the angle
 #: classifier, whose first load in a process also pays for the runtime's start;

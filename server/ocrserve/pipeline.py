@@ -29,6 +29,7 @@ from ocrserve.context import to_thread
 from ocrserve.engine.policy import Priority
 from ocrserve.engine.protocol import Inference, SlotInfo
 from ocrserve.errors import InvalidInput, NotFound, Reason
+from ocrserve.metrics.cpu import cpu_of, metered
 from ocrserve.models.catalog import dictionary_lines, load_catalog
 from ocrserve.ops import cls as cls_ops
 from ocrserve.ops import det as det_ops
@@ -173,8 +174,9 @@ class Pipeline:
     def has_slot(self, name: str) -> bool:
         return name in self._inference.slots()
 
-    async def _cpu(self, fn: Callable[..., T], *args: object) -> T:
-        return await to_thread(self._executor, fn, *args)
+    async def _cpu(self, stage: str, fn: Callable[..., T], *args: object) -> T:
+        """``fn(*args)`` in the executor, its CPU time counted under ``stage``."""
+        return await to_thread(self._executor, metered(stage, fn), *args)
 
     async def _infer(self, info: SlotInfo, items: Sequence[np.ndarray],
                      req: Request) -> Output[list[np.ndarray]]:
@@ -182,7 +184,7 @@ class Pipeline:
         memo = req.memo if info.kind in MEMO_KINDS else None
         if memo is None or not items:
             return await self._run_model(info, items, req)
-        keys = await self._cpu(memo.keys, info.slot, info.model, info.version, items)
+        keys = await self._cpu("memo_keys", memo.keys, info.slot, info.model, info.version, items)
         outputs = memo.lookup(info.kind, keys)
         missing = [i for i, output in enumerate(outputs) if output is None]
         ran = await self._run_model(info, [items[i] for i in missing], req)
@@ -225,9 +227,11 @@ class Pipeline:
         """Boxes in reading order, in the coordinates of ``image``."""
         info = self.slot(slot, "det")
         self._check_det_input(image.shape[0], image.shape[1], params)
-        tensor, shape_info = await self._cpu(det_ops.det_preprocess, image, params)
+        tensor, shape_info = await self._cpu("det_preprocess", det_ops.det_preprocess, image,
+                                             params)
         prob = await self._infer(info, [tensor], req)
-        boxes = await self._cpu(_postprocess_det, prob.value[0], shape_info, params, image.shape)
+        boxes = await self._cpu("det_postprocess", _postprocess_det, prob.value[0], shape_info,
+                                params, image.shape)
         return Output(boxes, prob.models)
 
     def _check_det_input(self, height: int, width: int, params: det_ops.DetParams) -> None:
@@ -253,16 +257,17 @@ class Pipeline:
         async def prepare(info: SlotInfo) -> list[np.ndarray]:
             _, height, width = info.input_shape
             shape = (3, int(height or 48), int(width or 192))
-            return await self._cpu(_map, partial(cls_ops.cls_preprocess, image_shape=shape),
-                                   crops)
+            return await self._cpu("cls_preprocess", _map,
+                                   partial(cls_ops.cls_preprocess, image_shape=shape), crops)
 
         outputs = await self._infer_prepared(slot, "cls", prepare, req)
         if not outputs.value:
             return Output([], outputs.models)
-        decoded = cls_ops.cls_decode(np.stack(outputs.value))
-        angles = [Angle(180 if "180" in label else 0, score,
-                        rotated=cls_ops.turns_crop(label, score, thresh))
-                  for label, score in decoded]
+        with cpu_of("cls_postprocess"):
+            decoded = cls_ops.cls_decode(np.stack(outputs.value))
+            angles = [Angle(180 if "180" in label else 0, score,
+                            rotated=cls_ops.turns_crop(label, score, thresh))
+                      for label, score in decoded]
         return Output(angles, outputs.models)
 
     async def recognize(self, crops: Sequence[np.ndarray], slot: str = "rec",
@@ -271,7 +276,7 @@ class Pipeline:
         """Text per crop.  ``group`` is PaddleOCR's rec_batch_num (see :func:`rec_tensors`):
         1 treats every crop on its own, as PaddleOCR's recognition-only call does."""
         async def prepare(info: SlotInfo) -> list[np.ndarray]:
-            return await self._cpu(rec_tensors, crops, info.input_height, group)
+            return await self._cpu("rec_preprocess", rec_tensors, crops, info.input_height, group)
 
         outputs = await self._infer_prepared(slot, "rec", prepare, req)
         info = self.slot(slot, "rec")
@@ -281,8 +286,9 @@ class Pipeline:
             # Its slots snapshot reaches us before any result of the new model does.
             info = self.slot(slot, "rec")
         decoder = self._decoder(info)
-        texts = [decoder.decode(out[None, :, 0].astype(np.int64), out[None, :, 1])[0]
-                 for out in outputs.value]
+        with cpu_of("rec_postprocess"):
+            texts = [decoder.decode(out[None, :, 0].astype(np.int64), out[None, :, 1])[0]
+                     for out in outputs.value]
         return Output(texts, outputs.models)
 
     async def _infer_prepared(self, slot: str, kind: str,
@@ -309,7 +315,7 @@ class Pipeline:
         detected = await self.detect(image, params.det, params.det_slot, req)
         boxes = detected.value
         crop = geometry.crop_quad if params.det.box_type == "quad" else geometry.crop_min_area_rect
-        crops = await self._cpu(_map, partial(crop, image), [b.points for b in boxes])
+        crops = await self._cpu("crop", _map, partial(crop, image), [b.points for b in boxes])
         after_det = time.perf_counter()
         timings.det_ms = (after_det - started) * 1000
         timings.boxes = len(boxes)
@@ -319,8 +325,9 @@ class Pipeline:
         if params.use_angle_cls and crops:
             classified = await self.classify(crops, params.cls_slot, req, params.cls_thresh)
             angles, models = classified.value, models + list(classified.models)
-            crops = [cls_ops.apply_angle(c, str(a.angle), a.score, params.cls_thresh)
-                     for c, a in zip(crops, angles, strict=True)]
+            with cpu_of("cls_postprocess"):
+                crops = [cls_ops.apply_angle(c, str(a.angle), a.score, params.cls_thresh)
+                         for c, a in zip(crops, angles, strict=True)]
         after_cls = time.perf_counter()
         timings.cls_ms = (after_cls - after_det) * 1000
 

@@ -64,6 +64,9 @@ class Settings:
     pull_allowed_hosts: tuple[str, ...] = _opt(
         (), "hosts PullModel may fetch a URL from besides the catalog's own URLs", repeat=True)
     max_message_mb: int = _opt(64, "largest request or response message, MiB")
+    spread_requests: bool = _opt(
+        True, "a busy front-end hands unary OCR calls to a less busy sibling process, so one "
+        "client connection gets every front-end's CPU (frontend/spread.py); workers >= 2")
     max_image_pixels: int = _opt(
         50_000_000, "largest image (width*height), checked against its header before decoding")
     max_images_per_request: int = _opt(64, "most images in one request")

@@ -111,6 +111,12 @@ def test_request_counts_are_exact(server: ServerProcess, client: OcrClient,
     assert delta("ocr_request_crops_count") == 17
     assert delta("ocr_response_cache_misses_total") == 17
     assert delta("ocr_inference_count_total", slot="det") == 17
+    stages = {stage: delta("ocr_frontend_cpu_seconds_total", stage=stage)
+              for stage in ("decode", "det_preprocess", "det_postprocess", "crop",
+                            "cls_preprocess", "rec_preprocess", "rec_postprocess")}
+    assert all(seconds > 0 for seconds in stages.values()), stages
+    # Thread CPU of the stages is part of the front-end process's CPU, never more.
+    assert sum(stages.values()) <= delta("ocr_process_cpu_seconds_total", role="frontend")
 
 
 def test_batch_figures_agree_with_each_other(server: ServerProcess, client: OcrClient,

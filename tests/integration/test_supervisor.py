@@ -9,12 +9,18 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import grpc
 import pytest
+from google.rpc import error_details_pb2, status_pb2
+from prometheus_client.parser import text_string_to_metric_families
 
 from ocrclient import DeadlineExceeded, OcrClient, ResourceExhausted
+from ocrclient.proto.ocr.v1 import ocr_pb2, ocr_pb2_grpc
 from ocrserve.bench.spawn import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -43,6 +49,57 @@ def test_two_front_ends_and_one_engine_serve(server: ServerProcess,
     with OcrClient(server.target) as client:
         results = client.ocr(small_image_set)
     assert all(r.lines for r in results)
+
+
+def metric_total(server: ServerProcess, name: str, **labels: str) -> float:
+    with urllib.request.urlopen(server.metrics_url, timeout=30) as response:
+        text = response.read().decode()
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples
+               if sample.name == name and labels.items() <= sample.labels.items())
+
+
+def test_one_connection_is_spread_over_both_front_ends(server: ServerProcess,
+                                                       small_image_set: list[Path]) -> None:
+    forwarded = metric_total(server, "ocr_frontend_forwarded_total")
+    served = metric_total(server, "ocr_request_success_total", rpc="Ocr")
+    pages = small_image_set * 3
+    with OcrClient(server.target, timeout=120, retries=0) as client, \
+            ThreadPoolExecutor(8) as pool:  # one client: one channel, one connection
+        results = list(pool.map(client.ocr_one, pages))
+    assert all(r.lines for r in results)
+    assert metric_total(server, "ocr_frontend_forwarded_total") > forwarded
+    # Counted once, by the front-end the caller reached, whichever ran it.
+    assert metric_total(server, "ocr_request_success_total", rpc="Ocr") == served + len(pages)
+
+
+def test_an_error_from_a_sibling_reaches_the_caller_whole(server: ServerProcess,
+                                                          image_set: list[Path],
+                                                          sign: Path) -> None:
+    forwarded = metric_total(server, "ocr_frontend_forwarded_total")
+    with grpc.insecure_channel(server.target) as channel:
+        stub = ocr_pb2_grpc.OcrServiceStub(channel)
+        # Seconds of work held by the front-end this connection reached...
+        busy = stub.Ocr.future(ocr_pb2.OcrRequest(
+            images=[ocr_pb2.Image(encoded=p.read_bytes()) for p in image_set[:6]]), timeout=300)
+        time.sleep(0.5)
+        # ...so this call goes to its idle sibling, and fails there.
+        bad = ocr_pb2.OcrRequest(images=[ocr_pb2.Image(encoded=sign.read_bytes())],
+                                 detection=ocr_pb2.DetectionParams(box_thresh=2.0))
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Ocr(bad, timeout=60, metadata=[("x-request-id", "handed-over-1")])
+        assert len(busy.result().results) == 6
+    assert metric_total(server, "ocr_frontend_forwarded_total") == forwarded + 1
+    error = info.value
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "detection.box_thresh" in error.details()
+    trailing = dict(error.trailing_metadata())
+    assert trailing["x-request-id"] == "handed-over-1"
+    status = status_pb2.Status.FromString(trailing["grpc-status-details-bin"])
+    reasons = [d for d in status.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
+    info_detail = error_details_pb2.ErrorInfo()
+    reasons[0].Unpack(info_detail)
+    assert info_detail.reason == "PARAMETER_OUT_OF_RANGE"
 
 
 @pytest.mark.parametrize("child", ["engine-cpu", "frontend-0"])

@@ -59,6 +59,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from ocrserve.bench.cpu_report import CpuSample, cpu_per_image, cpu_table, scrape
 from ocrserve.bench.fidelity import (
     BENCH_MODEL_SETS,
     MODEL_SETS,
@@ -203,14 +204,18 @@ def spawn_flags(spawn: str, model_set: ModelSet, repo: ModelRepository) -> list[
 class _Target:
     """Where the load goes: an address, or a server this command starts and stops."""
 
-    def __init__(self, server: str | None, spawn: Sequence[str] | None) -> None:
+    def __init__(self, server: str | None, spawn: Sequence[str] | None,
+                 metrics_url: str | None = None) -> None:
         self.proc: Any = None
+        #: The server's /metrics, for the CPU report; None: no report.
+        self.metrics_url = metrics_url
         if spawn is not None:
             from ocrserve.bench.spawn import ServerProcess
 
             self.proc = ServerProcess(spawn)
             self.proc.start()
             self.address = self.proc.target
+            self.metrics_url = metrics_url or self.proc.metrics_url
         elif server:
             self.address = server
         else:
@@ -228,45 +233,73 @@ async def _rec_counters(client: Any) -> tuple[int, int]:
     return 0, 0
 
 
-async def _load_steps(address: str, args: argparse.Namespace, payloads: list[bytes]
-                      ) -> list[dict[str, Any]]:
+def _cpu_sample(metrics_url: str | None) -> CpuSample | None:
+    if metrics_url is None:
+        return None
+    try:
+        return scrape(metrics_url)
+    except OSError as exc:
+        print(f"no CPU report: {metrics_url}: {exc}", file=sys.stderr)
+        return None
+
+
+async def _load_steps(address: str, args: argparse.Namespace, payloads: list[bytes],
+                      metrics_url: str | None = None) -> list[dict[str, Any]]:
     from ocrclient import AsyncOcrClient
 
     steps: list[dict[str, Any]] = []
     # gRPC multiplexes a channel on one TCP connection, and SO_REUSEPORT
     # balances connections, not requests: several channels, as several client
-    # services would open, spread the load over the server's front-ends.
+    # services would open, spread the load over the server's front-ends.  With
+    # several --connections values each step runs once per value, so one
+    # connection's throughput is measured against many in the same run.
     async with contextlib.AsyncExitStack() as stack:
         clients = [await stack.enter_async_context(AsyncOcrClient(address, timeout=120,
                                                                   retries=0))
-                   for _ in range(args.connections)]
-        calls: list[Callable[[list[bytes]], Awaitable[object]]] = [
-            getattr(c, args.rpc) for c in clients]
-
-        async def send(i: int) -> int:
-            await calls[i % len(calls)]([payloads[i % len(payloads)]])
-            return 1
-
-        for i in range(len(calls)):
-            await send(i)  # connect and warm outside the measurement
+                   for _ in range(max(args.connections))]
+        for client in clients:  # connect and warm outside the measurement
+            await getattr(client, args.rpc)([payloads[0]])
         plan = ([("rate", r) for r in args.rate] if args.rate
                 else [("concurrency", c) for c in args.concurrency])
         for kind, value in plan:
-            before = await _rec_counters(clients[0])
-            with tqdm(desc=f"{kind} {value}", unit="req", file=sys.stderr, leave=False) as bar:
-                def tick() -> None:
-                    bar.update()
-
-                result: StepResult = await (
-                    open_loop(send, float(value), args.duration, tick) if kind == "rate"
-                    else closed_loop(send, int(value), args.duration, tick))
-            after = await _rec_counters(clients[0])
-            summary = result.summary()
-            batches = after[0] - before[0]
-            summary["rec_mean_batch"] = round((after[1] - before[1]) / batches, 2) if batches else 0
-            steps.append(summary)
-            print(_step_line(summary), file=sys.stderr)
+            for connections in args.connections:
+                label = f"{kind} {value}" + (
+                    f", {connections} conn" if len(args.connections) > 1 else "")
+                step = await _load_step(clients[:connections], args, payloads, kind, value,
+                                        metrics_url)
+                step["step"], step["connections"] = label, connections
+                steps.append(step)
+                print(_step_line(step), file=sys.stderr)
     return steps
+
+
+async def _load_step(clients: list[Any], args: argparse.Namespace, payloads: list[bytes],
+                     kind: str, value: float, metrics_url: str | None) -> dict[str, Any]:
+    """One closed-loop (concurrency) or open-loop (rate) step over ``clients``."""
+    calls: list[Callable[[list[bytes]], Awaitable[object]]] = [
+        getattr(c, args.rpc) for c in clients]
+
+    async def send(i: int) -> int:
+        await calls[i % len(calls)]([payloads[i % len(payloads)]])
+        return 1
+
+    before = await _rec_counters(clients[0])
+    cpu_before = await asyncio.to_thread(_cpu_sample, metrics_url)
+    with tqdm(desc=f"{kind} {value}", unit="req", file=sys.stderr, leave=False) as bar:
+        def tick() -> None:
+            bar.update()
+
+        result: StepResult = await (
+            open_loop(send, float(value), args.duration, tick) if kind == "rate"
+            else closed_loop(send, int(value), args.duration, tick))
+    after = await _rec_counters(clients[0])
+    cpu_after = await asyncio.to_thread(_cpu_sample, metrics_url)
+    summary = result.summary()
+    if cpu_before is not None and cpu_after is not None:
+        summary["cpu_ms_per_image"] = cpu_per_image(cpu_before, cpu_after, result.images)
+    batches = after[0] - before[0]
+    summary["rec_mean_batch"] = round((after[1] - before[1]) / batches, 2) if batches else 0
+    return summary
 
 
 def _step_line(s: dict[str, Any]) -> str:
@@ -330,9 +363,10 @@ def cmd_load(args: argparse.Namespace) -> dict[str, Any]:
                        "mean_ms": 1000 * sum(per_image) / len(per_image)}
         print(f"{_peer_name(doc['peer'])}: {doc['peer']['images_per_s']:.2f} img/s, "
               f"{doc['peer']['mean_ms']:.0f} ms per image", file=sys.stderr)
-    target = _Target(args.server, spawn)
+    target = _Target(args.server, spawn, args.metrics)
     try:
-        doc["steps"] = asyncio.run(_load_steps(target.address, args, payloads))
+        doc["steps"] = asyncio.run(_load_steps(target.address, args, payloads,
+                                               target.metrics_url))
     finally:
         target.close()
     if "peer" in doc:
@@ -356,6 +390,22 @@ def _peer_ratios(steps: list[dict[str, Any]], peer: dict[str, Any]) -> dict[str,
     return ratios
 
 
+def _one_connection_ratios(steps: list[dict[str, Any]]) -> list[str]:
+    """"one connection / N connections" images/s at each load level measured both ways."""
+    by_level: dict[str, dict[int, float]] = {}
+    for s in steps:
+        if "connections" in s:
+            level = s["step"].rsplit(",", 1)[0]
+            by_level.setdefault(level, {})[s["connections"]] = s["images_per_s"]
+    shown = []
+    for level, rates in by_level.items():
+        most = max(rates)
+        if 1 in rates and most > 1 and rates[most]:
+            shown.append(f"{level}: 1 connection / {most} connections = "
+                         f"{rates[1] / rates[most]:.0%}")
+    return shown
+
+
 def load_table(doc: dict[str, Any]) -> str:
     lines = ["| step | images/s | p50 ms | p90 ms | p99 ms | rec mean batch | errors |",
              "|---|---|---|---|---|---|---|"]
@@ -375,6 +425,13 @@ def load_table(doc: dict[str, Any]) -> str:
             shown.append(f"concurrency 1 p50 / peer mean: {ratios['c1_p50_over_mean']:.2f}×")
         if shown:
             lines += ["", "; ".join(shown)]
+    spread = _one_connection_ratios(doc["steps"])
+    if spread:
+        lines += ["", "; ".join(spread)]
+    cpu = cpu_table(doc["steps"])
+    if cpu:
+        lines += ["", "CPU milliseconds per image served, by process role and, inside the "
+                  "front-ends, by stage (`ocr_frontend_cpu_seconds_total`):", "", cpu]
     return "\n".join(lines)
 
 
@@ -564,8 +621,12 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--rate", type=lambda s: [float(x) for x in s.split(",")],
                       help="open loop: requests per second (comma-separated steps)")
     load.add_argument("--duration", type=float, default=20.0, help="seconds per step")
-    load.add_argument("--connections", type=int, default=2,
-                      help="client channels (TCP connections) the requests are spread over")
+    load.add_argument("--connections", type=_int_list, default=[2],
+                      help="client channels (TCP connections) the requests are spread over; "
+                      "a list (1,4) runs every step once per value")
+    load.add_argument("--metrics", metavar="URL",
+                      help="the server's /metrics, for the CPU-per-image report (with "
+                      "--server; a spawned server's is found)")
     load.add_argument("--model-set", choices=sorted(BENCH_MODEL_SETS), default="v2-onnx",
                       help="models of the peer, and of a spawned server unless its flags "
                            "give --slot")

@@ -25,14 +25,17 @@ class Admission:
     """The admission budget of one front-end process, in pixels."""
 
     def __init__(self, budget: int, per_request: int,
-                 on_idle: Callable[[], None] | None = None) -> None:
-        """``on_idle`` is called each time the last request in flight finishes."""
+                 on_idle: Callable[[], None] | None = None,
+                 on_change: Callable[[int], None] | None = None) -> None:
+        """``on_idle`` is called each time the last request in flight finishes;
+        ``on_change`` with the pixels in flight whenever they change (spread.py's board)."""
         if per_request > budget:
             raise ValueError(f"a request limit of {per_request} over the budget {budget} "
                              "could never be admitted")
         self.budget = budget
         self.per_request = per_request
         self._on_idle = on_idle
+        self._on_change = on_change
         self.in_flight = 0
         self.requests = 0
         self.refused = 0
@@ -57,10 +60,16 @@ class Admission:
                           "setting": "max_inflight_pixels"})
         self.in_flight += cost
         self.requests += 1
+        self._changed()
         try:
             yield
         finally:
             self.in_flight -= cost
             self.requests -= 1
+            self._changed()
             if not self.requests and self._on_idle is not None:
                 self._on_idle()
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change(self.in_flight)

@@ -31,7 +31,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc import aio
 
 from ocrserve.context import request_id
-from ocrserve.errors import OcrError, Reason
+from ocrserve.errors import OcrError, Reason, error_from_dict
 from ocrserve.metrics import families
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,35 @@ def status_of(error: OcrError) -> status_pb2.Status:
     for detail in details:
         status.details.add().Pack(detail)
     return status
+
+
+def error_from_status(code: grpc.StatusCode, message: str | None,
+                      trailing: Metadata | None) -> OcrError:
+    """The inverse of :func:`status_of`: the error another process of this server answered
+    (a sibling front-end, see spread.py), rebuilt from its google.rpc.Status so it reaches
+    the caller with the same code, message, reason, field and retry delay."""
+    data: dict[str, Any] = {"status": code.name, "message": message or ""}
+    for key, value in trailing or ():
+        if key != STATUS_DETAILS_KEY or not isinstance(value, bytes):
+            continue
+        status = status_pb2.Status.FromString(value)
+        data["message"] = status.message
+        for detail in status.details:
+            info, bad = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()
+            retry = error_details_pb2.RetryInfo()
+            if detail.Unpack(info):
+                data["reason"], data["metadata"] = info.reason, dict(info.metadata)
+            elif detail.Unpack(bad) and bad.field_violations:
+                data["field"] = bad.field_violations[0].field
+            elif detail.Unpack(retry):
+                data["retry_after_s"] = retry.retry_delay.ToMilliseconds() / 1000
+    return error_from_dict(data)
+
+
+def is_forwarded(context: aio.ServicerContext) -> bool:
+    """A call a sibling front-end handed over: only those arrive over a Unix socket (the
+    supervisor's private folder; see spread.py)."""
+    return (context.peer() or "").startswith("unix:")
 
 
 def incoming_request_id(metadata: Metadata | None) -> str:
@@ -130,24 +159,30 @@ class ErrorInterceptor(aio.ServerInterceptor):
             async def unary_unary(request: Any, context: aio.ServicerContext) -> Any:
                 token = request_id.set(incoming_request_id(context.invocation_metadata()))
                 started = time.monotonic()
+                # A sibling's hand-over was counted by the front-end the caller reached.
+                counted = not is_forwarded(context)
                 try:
                     response = await inner_uu(request, context)
                 except Exception as exc:  # CancelledError is not an Exception: see below
                     if _is_abort(exc):
                         raise
-                    _count(method, started, _as_ocr_error(exc))
+                    if counted:
+                        _count(method, started, _as_ocr_error(exc))
                     await _abort(context, exc, method, _ms_since(started))
                 except BaseException:  # gRPC cancels the handler: deadline or caller gone
                     remaining = context.time_remaining()
                     expired = remaining is not None and remaining <= 0
-                    _count(method, started, "DEADLINE_EXCEEDED" if expired else "CANCELLED")
+                    if counted:
+                        _count(method, started,
+                               "DEADLINE_EXCEEDED" if expired else "CANCELLED")
                     log.warning("%s %s after %.0f ms; its remaining work was dropped", method,
                                 "deadline exceeded" if expired else "cancelled by the caller",
                                 _ms_since(started))
                     raise
                 else:
                     context.set_trailing_metadata(((REQUEST_ID_KEY, request_id.get()),))
-                    _count(method, started)
+                    if counted:
+                        _count(method, started)
                     log.debug("%s ok in %.0f ms", method, _ms_since(started))
                     return response
                 finally:

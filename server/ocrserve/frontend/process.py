@@ -18,6 +18,7 @@ from ocrserve.context import request_id
 from ocrserve.engine.protocol import Inference
 from ocrserve.frontend.fair_executor import FairExecutor
 from ocrserve.frontend.server import create_server
+from ocrserve.frontend.spread import LoadBoard, SiblingSockets, Spreader
 from ocrserve.logs import configure_logging
 from ocrserve.memory import limit_arenas
 from ocrserve.parent import exit_with_parent
@@ -58,7 +59,8 @@ class StopSignal:
 
 
 async def serve(settings: Settings, inference: ClosableInference, *, reuse_port: bool = False,
-                stop_signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT)) -> None:
+                stop_signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
+                spreader: Spreader | None = None) -> None:
     """Start ``inference``, serve gRPC, and on a stop signal drain and return.
 
     The drain: health NOT_SERVING at once; on SIGTERM calls are still accepted for
@@ -79,7 +81,7 @@ async def serve(settings: Settings, inference: ClosableInference, *, reuse_port:
         for sig in stop_signals:  # again: loading a runtime (Paddle) may have replaced them
             loop.add_signal_handler(sig, stop, sig)
         server = create_server(settings, inference, executor, inference.ready,
-                               reuse_port=reuse_port)
+                               reuse_port=reuse_port, spreader=spreader)
         await server.start()
         log.info(READY_MESSAGE.format(host=settings.host, port=server.port))
         if server.admin_port is not None:
@@ -95,6 +97,8 @@ async def serve(settings: Settings, inference: ClosableInference, *, reuse_port:
         await server.stop(settings.grace_period_s)
     finally:
         await inference.close()
+        if spreader is not None:
+            await spreader.close()
         executor.shutdown(wait=False, cancel_futures=True)
         for sig in stop_signals:
             loop.remove_signal_handler(sig)
@@ -114,8 +118,10 @@ async def _start_unless_stopped(inference: ClosableInference, stop: StopSignal) 
     return True
 
 
-def frontend_main(settings: Settings, engine_sockets: Sequence[str], parent_pid: int) -> None:
-    """Entry point of a front-end process (spawned by the supervisor).
+def frontend_main(settings: Settings, engine_sockets: Sequence[str], parent_pid: int,
+                  siblings: SiblingSockets | None = None) -> None:
+    """Entry point of a front-end process (spawned by the supervisor); with ``siblings``
+    it spreads calls across the front-ends (spread.py).
 
     It dies with the supervisor (see ``ocrserve.parent``).  SIGINT (a Ctrl-C reaches
     the whole process group) drains it without the drain delay; engines ignore
@@ -130,4 +136,10 @@ def frontend_main(settings: Settings, engine_sockets: Sequence[str], parent_pid:
     router = EngineRouter([EngineClient(path, restart_wait_s=settings.engine_restart_wait_s,
                                         heartbeat_timeout_s=settings.engine_heartbeat_timeout_s)
                            for path in engine_sockets])
-    asyncio.run(serve(settings, router, reuse_port=True))
+    spreader = None
+    if siblings is not None:
+        spreader = Spreader(siblings.index, siblings.sockets,
+                            LoadBoard(siblings.board, len(siblings.sockets)),
+                            settings.max_message_mb * 1024 * 1024)
+        spreader.publish(0)  # a restarted front-end holds nothing
+    asyncio.run(serve(settings, router, reuse_port=True, spreader=spreader))

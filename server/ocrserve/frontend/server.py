@@ -17,6 +17,8 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from concurrent.futures import Executor
+from functools import partial
+from typing import Any
 
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -27,10 +29,12 @@ from ocrserve.engine.engine import Engine
 from ocrserve.engine.protocol import Inference
 from ocrserve.engine.router import EngineRouter
 from ocrserve.errors import OcrError
+from ocrserve.frontend import convert
 from ocrserve.frontend.admin import ModelServicer, SingleEngine, SlotAdmin
 from ocrserve.frontend.admin_auth import AdminTokenInterceptor
 from ocrserve.frontend.errors import ErrorInterceptor
 from ocrserve.frontend.servicer import OcrServicer
+from ocrserve.frontend.spread import Spreader, SpreadInterceptor
 from ocrserve.pipeline import Pipeline
 from ocrserve.settings import Settings
 
@@ -102,17 +106,21 @@ class FrontendServer:
 
 
 def create_server(settings: Settings, inference: Inference, executor: Executor | None = None,
-                  ready: Callable[[], bool] = lambda: True, *, reuse_port: bool = True
-                  ) -> FrontendServer:
+                  ready: Callable[[], bool] = lambda: True, *, reuse_port: bool = True,
+                  spreader: Spreader | None = None) -> FrontendServer:
     """The servers for ``inference``; ``reuse_port`` lets several front-end processes share
-    the ports (the supervisor checked that no other server holds them)."""
+    the ports (the supervisor checked that no other server holds them).  With a
+    ``spreader`` the OCR API also listens on this front-end's private Unix socket and
+    hands calls to busier-than-it siblings' sockets (spread.py)."""
     health_servicer = health.aio.HealthServicer()
     models = ModelServicer(_admin_of(inference), settings) if settings.admin_enabled else None
     apart = models is not None and settings.admin_port >= 0
-    main = _grpc_server(settings, reuse_port, admin=models is not None and not apart)
+    main = _grpc_server(settings, reuse_port, admin=models is not None and not apart,
+                        spreader=spreader)
     pipeline = Pipeline(inference, executor, settings.limits())
     ocr_pb2_grpc.add_OcrServiceServicer_to_server(
-        OcrServicer(pipeline, inference, settings, executor), main)
+        OcrServicer(pipeline, inference, settings, executor,
+                    on_load=spreader.publish if spreader is not None else None), main)
     servers = [main]
     if models is not None:
         admin = _grpc_server(settings, reuse_port, admin=True) if apart else main
@@ -127,6 +135,8 @@ def create_server(settings: Settings, inference: Inference, executor: Executor |
         reflection.enable_server_reflection(
             (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = _bind(main, settings.host, settings.port)
+    if spreader is not None:
+        _bind(main, "unix", spreader.own_socket)
     admin_port = _bind(servers[1], settings.host, settings.admin_port) if apart else None
     return FrontendServer(servers, port, health_servicer, ready, admin_port)
 
@@ -140,13 +150,18 @@ def _admin_of(inference: Inference) -> SlotAdmin:
     raise TypeError(f"no slot operations for a {type(inference).__name__}")
 
 
-def _grpc_server(settings: Settings, reuse_port: bool, *, admin: bool) -> aio.Server:
+def _grpc_server(settings: Settings, reuse_port: bool, *, admin: bool,
+                 spreader: Spreader | None = None) -> aio.Server:
     """A grpc.aio server with the message limits and the error interceptor (and the admin
-    token check, when it serves the ModelService and a token is set)."""
+    token check, when it serves the ModelService and a token is set; and the hand-over
+    to siblings, last, so a call is checked before it is handed on)."""
     max_bytes = settings.max_message_mb * 1024 * 1024
     interceptors: list[aio.ServerInterceptor] = [ErrorInterceptor()]
     if admin and settings.admin_token:
         interceptors.append(AdminTokenInterceptor(settings.admin_token))
+    if spreader is not None:
+        interceptors.append(SpreadInterceptor(spreader, partial(
+            _request_cost, max_image_pixels=settings.max_image_pixels)))
     return aio.server(
         interceptors=interceptors,
         options=[
@@ -158,7 +173,12 @@ def _grpc_server(settings: Settings, reuse_port: bool, *, admin: bool) -> aio.Se
     )
 
 
-def _bind(server: aio.Server, host: str, port: int) -> int:
+def _request_cost(request: Any, *, max_image_pixels: int) -> int:
+    return convert.request_pixels(request.images, max_image_pixels)
+
+
+def _bind(server: aio.Server, host: str, port: int | str) -> int:
+    """Bind ``host:port`` (``unix:PATH`` for a Unix socket) or fail with a clear error."""
     address = f"{host}:{port}"
     try:
         bound = server.add_insecure_port(address)

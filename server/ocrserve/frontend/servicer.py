@@ -43,6 +43,7 @@ from ocrserve.frontend.response_cache import ResponseCache, cache_key
 from ocrserve.frontend.stream import FrameStream, StreamCounters
 from ocrserve.memory import IdleTrim
 from ocrserve.metrics import families
+from ocrserve.metrics.cpu import cpu_of, metered
 from ocrserve.models.catalog import load_catalog
 from ocrserve.pipeline import (
     REC_MAX_WIDTH,
@@ -113,14 +114,17 @@ def _log_image_failure(index: int, exc: OcrError) -> None:
 
 class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
     def __init__(self, pipeline: Pipeline, inference: Inference, settings: Settings,
-                 executor: Executor | None = None, admission: Admission | None = None) -> None:
+                 executor: Executor | None = None, admission: Admission | None = None,
+                 on_load: Callable[[int], None] | None = None) -> None:
+        """``on_load`` hears the pixels in flight here whenever they change (spread.py)."""
         self._pipeline = pipeline
         self._inference = inference
         self._settings = settings
         self._executor = executor
         self._admission = admission or Admission(
             settings.max_inflight_pixels, settings.max_request_pixels,
-            on_idle=IdleTrim().idle)  # a burst of large images leaves no peak behind
+            on_idle=IdleTrim().idle,  # a burst of large images leaves no peak behind
+            on_change=on_load)
         self.cache = ResponseCache(settings.response_cache_mb * 1024 * 1024)
         self.streams = StreamCounters()
 
@@ -174,7 +178,7 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
     async def _decode(self, index: int, image: pb.Image) -> tuple[np.ndarray, float]:
         """The image as BGR uint8 and the milliseconds decoding took."""
         started = time.perf_counter()
-        img = await to_thread(self._executor, convert.decode, image, index,
+        img = await to_thread(self._executor, metered("decode", convert.decode), image, index,
                               self._settings.max_image_pixels)
         families.IMAGE_PIXELS.observe(img.shape[0] * img.shape[1])
         return img, (time.perf_counter() - started) * 1000
@@ -291,11 +295,12 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
         output = await self._pipeline.ocr(img, params, req, stage_times)
         families.IMAGE_BOXES.observe(stage_times.boxes)
         total_ms = decode_ms + (time.perf_counter() - started) * 1000
-        result = pb.OcrResult(id=image_id, width=img.shape[1], height=img.shape[0],
-                              lines=[convert.text_line(x) for x in output.value],
-                              models=convert.model_refs(output.models))
-        if return_timings:
-            result.timings.CopyFrom(convert.timings(stage_times, decode_ms, total_ms))
+        with cpu_of("response"):
+            result = pb.OcrResult(id=image_id, width=img.shape[1], height=img.shape[0],
+                                  lines=[convert.text_line(x) for x in output.value],
+                                  models=convert.model_refs(output.models))
+            if return_timings:
+                result.timings.CopyFrom(convert.timings(stage_times, decode_ms, total_ms))
         return result
 
     async def GetServerInfo(self, request: pb.GetServerInfoRequest,

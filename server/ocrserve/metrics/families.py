@@ -46,6 +46,14 @@ RESPONSE_CACHE_HITS = Counter(
 RESPONSE_CACHE_MISSES = Counter(
     "ocr_response_cache_misses", "results looked up in the response cache and not found")
 
+FRONTEND_FORWARDED = Counter(
+    "ocr_frontend_forwarded", "unary calls a front-end handed to a less busy sibling, "
+    "which answered them (frontend/spread.py)")
+FRONTEND_CPU = Counter(
+    "ocr_frontend_cpu_seconds", "CPU seconds of front-end threads by pipeline stage (see "
+    "metrics/cpu.py; the rest of a front-end's CPU is gRPC, protobuf and the transport)",
+    ["stage"])
+
 # ------------------------------------------------------------------ streams (front-ends)
 
 STREAM_FRAMES = Counter(

@@ -32,6 +32,7 @@ import signal
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -42,6 +43,7 @@ from ocrserve.engine.heartbeat import forget, heartbeat_path, silent_for
 from ocrserve.engine.process import engine_main
 from ocrserve.errors import OcrError
 from ocrserve.frontend.process import frontend_main
+from ocrserve.frontend.spread import LoadBoard, SiblingSockets
 from ocrserve.metrics.exposition import ProcessTable, mark_dead, serve_metrics, use_folder
 from ocrserve.settings import Settings
 
@@ -109,12 +111,23 @@ class Supervisor:
         sockets = [str(self._socket_dir / f"engine-{i}.sock")
                    for i, _ in enumerate(settings.device_list)]
         me = os.getpid()
+        siblings = self._sibling_sockets()
         self.engines = [Child(f"engine-{device}", "engine", engine_main,
                               (settings, device, path, me), heartbeat_path(path))
                         for device, path in zip(settings.device_list, sockets, strict=True)]
         self.frontends = [Child(f"frontend-{i}", "frontend", frontend_main,
-                                (settings, sockets, me))
+                                (settings, sockets, me, siblings(i)))
                           for i in range(settings.workers)]
+
+    def _sibling_sockets(self) -> Callable[[int], SiblingSockets | None]:
+        """Front-end ``i``'s view of its siblings, when calls are spread (spread.py)."""
+        n = self.settings.workers
+        if n < 2 or not self.settings.spread_requests:
+            return lambda i: None
+        board = self._socket_dir / "frontend-load"
+        LoadBoard.create(board, n)
+        sockets = tuple(str(self._socket_dir / f"frontend-{i}.sock") for i in range(n))
+        return lambda i: SiblingSockets(i, sockets, str(board))
 
     # --------------------------------------------------------------- running
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grpc
 import pytest
 from google.rpc import error_details_pb2
 
@@ -17,7 +18,13 @@ from ocrserve.errors import (
     Unavailable,
     error_from_dict,
 )
-from ocrserve.frontend.errors import MAX_REQUEST_ID_LENGTH, incoming_request_id, status_of
+from ocrserve.frontend.errors import (
+    MAX_REQUEST_ID_LENGTH,
+    error_from_status,
+    incoming_request_id,
+    status_code,
+    status_of,
+)
 
 
 def test_reasons_are_the_api_enum() -> None:
@@ -99,3 +106,23 @@ def test_request_ids_are_taken_only_when_sane(sent: list[tuple[str, str]], kept:
         assert chosen == sent[0][1]
     else:
         assert len(chosen) == 32 and chosen.isalnum()
+
+
+@pytest.mark.parametrize("error", [
+    InvalidInput("box_thresh out of range", reason=Reason.PARAMETER_OUT_OF_RANGE,
+                 field="detection.box_thresh", metadata={"limit": "[0, 1]", "value": 2}),
+    ResourceExhausted("busy", reason=Reason.SERVER_OVERLOADED, retry_after_s=0.25),
+    NotFound("no rec slot named 'x'", metadata={"slot": "x"}),
+])
+def test_a_status_from_another_process_becomes_the_same_error(error: OcrError) -> None:
+    status = status_of(error)
+    trailing = (("grpc-status-details-bin", status.SerializeToString()),)
+    rebuilt = error_from_status(status_code(error), status.message, trailing)
+    assert type(rebuilt) is type(error)
+    assert rebuilt.to_dict() == error.to_dict()
+
+
+def test_a_status_without_details_keeps_its_code_and_message() -> None:
+    rebuilt = error_from_status(grpc.StatusCode.UNAVAILABLE, "engine restarting", None)
+    assert isinstance(rebuilt, Unavailable)
+    assert rebuilt.message == "engine restarting"

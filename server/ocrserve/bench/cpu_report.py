@@ -1,0 +1,85 @@
+"""Where a load step's CPU went, per image served: by process role, and inside the
+front-ends by pipeline stage (``ocr_frontend_cpu_seconds_total``, metrics/cpu.py).
+
+Read from the server's own ``/metrics`` before and after a step, so it works
+against any running server whose metrics port the caller can reach, and counts
+what every front-end and engine process spent, not what the load generator saw.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from dataclasses import dataclass, field
+
+from prometheus_client.parser import text_string_to_metric_families
+
+#: Front-end stages in pipeline order, for the table; any other stage follows.
+STAGE_ORDER = ("decode", "det_preprocess", "det_postprocess", "crop", "cls_preprocess",
+               "cls_postprocess", "rec_preprocess", "rec_postprocess", "memo_keys", "response")
+
+
+@dataclass
+class CpuSample:
+    """Cumulative CPU seconds by process role and by front-end stage."""
+
+    roles: dict[str, float] = field(default_factory=dict)
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+def parse_sample(text: str) -> CpuSample:
+    sample = CpuSample()
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "ocr_process_cpu_seconds_total":
+                sample.roles[s.labels["role"]] = s.value
+            elif s.name == "ocr_frontend_cpu_seconds_total":
+                sample.stages[s.labels["stage"]] = s.value
+    return sample
+
+
+def scrape(url: str, timeout: float = 10.0) -> CpuSample:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return parse_sample(response.read().decode())
+
+
+def cpu_per_image(before: CpuSample, after: CpuSample, images: int) -> dict[str, object]:
+    """Milliseconds of CPU per image between two samples.  ``frontend_other`` is the
+    front-ends' CPU outside the metered stages: gRPC, protobuf, the engine transport,
+    the event loop and OpenCV's own threads."""
+    if images <= 0:
+        return {}
+
+    def ms(seconds: float) -> float:
+        return round(1000 * seconds / images, 2)
+
+    roles = {r: ms(v - before.roles.get(r, 0.0)) for r, v in sorted(after.roles.items())}
+    stages = {s: ms(v - before.stages.get(s, 0.0)) for s, v in after.stages.items()}
+    stages = dict(sorted(stages.items(), key=lambda kv: _stage_rank(kv[0])))
+    other = roles.get("frontend", 0.0) - sum(stages.values())
+    return {"roles": roles, "stages": stages, "frontend_other": round(other, 2)}
+
+
+def _stage_rank(stage: str) -> tuple[int, str]:
+    return (STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER), stage)
+
+
+def cpu_table(steps: list[dict[str, object]]) -> str:
+    """One row per step: CPU ms per image by role, then the front-end's stages."""
+    measured = [s for s in steps if isinstance(s.get("cpu_ms_per_image"), dict)
+                and s["cpu_ms_per_image"]]
+    if not measured:
+        return ""
+    first = measured[0]["cpu_ms_per_image"]
+    assert isinstance(first, dict)
+    roles = list(first["roles"])
+    stages = list(first["stages"])
+    header = ["step", *(f"{r} ms" for r in roles), *stages, "frontend other"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for s in measured:
+        cpu = s["cpu_ms_per_image"]
+        assert isinstance(cpu, dict)
+        cells = [str(s["step"]), *(f"{cpu['roles'].get(r, 0.0):.1f}" for r in roles),
+                 *(f"{cpu['stages'].get(st, 0.0):.1f}" for st in stages),
+                 f"{cpu['frontend_other']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

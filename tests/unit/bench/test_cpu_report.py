@@ -1,0 +1,46 @@
+"""The CPU-per-image report of ``ocr-bench load``, from two /metrics texts."""
+
+from __future__ import annotations
+
+from ocrserve.bench.cpu_report import cpu_per_image, cpu_table, parse_sample
+
+
+def exposition(engine: float, frontend: float, decode: float, crop: float) -> str:
+    return f"""# HELP ocr_process_cpu_seconds CPU
+# TYPE ocr_process_cpu_seconds counter
+ocr_process_cpu_seconds_total{{role="engine"}} {engine}
+ocr_process_cpu_seconds_total{{role="frontend"}} {frontend}
+# HELP ocr_frontend_cpu_seconds stages
+# TYPE ocr_frontend_cpu_seconds counter
+ocr_frontend_cpu_seconds_total{{stage="crop"}} {crop}
+ocr_frontend_cpu_seconds_total{{stage="decode"}} {decode}
+ocr_frontend_cpu_seconds_created{{stage="decode"}} 1.7e9
+"""
+
+
+def test_per_image_milliseconds_and_the_unmetered_rest() -> None:
+    before = parse_sample(exposition(10.0, 2.0, 0.5, 0.1))
+    after = parse_sample(exposition(14.0, 3.0, 0.7, 0.2))
+    cpu = cpu_per_image(before, after, images=10)
+    assert cpu["roles"] == {"engine": 400.0, "frontend": 100.0}
+    assert cpu["stages"] == {"decode": 20.0, "crop": 10.0}
+    assert list(cpu["stages"]) == ["decode", "crop"]  # pipeline order, not the scrape's
+    assert cpu["frontend_other"] == 70.0
+
+
+def test_a_stage_first_seen_after_the_step_started_counts_from_zero() -> None:
+    before = parse_sample(exposition(1.0, 1.0, 0.0, 0.0).replace(
+        'ocr_frontend_cpu_seconds_total{stage="crop"} 0.0\n', ""))
+    after = parse_sample(exposition(1.0, 1.5, 0.0, 0.25))
+    assert cpu_per_image(before, after, images=5)["stages"]["crop"] == 50.0
+
+
+def test_no_images_no_figures_and_the_table_skips_such_steps() -> None:
+    sample = parse_sample(exposition(1.0, 1.0, 0.1, 0.1))
+    assert cpu_per_image(sample, sample, images=0) == {}
+    assert cpu_table([{"step": "concurrency 1", "cpu_ms_per_image": {}}]) == ""
+    measured = cpu_per_image(sample, parse_sample(exposition(2.0, 2.0, 0.2, 0.3)), images=2)
+    table = cpu_table([{"step": "concurrency 8", "cpu_ms_per_image": measured}])
+    assert table.splitlines()[0] == ("| step | engine ms | frontend ms | decode | crop | "
+                                     "frontend other |")
+    assert table.splitlines()[2] == "| concurrency 8 | 500.0 | 500.0 | 50.0 | 100.0 | 350.0 |"

@@ -185,3 +185,12 @@ def test_dashboard_configmap_carries_the_repo_dashboard(gpu: Objects) -> None:
     assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
     shipped = json.loads((CHART / "dashboards" / "ocrserve.json").read_text())
     assert json.loads(configmap["data"]["ocrserve.json"]) == shipped
+
+
+@pytest.mark.parametrize("setting", ["server.port=1", "image.tag=latest", "gpu.count=-1"])
+def test_schema_refuses_values_the_chart_owns_or_cannot_serve(setting: str) -> None:
+    """values.schema.json: a duplicate TOML key or a floating tag fails at install time."""
+    refused = subprocess.run([str(HELM), "template", "ocr", str(CHART), "--set", setting],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert "schema" in refused.stderr

@@ -8,6 +8,9 @@
 ARG CPU_BASE=python:3.12.8-slim-bookworm
 ARG GPU_BASE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04
 
+# HEALTHCHECK (Docker only; Kubernetes uses its own probes) asks $OCR_SERVER, default
+# 127.0.0.1:50051: under TLS point it at the plaintext health port (-e OCR_SERVER=127.0.0.1:50052).
+
 # ---- wheels: the two project packages, built once for both targets
 FROM ${CPU_BASE} AS wheels
 WORKDIR /src

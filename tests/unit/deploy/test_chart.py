@@ -194,3 +194,24 @@ def test_schema_refuses_values_the_chart_owns_or_cannot_serve(setting: str) -> N
                              capture_output=True, text=True)
     assert refused.returncode != 0
     assert "schema" in refused.stderr
+
+
+def test_helm_test_pod_checks_health_through_the_service(default: Objects, gpu: Objects) -> None:
+    plain = default["Pod", "ocr-ocrserve-test-health"]["spec"]["containers"][0]
+    assert plain["command"] == ["ocr-client"]
+    assert plain["args"][:3] == ["health", "--server", "ocr-ocrserve:50051"]
+    assert "--tls-ca" not in plain["args"]
+    mtls = gpu["Pod", "ocr-ocrserve-test-health"]["spec"]["containers"][0]["args"]
+    assert {"--tls-ca", "--tls-cert", "--tls-key"} <= set(mtls)
+
+
+def test_network_policy_admits_probes_and_the_test_pod(gpu: Objects) -> None:
+    """Under TLS the kubelet probes the health port; grpcFrom must not lock out `helm test`."""
+    rules = gpu["NetworkPolicy", "ocr-ocrserve"]["spec"]["ingress"]
+    config = server_config(gpu)
+    open_ports = [rule["ports"][0]["port"] for rule in rules if "from" not in rule]
+    assert config["health_port"] in open_ports
+    grpc_rule = next(r for r in rules if r["ports"][0]["port"] == config["port"])
+    test_labels = gpu["Pod", "ocr-ocrserve-test-health"]["metadata"]["labels"]
+    assert any(peer.get("podSelector", {}).get("matchLabels", {}).items() <= test_labels.items()
+               and "podSelector" in peer for peer in grpc_rule["from"])

@@ -9,7 +9,7 @@ COMPAT_VENV := .venv-compat
 BIN := $(VENV)/bin
 export OCR_MODEL_REPOSITORY ?= $(CURDIR)/models
 
-.PHONY: venv ref models fonts serve test lint typecheck protos protos-venv protos-check compat test-compat bench bench-core bench-memory clean
+.PHONY: venv ref models fonts serve test lint typecheck protos protos-venv protos-check compat test-compat bench bench-core bench-memory clean deploy-check
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml client/pyproject.toml
@@ -56,9 +56,13 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy server client/ocrclient tools
 
-test: venv models ref fonts protos-check lint typecheck
+test: venv models ref fonts protos-check lint typecheck deploy-check
 	$(BIN)/pytest -q
 	$(MAKE) --no-print-directory test-compat
+
+# helm lint/template, manifest schemas and the Dockerfile lint (docs/deploy.md "Checks").
+deploy-check:
+	@bash tools/check-deploy.sh
 
 # The client on the oldest releases it supports: tools/compat-requirements.txt
 # pins its dependency floors (wheels only), the client goes in without
@@ -105,4 +109,4 @@ bench-memory: venv models
 	$(BIN)/ocr-bench memory --requests 20000 --warm 500 --update BENCHMARKS.md
 
 clean:
-	rm -rf $(VENV) $(REF_VENV) $(PROTOS_VENV) $(COMPAT_VENV) .cache
+	rm -rf $(VENV) $(REF_VENV) $(PROTOS_VENV) $(COMPAT_VENV) .venv-deploy .cache

@@ -74,7 +74,8 @@ def test_pull_list_verify_remove(
     damaged = ocr_models(tmp_path, "verify", NAME)
     assert damaged.returncode == 1
     assert damaged.stdout.splitlines() == [
-        f"{NAME} v1: inference.pdiparams does not match its sha256"
+        f"{NAME} v1: inference.pdiparams has 7 bytes, its manifest says "
+        f"{model.sizes['inference.pdiparams']}"
     ]
 
     assert ocr_models(tmp_path, "remove", NAME, "--version", "1").stdout == f"removed {NAME} v1\n"

@@ -18,7 +18,9 @@ Contracts:
 - A version folder is complete or absent.  An install builds it under a staging name in
   the root, fsyncs the manifest last and renames the folder into place; renaming onto an
   existing folder fails, so concurrent installs never share a version number.
-- ``manifest.json`` holds the sha256 of every file in the folder; ``verify`` recomputes them.
+- ``manifest.json`` holds the sha256 and size of every file in the folder; ``verify``
+  (and every load, in the engine) checks them, and refuses files it does not list.
+  A version folder without a readable manifest is skipped (logged), never served.
 - ``num_classes`` of a rec model is dictionary lines + 2
   (docs/facts.md#dictionaries-and-input-shapes); the runtime layer checks it against the
   model's output.  It is None for det and cls.
@@ -36,7 +38,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,7 +76,8 @@ def default_root() -> Path:
 @dataclass(frozen=True)
 class InstalledModel:
     """One installed version, as its manifest describes it.  ``path`` is the
-    version folder; ``files`` maps each file in it to its sha256."""
+    version folder; ``files`` maps each file in it to its sha256, ``sizes`` to its
+    size in bytes (empty for manifests written before sizes were recorded)."""
 
     name: str
     version: int
@@ -86,6 +89,7 @@ class InstalledModel:
     dictionary: Path | None
     files: dict[str, str]
     source: str
+    sizes: dict[str, int] = field(default_factory=dict)
 
     @property
     def size_bytes(self) -> int:
@@ -213,6 +217,7 @@ def read_manifest(version_dir: Path) -> InstalledModel:
             dictionary=version_dir / DICTIONARY if DICTIONARY in raw["files"] else None,
             files=dict(raw["files"]),
             source=raw["source"],
+            sizes={name: int(size) for name, size in raw.get("sizes", {}).items()},
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{version_dir}: unreadable manifest ({exc!r})") from None
@@ -328,6 +333,7 @@ class ModelRepository:
                 "input_shape": list(spec.input_shape),
                 "num_classes": rec_num_classes(spec.dictionary) if spec.dictionary else None,
                 "files": files,
+                "sizes": {name: (staging / name).stat().st_size for name in files},
                 "source": source,
                 "installed_at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
@@ -394,6 +400,9 @@ def file_problems(model: InstalledModel) -> builtins.list[str]:
         path = model.path / filename
         if not path.is_file():
             problems.append(f"{label}: {filename} is missing")
+        elif (size := path.stat().st_size) != model.sizes.get(filename, size):
+            problems.append(f"{label}: {filename} has {size} bytes, its manifest says "
+                            f"{model.sizes[filename]}")
         elif sha256_file(path) != expected:
             problems.append(f"{label}: {filename} does not match its sha256")
     return problems

@@ -153,7 +153,7 @@ def test_bad_installs_are_rejected_and_leave_nothing(
 def test_verify_finds_changed_and_missing_files(repo: ModelRepository, tmp_path: Path) -> None:
     model = repo.install_dir(REC, paddle_dir(tmp_path / "src"), source="x")
     assert repo.verify() == []
-    (model.path / "inference.pdiparams").write_bytes(b"corrupted")
+    (model.path / "inference.pdiparams").write_bytes(b"b.pdiparams")  # same size
     (model.path / "dict.txt").unlink()
     assert sorted(repo.verify(REC)) == [
         f"{REC} v1: dict.txt is missing",
@@ -161,6 +161,18 @@ def test_verify_finds_changed_and_missing_files(repo: ModelRepository, tmp_path:
     ]
     with pytest.raises(NotFound):
         repo.verify(DET)
+
+
+def test_sizes_are_recorded_and_a_changed_size_is_found_before_hashing(
+        repo: ModelRepository, tmp_path: Path) -> None:
+    model = repo.install_dir(DET, onnx_dir(tmp_path / "src"), source="x")
+    assert model.sizes == {"model.onnx": len(b"onnx bytes")}
+    (model.path / "model.onnx").write_bytes(b"onnx")
+    assert repo.verify(DET) == [f"{DET} v1: model.onnx has 4 bytes, its manifest says 10"]
+    manifest = model.path / "manifest.json"  # as written before sizes were recorded
+    manifest.write_text(json.dumps({k: v for k, v in json.loads(manifest.read_text()).items()
+                                    if k != "sizes"}))
+    assert repo.verify(DET) == [f"{DET} v1: model.onnx does not match its sha256"]
 
 
 def test_verify_finds_files_the_manifest_does_not_list(

@@ -120,6 +120,9 @@ class Settings:
     repository_poll_s: float = _opt(
         0.0, "look for new model versions in the repository this often, seconds, and swap "
         "each slot whose spec names no version to the newest (0: never)")
+    max_model_mb: int = _opt(
+        1024, "PullModel: largest download and largest unpacked archive, MiB")
+    max_archive_members: int = _opt(1000, "PullModel: most members in a model archive")
     backend: str = _opt(
         "auto", "runtime for every slot: auto | openvino | onnxruntime | paddle | torch. "
         "auto: OpenVINO "
@@ -267,6 +270,8 @@ class Settings:
             (self.max_loaded_models >= 0, "max_loaded_models must be >= 0"),
             (self.model_memory_budget_mb >= 0, "model_memory_budget_mb must be >= 0"),
             (self.repository_poll_s >= 0, "repository_poll_s must be >= 0"),
+            (self.max_model_mb >= 1, "max_model_mb must be >= 1"),
+            (self.max_archive_members >= 1, "max_archive_members must be >= 1"),
             (self.response_cache_mb >= 0, "response_cache_mb must be >= 0"),
             (self.stream_max_in_flight >= 1, "stream_max_in_flight must be >= 1"),
             (self.drain_delay_s >= 0, "drain_delay_s must be >= 0"),

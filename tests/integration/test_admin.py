@@ -8,10 +8,11 @@ copied) so that pulls and new versions never touch the shared one.
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -157,20 +158,50 @@ def test_a_failed_swap_leaves_the_old_model_serving(
     assert client.ocr_one(sign).lines
 
 
+def flip_one_byte(path: Path) -> None:
+    """Damage a file the way a bad disk or a tampered copy would: one byte changed."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage, cause", [
+    (lambda v: (v / "model.onnx").write_bytes(b"not a model at all"),
+     "model.onnx does not match its sha256"),
+    (lambda v: flip_one_byte(v / "model.onnx"), "model.onnx does not match its sha256"),
+    (lambda v: (v / "model.onnx.data").write_bytes(b"\0" * 64), "model.onnx.data is not in its"),
+], ids=["replaced", "one-byte-flipped", "extra-weights-file"])
 def test_a_corrupt_model_fails_the_swap_with_the_cause(
-        admin: AdminClient, client: OcrClient, repository: Path, sign: Path) -> None:
+        admin: AdminClient, client: OcrClient, repository: Path, sign: Path,
+        damage: Callable[[Path], None], cause: str) -> None:
+    """A copy of the real rec model, damaged after install: the load verifies every
+    file against the manifest, so the swap fails naming the file, and v1 serves on."""
     broken = repository / "ch_PP-OCRv2_rec" / "9"
     shutil.copytree((repository / "ch_PP-OCRv2_rec" / "1").resolve(), broken)
-    (broken / "model.onnx").write_bytes(b"not a model at all")
+    manifest = broken / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "version": 9}))
+    damage(broken)
     try:
         with pytest.raises(FailedPrecondition) as failed:
             admin.swap_slot("rec", "ch_PP-OCRv2_rec@9")
-        assert failed.value.reason in ("MODEL_LOAD_FAILED", "INTERNAL_ERROR")
+        assert failed.value.reason == "MODEL_LOAD_FAILED"
+        assert f"ch_PP-OCRv2_rec v9: {cause}" in failed.value.details
         assert {(m, v) for m, v, _ in served(admin, "rec")} == {("ch_PP-OCRv2_rec", 1)}
-        assert all("ch_PP-OCRv2_rec@9" in s.message or s.message for s in admin.get_slot("rec"))
         assert client.ocr_one(sign).lines
     finally:
         shutil.rmtree(broken)
+
+
+@pytest.mark.parametrize("slot, model, field", [
+    ("rec", "../ch_PP-OCRv2_rec", "model.name"),
+    ("rec", "a..b", "model.name"),
+    ("rec:../x", "ch_PP-OCRv2_rec", "slot"),
+    ("rec:" + "x" * 129, "ch_PP-OCRv2_rec", "slot"),
+])
+def test_bad_names_are_invalid_arguments_naming_the_field(
+        admin: AdminClient, slot: str, model: str, field: str) -> None:
+    with pytest.raises(InvalidArgument, match=f"in {field}"):
+        admin.load_slot(slot, model)
 
 
 def test_an_expected_version_guards_against_races(admin: AdminClient) -> None:

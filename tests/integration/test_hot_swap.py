@@ -162,7 +162,7 @@ def test_every_failed_load_leaves_the_old_model_serving(
         (DET, InvalidInput, Reason.PARAMETER_INVALID, "needs a cls model"),
         ("../elsewhere", InvalidInput, Reason.PARAMETER_INVALID, "installed name"),
         (f"{CLS}@{missing}", FailedPrecondition, Reason.MODEL_LOAD_FAILED, "missing"),
-        (f"{CLS}@{truncated}", FailedPrecondition, Reason.MODEL_LOAD_FAILED, "sha256"),
+        (f"{CLS}@{truncated}", FailedPrecondition, Reason.MODEL_LOAD_FAILED, "has 1000 bytes"),
         (f"{CLS}@{unloadable}", FailedPrecondition, Reason.MODEL_LOAD_FAILED, "did not load"),
     ]
 
@@ -475,7 +475,7 @@ def test_polling_swaps_in_new_versions_of_slots_that_follow_the_latest(
 
         broken = install_broken(repo, tmp_path, CLS, source,
                                 lambda p: garbage(p / "model.onnx"))
-        await until(lambda: "sha256" in engine.slots()["cls"].error)
+        await until(lambda: "its manifest says" in engine.slots()["cls"].error)
         assert await served_version(engine) == new
         assert await engine.poll_repository() == []  # the broken version is not retried
 

@@ -8,6 +8,7 @@ repository, so the pulled files can be compared with known-good ones.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -37,6 +38,8 @@ def tarball_url(known_good: InstalledModel, tmp_path: Path) -> Iterator[str]:
 def ocr_models(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"OCR_MODEL_REPOSITORY": str(tmp_path / "repo"), "OCR_CACHE_DIR": str(tmp_path / "cache"),
            "PATH": "/usr/bin:/bin"}
+    if "PYTHONPATH" in os.environ:  # the tree under test, not the installed one
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     return subprocess.run([str(CLI), *args], capture_output=True, text=True, env=env,
                           timeout=120, check=False)
 
@@ -71,7 +74,8 @@ def test_pull_list_verify_remove(
     damaged = ocr_models(tmp_path, "verify", NAME)
     assert damaged.returncode == 1
     assert damaged.stdout.splitlines() == [
-        f"{NAME} v1: inference.pdiparams does not match its sha256"
+        f"{NAME} v1: inference.pdiparams has 7 bytes, its manifest says "
+        f"{model.sizes['inference.pdiparams']}"
     ]
 
     assert ocr_models(tmp_path, "remove", NAME, "--version", "1").stdout == f"removed {NAME} v1\n"
@@ -92,6 +96,32 @@ def test_import_of_a_model_the_catalog_does_not_know(
     row = listing(tmp_path)["my_cls"]
     assert (row["kind"], row["language"], row["installed"][0]["format"]) == ("cls", None, "onnx")
     assert ModelRepository(tmp_path / "repo").get("my_cls").input_shape == (3, 48, None)
+
+
+def test_verify_checks_the_names_given_and_exits_1_on_any_problem(
+    tmp_path: Path, model_repository: Path
+) -> None:
+    onnx = ModelRepository(model_repository).get(NAME, format="onnx").path / "model.onnx"
+    for name in ("cls_a", "cls_b", "cls_c"):
+        done = ocr_models(tmp_path, "import", name, str(onnx), "--kind", "cls",
+                          "--input-shape", "3,48,0")
+        assert done.returncode == 0, done.stderr
+    repo = tmp_path / "repo"
+    data = bytearray((repo / "cls_b" / "1" / "model.onnx").read_bytes())
+    data[1000] ^= 0x01
+    (repo / "cls_b" / "1" / "model.onnx").write_bytes(bytes(data))
+    (repo / "cls_c" / "1" / "model.onnx.data").write_bytes(b"extra weights")
+
+    assert ocr_models(tmp_path, "verify", "cls_a").returncode == 0
+    damaged = ocr_models(tmp_path, "verify", "cls_a", "cls_b", "cls_c")
+    assert damaged.returncode == 1
+    assert damaged.stdout.splitlines() == [
+        "cls_b v1: model.onnx does not match its sha256",
+        "cls_c v1: model.onnx.data is not in its manifest",
+    ]
+    assert ocr_models(tmp_path, "verify").stdout == damaged.stdout
+    bad_name = ocr_models(tmp_path, "verify", "../cls_a")
+    assert bad_name.returncode == 2 and "invalid model name '../cls_a'" in bad_name.stderr
 
 
 @pytest.mark.parametrize(

@@ -124,7 +124,7 @@ class LoadedSlot:
         model = cfg.model
         problems = file_problems(model)
         if problems:
-            raise ModelError(f"{model.name} v{model.version}: {'; '.join(problems)}")
+            raise ModelError("; ".join(problems))  # each names the model and version
         runtime = load_runtime(cfg.backend, Path(model.path), model.format, cfg.runtime)
         try:
             slot = cls(cfg, runtime, executor)

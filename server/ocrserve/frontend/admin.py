@@ -35,8 +35,15 @@ from ocrserve.engine.router import EngineOutcome
 from ocrserve.errors import InvalidInput, NotFound, OcrError, Reason
 from ocrserve.frontend import convert
 from ocrserve.models.catalog import get_entry, load_catalog
-from ocrserve.models.download import archive_path, pull
-from ocrserve.models.repository import InstalledModel, ModelRepository, sha256_file
+from ocrserve.models.download import ArchiveLimits, archive_path, pull
+from ocrserve.models.repository import (
+    InstalledModel,
+    ModelRepository,
+    check_name,
+    check_version,
+    sha256_file,
+)
+from ocrserve.models.slots import check_slot
 from ocrserve.settings import Settings
 
 Counters = Mapping[str, Any]  # slot -> its batching counters
@@ -129,8 +136,9 @@ class SingleEngine:
 
 def spec_text(spec: mpb.ModelSpec) -> str:
     """A ModelSpec in the slot spec syntax the engine reads: ``NAME[@VERSION][@FORMAT]``."""
-    if not spec.name or "@" in spec.name:
-        raise InvalidInput("model.name must be a model's name", field="model.name")
+    check_name(spec.name, field="model.name")
+    if spec.version:
+        check_version(spec.version, field="model.version")
     if spec.format not in ("", "onnx", "paddle"):
         raise InvalidInput(f"model.format must be onnx or paddle, not {spec.format!r}",
                            field="model.format")
@@ -245,6 +253,7 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
 
     async def PullModel(self, request: mpb.PullModelRequest, context: aio.ServicerContext
                         ) -> AsyncIterator[mpb.PullProgress]:
+        check_name(request.name)
         entry = get_entry(request.name)  # NotFound for a name the catalog does not have
         url = request.url or entry.inference_url
         if request.url:
@@ -262,9 +271,12 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
                     bytes_total=total or 0))
 
         repo = ModelRepository(Path(self._settings.model_repository))
+        limits = ArchiveLimits.from_mb(self._settings.max_model_mb,
+                                       self._settings.max_archive_members)
 
         def fetch() -> tuple[InstalledModel, str]:
-            installed = pull(repo, request.name, url, progress=False, on_progress=on_progress)
+            installed = pull(repo, request.name, url, progress=False, on_progress=on_progress,
+                             limits=limits)
             return installed, sha256_file(archive_path(url))
 
         task = loop.run_in_executor(None, fetch)
@@ -325,8 +337,7 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
 
 
 def _slot_name(slot: str) -> str:
-    if not slot or any(c.isspace() for c in slot) or "=" in slot:
-        raise InvalidInput(f"slot must be a name like rec:french, got {slot!r}", field="slot")
+    check_slot(slot)
     return slot
 
 

@@ -101,7 +101,7 @@ def _cmd_import(repo: ModelRepository, args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(repo: ModelRepository, args: argparse.Namespace) -> int:
-    problems = repo.verify(args.name)
+    problems = [p for name in args.names or [None] for p in repo.verify(name)]
     for problem in problems:
         print(problem)
     if not problems:
@@ -153,8 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="required for models not in the catalog; 0 = dynamic, e.g. 3,32,0")
     sub.add_argument("--dictionary", type=Path, help="character list of a rec model")
 
-    sub = command("verify", _cmd_verify, "re-hash installed files; exit 1 on problems")
-    sub.add_argument("name", nargs="?")
+    sub = command("verify", _cmd_verify,
+                  "re-hash installed files against their manifests; exit 1 on problems")
+    sub.add_argument("names", nargs="*", metavar="NAME", help="models to check (default: all)")
 
     sub = command("remove", _cmd_remove, "remove a model, or one version of it")
     sub.add_argument("name")

@@ -19,6 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.client import HTTPException, HTTPResponse
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def default_cache_dir() -> Path:
 
 def download(
     url: str, dest: Path, *, expected_sha256: str | None = None, progress: bool = True,
-    on_progress: Progress | None = None,
+    on_progress: Progress | None = None, max_bytes: int | None = None,
 ) -> Path:
     """Fetch ``url`` to ``dest`` and return ``dest``.
 
@@ -55,7 +56,8 @@ def download(
     checksum is given: ``dest`` only ever appears complete).  Bytes arrive in
     ``dest.part``; an interrupted download resumes from it with an HTTP Range
     request, or starts over where the server ignores ranges.  On a checksum
-    mismatch the part is deleted and ChecksumMismatch raised.  ``progress`` draws a bar
+    mismatch the part is deleted and ChecksumMismatch raised; so is it when the file
+    is, or grows, larger than ``max_bytes`` (InvalidInput).  ``progress`` draws a bar
     on stderr; ``on_progress`` hears of every chunk."""
     expected = expected_sha256.lower() if expected_sha256 else None
     if dest.is_file():
@@ -64,7 +66,12 @@ def download(
         dest.unlink()
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    actual = _fetch_to_part(url, part, progress, on_progress).hexdigest()
+    try:
+        actual = _fetch_to_part(url, part, progress, on_progress, max_bytes).hexdigest()
+    except _TooBig as exc:
+        part.unlink(missing_ok=True)
+        raise InvalidInput(f"{url}: {exc}, more than the {max_bytes} bytes allowed "
+                           "(max_model_mb)") from None
     if expected is not None and actual != expected:
         part.unlink()
         raise ChecksumMismatch(f"{url}: sha256 is {actual}, expected {expected}")
@@ -78,6 +85,10 @@ def _digest_of(part: Path, offset: int) -> hashlib._Hash:
         return hashlib.sha256()
     with part.open("rb") as f:
         return hashlib.file_digest(f, "sha256")
+
+
+class _TooBig(Exception):
+    """The download passed its size bound."""
 
 
 class _RangeRefused(Exception):
@@ -123,10 +134,16 @@ def _open_continuing(url: str, part: Path) -> tuple[HTTPResponse, int, int | Non
     return response, 0, int(length) if length.isdigit() else None
 
 
-def _fetch_to_part(url: str, part: Path, progress: bool,
-                   on_progress: Progress | None) -> hashlib._Hash:
-    """Complete ``part`` from ``url``; return the sha256 of all its bytes."""
+def _fetch_to_part(url: str, part: Path, progress: bool, on_progress: Progress | None,
+                   max_bytes: int | None) -> hashlib._Hash:
+    """Complete ``part`` from ``url``; return the sha256 of all its bytes.  A size
+    bound is checked against the announced length first, then against what arrives
+    (a server may announce none, or lie)."""
+    limit = sys.maxsize if max_bytes is None else max_bytes
     response, offset, total = _open_continuing(url, part)
+    if total is not None and total > limit:
+        response.close()
+        raise _TooBig(f"it is {total} bytes")
     digest = _digest_of(part, offset)
     bar = tqdm(
         total=total,
@@ -142,6 +159,8 @@ def _fetch_to_part(url: str, part: Path, progress: bool,
         try:
             while chunk := response.read(_CHUNK):
                 out.write(chunk)
+                if out.tell() > limit:
+                    raise _TooBig(f"it is at least {out.tell()} bytes")
                 digest.update(chunk)
                 bar.update(len(chunk))
                 if on_progress is not None:
@@ -157,41 +176,59 @@ def _fetch_to_part(url: str, part: Path, progress: bool,
 # -- archives -------------------------------------------------------------------
 
 
-def _inside(root: str, path: str) -> bool:
-    return path == root or path.startswith(root + os.sep)
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """Bounds on what one pull may bring in, so a hostile or broken source cannot fill
+    the disk: the download's bytes, the unpacked bytes and the archive's members.  The
+    defaults match ``Settings.max_model_mb`` and ``Settings.max_archive_members``."""
+
+    max_bytes: int = 1024 << 20
+    max_members: int = 1000
+
+    @classmethod
+    def from_mb(cls, max_model_mb: int, max_members: int) -> ArchiveLimits:
+        return cls(max_bytes=max_model_mb << 20, max_members=max_members)
 
 
-def _check_member(member: tarfile.TarInfo, root: str) -> None:
-    """Reject members that would write outside ``root`` or create special files."""
+def _check_member(member: tarfile.TarInfo) -> None:
+    """Reject members that would write outside the extraction root or are anything
+    but plain files and folders: no model archive needs links or special files, and
+    refusing them outright leaves no link to reason about."""
     name = member.name
     if posixpath.isabs(name) or ".." in name.split("/"):
         raise InvalidInput(f"unsafe path in archive: {name!r}")
-    if member.isdev():  # character, block and FIFO
-        raise InvalidInput(f"device or FIFO in archive: {name!r}")
-    if member.issym():
-        link_dir = os.path.join(root, posixpath.dirname(name))
-        target = os.path.normpath(os.path.join(link_dir, member.linkname))
-    elif member.islnk():
-        target = os.path.normpath(os.path.join(root, member.linkname))
-    else:
-        return
-    if posixpath.isabs(member.linkname) or not _inside(root, target):
-        raise InvalidInput(f"link in archive points outside it: {name!r} -> {member.linkname!r}")
+    if member.issym() or member.islnk():
+        raise InvalidInput(f"link in archive: {name!r} -> {member.linkname!r}")
+    if not (member.isfile() or member.isdir()):  # character, block, FIFO, ...
+        raise InvalidInput(f"device, FIFO or other special file in archive: {name!r}")
 
 
-def safe_extract_tar(tar_path: Path, dest: Path) -> Path:
+def _check_size(members: list[tarfile.TarInfo], limits: ArchiveLimits) -> None:
+    """Refuse archives over the member count or unpacked size, before writing a byte."""
+    if len(members) > limits.max_members:
+        raise InvalidInput(f"archive has {len(members)} members, more than the "
+                           f"{limits.max_members} allowed (max_archive_members)")
+    unpacked = sum(m.size for m in members if m.isfile())
+    if unpacked > limits.max_bytes:
+        raise InvalidInput(f"archive unpacks to {unpacked} bytes, more than the "
+                           f"{limits.max_bytes} allowed (max_model_mb)")
+
+
+def safe_extract_tar(tar_path: Path, dest: Path, limits: ArchiveLimits = ArchiveLimits()
+                     ) -> Path:
     """Extract a (compressed) tar into ``dest``; return the one folder holding a model.
 
-    Every member is checked before anything is written; the ``data`` extraction
-    filter then re-checks links against what is really on disk (a link through
-    another link)."""
+    Every member and the totals are checked before anything is written; the ``data``
+    extraction filter (Python 3.11.4+) then checks again what is really written, so
+    one missed case in either check alone does not open a hole."""
     dest.mkdir(parents=True, exist_ok=True)
     root = os.path.realpath(dest)
     try:
         with tarfile.open(tar_path) as tar:
             members = tar.getmembers()
             for member in members:
-                _check_member(member, root)
+                _check_member(member)
+            _check_size(members, limits)
             tar.extractall(root, members=members, filter="data")
     except tarfile.FilterError as exc:
         raise InvalidInput(f"{tar_path.name}: unsafe archive ({exc})") from None
@@ -235,17 +272,19 @@ def pull(
     cache_dir: Path | None = None,
     progress: bool = True,
     on_progress: Progress | None = None,
+    limits: ArchiveLimits = ArchiveLimits(),
 ) -> InstalledModel:
     """Download a catalog model's inference tarball (the official one unless ``url``
-    is given), extract it safely and install it as the next version of ``name``."""
+    is given), extract it safely within ``limits`` and install it as the next version
+    of ``name``."""
     entry = get_entry(name)  # pull knows catalog names only; `import` takes the others
     url = url or entry.inference_url
     archive = download(
         url, archive_path(url, cache_dir), expected_sha256=sha256, progress=progress,
-        on_progress=on_progress,
+        on_progress=on_progress, max_bytes=limits.max_bytes,
     )
     with tempfile.TemporaryDirectory(prefix="ocr-models-") as tmp:
-        model_dir = safe_extract_tar(archive, Path(tmp))
+        model_dir = safe_extract_tar(archive, Path(tmp), limits)
         return repo.install_dir(name, model_dir, source=url)
 
 

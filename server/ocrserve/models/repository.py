@@ -18,7 +18,9 @@ Contracts:
 - A version folder is complete or absent.  An install builds it under a staging name in
   the root, fsyncs the manifest last and renames the folder into place; renaming onto an
   existing folder fails, so concurrent installs never share a version number.
-- ``manifest.json`` holds the sha256 of every file in the folder; ``verify`` recomputes them.
+- ``manifest.json`` holds the sha256 and size of every file in the folder; ``verify``
+  (and every load, in the engine) checks them, and refuses files it does not list.
+  A version folder without a readable manifest is skipped (logged), never served.
 - ``num_classes`` of a rec model is dictionary lines + 2
   (docs/facts.md#dictionaries-and-input-shapes); the runtime layer checks it against the
   model's output.  It is None for det and cls.
@@ -36,7 +38,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,7 +61,11 @@ ONNX_FILE = "model.onnx"
 PADDLE_STEM = "inference"
 _PADDLE_STEMS = ("inference", "model")  # the names Paddle's exporters write
 _PADDLE_SUFFIXES = (".pdmodel", ".pdiparams", ".pdiparams.info")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: Model names and the NAME of a ``KIND:NAME`` slot: one path component at most 128
+#: long, never ``..`` (the leading character already rules out ``.`` and ``..``
+#: alone; the rule also keeps names out of ``a..b`` tricks in paths built from them).
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_VERSION = re.compile(r"[1-9][0-9]{0,8}")
 
 
 def default_root() -> Path:
@@ -70,7 +76,8 @@ def default_root() -> Path:
 @dataclass(frozen=True)
 class InstalledModel:
     """One installed version, as its manifest describes it.  ``path`` is the
-    version folder; ``files`` maps each file in it to its sha256."""
+    version folder; ``files`` maps each file in it to its sha256, ``sizes`` to its
+    size in bytes (empty for manifests written before sizes were recorded)."""
 
     name: str
     version: int
@@ -82,6 +89,7 @@ class InstalledModel:
     dictionary: Path | None
     files: dict[str, str]
     source: str
+    sizes: dict[str, int] = field(default_factory=dict)
 
     @property
     def size_bytes(self) -> int:
@@ -126,9 +134,25 @@ class _Spec:
     dictionary: Path | None
 
 
-def _check_name(name: str) -> None:
-    if not _NAME.match(name):
-        raise InvalidInput(f"invalid model name {name!r}: use letters, digits, '.', '_', '-'")
+def is_valid_name(name: str) -> bool:
+    """Whether ``name`` may name a model or a slot: it becomes a folder name, so it
+    must be one safe path component."""
+    return _NAME.fullmatch(name) is not None and ".." not in name
+
+
+def check_name(name: str, field: str = "name", what: str = "model name") -> None:
+    """InvalidInput naming ``field`` unless :func:`is_valid_name` holds."""
+    if not is_valid_name(name):
+        raise InvalidInput(
+            f"invalid {what} {name!r} in {field}: 1-128 letters, digits, '.', '_', '-', "
+            "starting with a letter or digit, no '..'", field=field)
+
+
+def check_version(version: int, field: str = "version") -> None:
+    """Versions are folder names too: positive integers of at most 9 digits."""
+    if _VERSION.fullmatch(str(version)) is None:
+        raise InvalidInput(f"invalid model version {version!r} in {field}: expected 1 to "
+                           "999999999", field=field)
 
 
 def _check_shape(shape: InputShape) -> None:
@@ -193,6 +217,7 @@ def read_manifest(version_dir: Path) -> InstalledModel:
             dictionary=version_dir / DICTIONARY if DICTIONARY in raw["files"] else None,
             files=dict(raw["files"]),
             source=raw["source"],
+            sizes={name: int(size) for name, size in raw.get("sizes", {}).items()},
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{version_dir}: unreadable manifest ({exc!r})") from None
@@ -215,9 +240,10 @@ class ModelRepository:
             return
         name_dirs = [self.root / name] if name else sorted(self.root.iterdir())
         for name_dir in name_dirs:
-            if name_dir.name.startswith(".") or not name_dir.is_dir():
-                continue
-            versions = [p for p in name_dir.iterdir() if p.name.isdigit() and p.is_dir()]
+            if not is_valid_name(name_dir.name) or not name_dir.is_dir():
+                continue  # staging folders (".staging-*") and foreign names alike
+            versions = [p for p in name_dir.iterdir()
+                        if _VERSION.fullmatch(p.name) and p.is_dir()]
             yield from sorted(versions, key=lambda p: int(p.name))
 
     def list(self) -> list[InstalledModel]:
@@ -234,8 +260,9 @@ class ModelRepository:
         self, name: str, version: int | None = None, *, format: str | None = None
     ) -> InstalledModel:
         """One installed version: ``version``, else the latest (of ``format`` if given)."""
-        _check_name(name)
+        check_name(name)
         if version is not None:
+            check_version(version)
             version_dir = self.root / name / str(version)
             if not (version_dir / MANIFEST).is_file():
                 raise NotFound(f"model {name} has no installed version {version}",
@@ -256,7 +283,7 @@ class ModelRepository:
     def verify(self, name: str | None = None) -> builtins.list[str]:
         """Problems found by re-hashing every file against its manifest; [] when sound."""
         if name is not None:
-            _check_name(name)
+            check_name(name)
         version_dirs = list(self._version_dirs(name))
         if name is not None and not version_dirs:
             raise NotFound(f"model {name} is not installed", reason=Reason.MODEL_NOT_FOUND)
@@ -288,7 +315,7 @@ class ModelRepository:
         names take kind, input shape and dictionary from the catalog; other names
         need them given.  ``source`` is recorded as is (URL, ``pypi:pkg==ver:path``
         or a local path)."""
-        _check_name(name)
+        check_name(name)
         spec = _resolve_spec(name, kind, input_shape, dictionary)
         if not src_dir.is_dir():
             raise NotFound(f"{src_dir} is not a folder", reason=Reason.MODEL_NOT_FOUND)
@@ -306,6 +333,7 @@ class ModelRepository:
                 "input_shape": list(spec.input_shape),
                 "num_classes": rec_num_classes(spec.dictionary) if spec.dictionary else None,
                 "files": files,
+                "sizes": {name: (staging / name).stat().st_size for name in files},
                 "source": source,
                 "installed_at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
@@ -338,7 +366,7 @@ class ModelRepository:
     def remove(self, name: str, version: int | None = None) -> builtins.list[int]:
         """Delete one version, or all of ``name``; returns the versions removed.  Each
         folder is renamed away first so no reader sees it half-deleted."""
-        _check_name(name)
+        check_name(name)
         version_dirs = [
             p for p in self._version_dirs(name) if version is None or p.name == str(version)
         ]
@@ -360,13 +388,21 @@ def _copy_hashed(src: Path, dst: Path) -> str:
 
 
 def file_problems(model: InstalledModel) -> builtins.list[str]:
-    """What is missing from ``model``'s folder or differs from its manifest; [] when sound."""
+    """What is missing from ``model``'s folder, differs from its manifest or is there
+    without being in it; [] when sound.  Extra files count: a runtime may read files
+    beside the model (ONNX external weights, Paddle's params), so only the listed ones
+    may be there."""
     label = f"{model.name} v{model.version}"
-    problems = []
+    listed = {*model.files, MANIFEST}
+    problems = [f"{label}: {p.name} is not in its manifest"
+                for p in sorted(model.path.iterdir()) if p.name not in listed]
     for filename, expected in model.files.items():
         path = model.path / filename
         if not path.is_file():
             problems.append(f"{label}: {filename} is missing")
+        elif (size := path.stat().st_size) != model.sizes.get(filename, size):
+            problems.append(f"{label}: {filename} has {size} bytes, its manifest says "
+                            f"{model.sizes[filename]}")
         elif sha256_file(path) != expected:
             problems.append(f"{label}: {filename} does not match its sha256")
     return problems

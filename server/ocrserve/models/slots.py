@@ -11,16 +11,20 @@ that version's format).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ocrserve.errors import InvalidInput
 from ocrserve.models.catalog import KINDS
-from ocrserve.models.repository import FORMATS, InstalledModel, ModelRepository, read_manifest
-
-_SLOT = re.compile(rf"^({'|'.join(KINDS)})(:[A-Za-z0-9_.-]+)?$")
+from ocrserve.models.repository import (
+    FORMATS,
+    InstalledModel,
+    ModelRepository,
+    check_name,
+    is_valid_name,
+    read_manifest,
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,21 @@ def slot_kind(slot: str) -> str:
     return slot.split(":", 1)[0]
 
 
+def is_valid_slot(slot: str) -> bool:
+    """``KIND`` or ``KIND:NAME`` with NAME a valid model-style name: slot names end up
+    in metric labels, logs and status messages, so they follow one strict rule."""
+    kind, sep, name = slot.partition(":")
+    return kind in KINDS and (not sep or is_valid_name(name))
+
+
+def check_slot(slot: str, field: str = "slot") -> None:
+    """InvalidInput naming ``field`` unless :func:`is_valid_slot` holds."""
+    if not is_valid_slot(slot):
+        raise InvalidInput(
+            f"invalid slot {slot!r} in {field}: expected {', '.join(KINDS)} or KIND:NAME with "
+            "NAME 1-128 letters, digits, '.', '_', '-' (e.g. rec:french)", field=field)
+
+
 def normalize_slot(name: str, kind: str) -> str:
     """Map a request's slot field to a slot name: '' -> kind, 'french' -> 'rec:french'."""
     if not name:
@@ -53,11 +72,19 @@ def normalize_slot(name: str, kind: str) -> str:
 def parse_slot_spec(text: str) -> SlotSpec:
     slot, sep, model = text.partition("=")
     slot, model = slot.strip(), model.strip()
-    if not sep or not model or not _SLOT.match(slot):
+    if not sep or not model or not is_valid_slot(slot):
         raise InvalidInput(
             f"bad slot spec {text!r}: expected SLOT=MODEL[@VERSION] with SLOT one of "
-            f"{', '.join(KINDS)} or KIND:NAME (e.g. rec:french=french_mobile_v2.0_rec)"
-        )
+            f"{', '.join(KINDS)} or KIND:NAME (e.g. rec:french=french_mobile_v2.0_rec)",
+            field="slot")
+    spec = _split_model(slot, model)
+    if "/" not in spec.model:  # a version folder's path is checked by its manifest
+        check_name(spec.model, field=f"slot {slot}")
+    return spec
+
+
+def _split_model(slot: str, model: str) -> SlotSpec:
+    """``NAME[@VERSION][@FORMAT]`` into its parts."""
     name, at, qualifier = model.rpartition("@")
     if at and qualifier in FORMATS:
         versioned, at, version = name.rpartition("@")

@@ -11,12 +11,14 @@ import pytest
 
 class FileServer(ThreadingHTTPServer):
     """Serves ``files`` (URL path -> bytes) on 127.0.0.1; honours ``Range: bytes=N-``
-    when ``ranges`` is true and records every Range header it receives."""
+    when ``ranges`` is true and records every Range header it receives.  With
+    ``content_length`` false it announces no length (HTTP/1.0: the close ends the body)."""
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _RangeHandler)
         self.files: dict[str, bytes] = {}
         self.ranges = True
+        self.content_length = True
         self.range_headers: list[str] = []
 
     def url(self, path: str) -> str:
@@ -46,7 +48,9 @@ class _RangeHandler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         self.send_response(status)
-        for key, value in {**headers, "Content-Length": str(len(body))}.items():
+        if self.server.content_length:
+            headers = {**headers, "Content-Length": str(len(body))}
+        for key, value in headers.items():
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)

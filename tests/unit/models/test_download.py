@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal
 import pytest
 
 from ocrserve.errors import ChecksumMismatch, InvalidInput, NotFound
-from ocrserve.models.download import download, find_model_dir, safe_extract_tar
+from ocrserve.models.download import ArchiveLimits, download, find_model_dir, safe_extract_tar
 
 if TYPE_CHECKING:
     from conftest import FileServer
@@ -110,12 +110,36 @@ def test_a_link_through_a_link_cannot_escape(tmp_path: Path) -> None:
     assert not (tmp_path / "work" / "x").exists()
 
 
-def test_links_inside_the_archive_are_allowed(tmp_path: Path) -> None:
-    archive = build_tar(tmp_path / "ok.tar", [
-        *infer_members(), link_member("det_infer/alias", "inference.pdmodel", tarfile.SYMTYPE)
-    ])
-    found = safe_extract_tar(archive, tmp_path / "out")
-    assert (found / "alias").read_bytes() == b"xxxx"
+@pytest.mark.parametrize(
+    "bad",
+    [
+        link_member("det_infer/alias", "inference.pdmodel", tarfile.SYMTYPE),
+        link_member("det_infer/alias", "det_infer/inference.pdmodel", tarfile.LNKTYPE),
+        special_member("det_infer/block", tarfile.BLKTYPE),
+    ],
+    ids=["symlink-inside", "hardlink-inside", "blockdev"],
+)
+def test_links_and_devices_are_refused_even_pointing_inside(
+    tmp_path: Path, bad: tarfile.TarInfo
+) -> None:
+    archive = build_tar(tmp_path / "links.tar", [*infer_members(), bad])
+    with pytest.raises(InvalidInput, match=r"link in archive|special file"):
+        safe_extract_tar(archive, tmp_path / "out")
+    assert not (tmp_path / "out" / "det_infer").exists()
+
+
+def test_archives_over_the_size_or_member_bound_are_refused(tmp_path: Path) -> None:
+    big = build_tar(tmp_path / "big.tar", [*infer_members(), file_member("det_infer/pad", 2000)])
+    with pytest.raises(InvalidInput, match=r"unpacks to 2012 bytes.*max_model_mb"):
+        safe_extract_tar(big, tmp_path / "a", ArchiveLimits(max_bytes=2000, max_members=10))
+    many = build_tar(tmp_path / "many.tar",
+                     [*infer_members(), *(file_member(f"det_infer/f{i}") for i in range(8))])
+    with pytest.raises(InvalidInput, match=r"11 members.*max_archive_members"):
+        safe_extract_tar(many, tmp_path / "b", ArchiveLimits(max_bytes=1 << 20, max_members=10))
+    for out in ("a", "b"):
+        assert list((tmp_path / out).iterdir()) == []
+    found = safe_extract_tar(big, tmp_path / "c", ArchiveLimits(max_bytes=2012, max_members=4))
+    assert (found / "pad").stat().st_size == 2000
 
 
 def test_archives_without_exactly_one_model_folder_are_rejected(tmp_path: Path) -> None:
@@ -196,3 +220,18 @@ def test_missing_file_is_not_found(file_server: FileServer, tmp_path: Path) -> N
     with pytest.raises(NotFound, match="404"):
         download(file_server.url("/nothing.tar"), tmp_path / "n.tar", progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("announced", [True, False], ids=["content-length", "no-length"])
+def test_a_download_over_the_bound_is_stopped_and_removed(
+    file_server: FileServer, tmp_path: Path, announced: bool
+) -> None:
+    file_server.files["/m.tar"] = PAYLOAD
+    file_server.content_length = announced
+    with pytest.raises(InvalidInput, match="max_model_mb"):
+        download(file_server.url("/m.tar"), tmp_path / "m.tar", progress=False,
+                 max_bytes=len(PAYLOAD) - 1)
+    assert list(tmp_path.iterdir()) == []
+    download(file_server.url("/m.tar"), tmp_path / "m.tar", progress=False,
+             max_bytes=len(PAYLOAD))
+    assert (tmp_path / "m.tar").read_bytes() == PAYLOAD

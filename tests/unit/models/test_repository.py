@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -152,7 +153,7 @@ def test_bad_installs_are_rejected_and_leave_nothing(
 def test_verify_finds_changed_and_missing_files(repo: ModelRepository, tmp_path: Path) -> None:
     model = repo.install_dir(REC, paddle_dir(tmp_path / "src"), source="x")
     assert repo.verify() == []
-    (model.path / "inference.pdiparams").write_bytes(b"corrupted")
+    (model.path / "inference.pdiparams").write_bytes(b"b.pdiparams")  # same size
     (model.path / "dict.txt").unlink()
     assert sorted(repo.verify(REC)) == [
         f"{REC} v1: dict.txt is missing",
@@ -160,6 +161,43 @@ def test_verify_finds_changed_and_missing_files(repo: ModelRepository, tmp_path:
     ]
     with pytest.raises(NotFound):
         repo.verify(DET)
+
+
+def test_sizes_are_recorded_and_a_changed_size_is_found_before_hashing(
+        repo: ModelRepository, tmp_path: Path) -> None:
+    model = repo.install_dir(DET, onnx_dir(tmp_path / "src"), source="x")
+    assert model.sizes == {"model.onnx": len(b"onnx bytes")}
+    (model.path / "model.onnx").write_bytes(b"onnx")
+    assert repo.verify(DET) == [f"{DET} v1: model.onnx has 4 bytes, its manifest says 10"]
+    manifest = model.path / "manifest.json"  # as written before sizes were recorded
+    manifest.write_text(json.dumps({k: v for k, v in json.loads(manifest.read_text()).items()
+                                    if k != "sizes"}))
+    assert repo.verify(DET) == [f"{DET} v1: model.onnx does not match its sha256"]
+
+
+def test_verify_finds_files_the_manifest_does_not_list(
+        repo: ModelRepository, tmp_path: Path) -> None:
+    model = repo.install_dir(DET, onnx_dir(tmp_path / "src"), source="x")
+    (model.path / "model.onnx.data").write_bytes(b"external weights")
+    assert repo.verify(DET) == [f"{DET} v1: model.onnx.data is not in its manifest"]
+
+
+@pytest.mark.parametrize("name", ["..", "a..b", "a/b", ".staging-x", "x" * 129, ""])
+def test_bad_names_are_refused_naming_the_field(repo: ModelRepository, name: str) -> None:
+    with pytest.raises(InvalidInput, match="in name") as failed:
+        repo.get(name)
+    assert failed.value.field == "name"
+
+
+def test_the_scan_skips_folders_that_are_not_valid_names_or_versions(
+        repo: ModelRepository, tmp_path: Path) -> None:
+    model = repo.install_dir(DET, onnx_dir(tmp_path / "src"), source="x")
+    for stray in (repo.root / "bad..name" / "1", repo.root / DET / "01", repo.root / DET / "-1"):
+        stray.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(model.path, stray)
+    assert [(m.name, m.version) for m in repo.list()] == [(DET, 1)]
+    with pytest.raises(InvalidInput, match="version"):
+        repo.get(DET, 0)
 
 
 def test_a_manifest_must_match_its_folder(repo: ModelRepository, tmp_path: Path) -> None:

@@ -3,7 +3,13 @@ from __future__ import annotations
 import pytest
 
 from ocrserve.errors import InvalidInput
-from ocrserve.models.slots import SlotSpec, normalize_slot, parse_slot_spec, parse_slot_specs
+from ocrserve.models.slots import (
+    SlotSpec,
+    check_slot,
+    normalize_slot,
+    parse_slot_spec,
+    parse_slot_specs,
+)
 
 
 def test_parse_name_version_and_format() -> None:
@@ -16,10 +22,23 @@ def test_parse_name_version_and_format() -> None:
         SlotSpec("cls", "ch_ppocr_mobile_v2.0_cls", version=2, format="paddle")
 
 
-@pytest.mark.parametrize("text", ["det", "=x", "ocr=x", "rec:=x", "det=", "rec:a b=x"])
+@pytest.mark.parametrize("text", [
+    "det", "=x", "ocr=x", "rec:=x", "det=", "rec:a b=x", "rec:../x=m", "rec:" + "a" * 129 + "=m",
+    "det=..", "det=a..b", "det=.hidden", "det=" + "m" * 129, "det=a\\b",
+])
 def test_malformed_specs_are_rejected(text: str) -> None:
     with pytest.raises(InvalidInput):
         parse_slot_spec(text)
+
+
+def test_bad_names_say_which_field() -> None:
+    with pytest.raises(InvalidInput, match="slot rec:fr") as failed:
+        parse_slot_spec("rec:fr=a..b")
+    assert failed.value.field == "slot rec:fr"
+    with pytest.raises(InvalidInput) as failed:
+        check_slot("rec:a/b")
+    assert failed.value.field == "slot"
+    assert parse_slot_spec("rec:" + "a" * 128 + "=" + "m" * 128).model == "m" * 128
 
 
 def test_a_server_needs_det_or_rec() -> None:

@@ -49,6 +49,9 @@ def test_booleans_and_lists_parse_from_the_environment() -> None:
     (["--backend", "tensorflow"], "backend"),
     (["--cpu-streams", "4"], "cpu_streams"),
     (["--performance-hint", "fast"], "performance_hint"),
+    (["--slot", "det=a..b"], "invalid model name"),
+    (["--max-model-mb", "0"], "max_model_mb"),
+    (["--max-archive-members", "0"], "max_archive_members"),
 ])
 def test_bad_values_stop_start_up(argv: list[str], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):

@@ -1,8 +1,11 @@
 """Build a gRPC front-end server (apart from running it).
 
-``create_server`` wires servicers, health, reflection and the error
-interceptor onto a ``grpc.aio`` server bound to ``host:port`` and returns the
-server with the port it actually got (port 0 picks a free one).
+``create_server`` wires servicers, health, reflection and the error (and
+token) interceptors onto a ``grpc.aio`` server bound to ``host:port`` and
+returns the server with the port it actually got (port 0 picks a free one).
+With ``tls_cert_file`` set, the OCR and admin ports speak TLS only (mTLS with
+``tls_client_ca_file``; see ``tls.py``); ``health_port`` adds a plaintext port
+serving grpc.health.v1 alone, for probes that can do neither TLS nor tokens.
 
 Health tells the truth: SERVING only while the inference behind it is ready
 (an engine process that died and is being restarted is not) and no drain has
@@ -18,6 +21,7 @@ import contextlib
 from collections.abc import Callable
 from concurrent.futures import Executor
 
+import grpc
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -28,9 +32,10 @@ from ocrserve.engine.protocol import Inference
 from ocrserve.engine.router import EngineRouter
 from ocrserve.errors import OcrError
 from ocrserve.frontend.admin import ModelServicer, SingleEngine, SlotAdmin
-from ocrserve.frontend.admin_auth import AdminTokenInterceptor
+from ocrserve.frontend.auth import TokenInterceptor
 from ocrserve.frontend.errors import ErrorInterceptor
 from ocrserve.frontend.servicer import OcrServicer
+from ocrserve.frontend.tls import CertificateFiles
 from ocrserve.pipeline import Pipeline
 from ocrserve.settings import Settings
 
@@ -52,10 +57,11 @@ class FrontendServer:
 
     def __init__(self, servers: list[aio.Server], port: int,
                  health_servicer: health.aio.HealthServicer, ready: Callable[[], bool],
-                 admin_port: int | None = None) -> None:
+                 admin_port: int | None = None, health_port: int | None = None) -> None:
         self.servers = servers
         self.port = port
         self.admin_port = admin_port
+        self.health_port = health_port
         self.health = health_servicer
         self._ready = ready
         self._draining = False
@@ -109,13 +115,13 @@ def create_server(settings: Settings, inference: Inference, executor: Executor |
     health_servicer = health.aio.HealthServicer()
     models = ModelServicer(_admin_of(inference), settings) if settings.admin_enabled else None
     apart = models is not None and settings.admin_port >= 0
-    main = _grpc_server(settings, reuse_port, admin=models is not None and not apart)
+    main = _grpc_server(settings, reuse_port)
     pipeline = Pipeline(inference, executor, settings.limits())
     ocr_pb2_grpc.add_OcrServiceServicer_to_server(
         OcrServicer(pipeline, inference, settings, executor), main)
     servers = [main]
     if models is not None:
-        admin = _grpc_server(settings, reuse_port, admin=True) if apart else main
+        admin = _grpc_server(settings, reuse_port) if apart else main
         models_pb2_grpc.add_ModelServiceServicer_to_server(models, admin)
         if apart:
             servers.append(admin)
@@ -126,9 +132,33 @@ def create_server(settings: Settings, inference: Inference, executor: Executor |
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
             (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = _bind(main, settings.host, settings.port)
-    admin_port = _bind(servers[1], settings.host, settings.admin_port) if apart else None
-    return FrontendServer(servers, port, health_servicer, ready, admin_port)
+    credentials = _credentials(settings)
+    port = _bind(main, settings.host, settings.port, credentials)
+    admin_port = (_bind(servers[1], settings.host, settings.admin_port, credentials) if apart
+                  else None)
+    health_port = None
+    if settings.health_port >= 0:
+        probes = _health_only_server(health_servicer, reuse_port)
+        health_port = _bind(probes, settings.host, settings.health_port, None)
+        servers.append(probes)
+    return FrontendServer(servers, port, health_servicer, ready, admin_port, health_port)
+
+
+def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS credentials that follow the certificate files, or None for plaintext."""
+    if not settings.tls_cert_file:
+        return None
+    return CertificateFiles(settings.tls_cert_file, settings.tls_key_file,
+                            settings.tls_client_ca_file).server_credentials()
+
+
+def _health_only_server(health_servicer: health.aio.HealthServicer, reuse_port: bool
+                        ) -> aio.Server:
+    """The ``health_port`` server: grpc.health.v1 and nothing else, so that leaving it
+    in plaintext and without tokens exposes only the serving status."""
+    server = aio.server(options=[("grpc.so_reuseport", int(reuse_port))])
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    return server
 
 
 def _admin_of(inference: Inference) -> SlotAdmin:
@@ -140,13 +170,14 @@ def _admin_of(inference: Inference) -> SlotAdmin:
     raise TypeError(f"no slot operations for a {type(inference).__name__}")
 
 
-def _grpc_server(settings: Settings, reuse_port: bool, *, admin: bool) -> aio.Server:
-    """A grpc.aio server with the message limits and the error interceptor (and the admin
-    token check, when it serves the ModelService and a token is set)."""
+def _grpc_server(settings: Settings, reuse_port: bool) -> aio.Server:
+    """A grpc.aio server with the message limits and the error interceptor (and the token
+    check, inside it so that refusals are logged and answered like other errors, when a
+    token is set)."""
     max_bytes = settings.max_message_mb * 1024 * 1024
     interceptors: list[aio.ServerInterceptor] = [ErrorInterceptor()]
-    if admin and settings.admin_token:
-        interceptors.append(AdminTokenInterceptor(settings.admin_token))
+    if settings.admin_token or settings.inference_token:
+        interceptors.append(TokenInterceptor(settings.admin_token, settings.inference_token))
     return aio.server(
         interceptors=interceptors,
         options=[
@@ -158,10 +189,12 @@ def _grpc_server(settings: Settings, reuse_port: bool, *, admin: bool) -> aio.Se
     )
 
 
-def _bind(server: aio.Server, host: str, port: int) -> int:
+def _bind(server: aio.Server, host: str, port: int,
+          credentials: grpc.ServerCredentials | None) -> int:
     address = f"{host}:{port}"
     try:
-        bound = server.add_insecure_port(address)
+        bound = (server.add_insecure_port(address) if credentials is None
+                 else server.add_secure_port(address, credentials))
     except RuntimeError:  # grpc's "Failed to bind": the port is taken (or the host wrong)
         bound = 0
     if bound == 0:

@@ -8,6 +8,7 @@ reload without a restart.  Certificates are made at test time (certificates.py).
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,9 +17,17 @@ from pathlib import Path
 import pytest
 from certificates import SERVER_NAME, KeyPair, make_ca, make_leaf
 
-from ocrclient import OcrClient, PermissionDenied, Unauthenticated, Unavailable, Unimplemented
+from ocrclient import (
+    AsyncOcrClient,
+    OcrClient,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+    Unimplemented,
+)
 from ocrclient.admin import AdminClient
 from ocrserve.bench.spawn import ServerProcess
+from ocrserve.supervisor.multiprocess import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -41,14 +50,20 @@ def tls_flags(cert: Path, key: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def server(pki: dict[str, KeyPair], model_repository: Path) -> Iterator[ServerProcess]:
-    """TLS on the OCR port (which also serves the ModelService), both tokens."""
-    with ServerProcess(["--workers", "0", "--log-level", "debug",
+    """The supervisor with one front-end: TLS on the OCR port and on the admin port (the
+    ModelService's own), both tokens, debug logging."""
+    with ServerProcess(["--workers", "1", "--log-level", "debug", "--admin-port",
+                        str(free_port("127.0.0.1")),
                         *tls_flags(pki["server"].cert, pki["server"].key)],
                        env={"OCR_MODEL_REPOSITORY": str(model_repository),
                             "OCR_ADMIN_TOKEN": ADMIN_TOKEN,
                             "OCR_INFERENCE_TOKEN": INFERENCE_TOKEN},
                        health_port=True) as proc:
         yield proc
+
+
+def admin_target(server: ServerProcess) -> str:
+    return f"127.0.0.1:{server.args[server.args.index('--admin-port') + 1]}"
 
 
 def tls_client(server: ServerProcess, ca: KeyPair, **kwargs: object) -> OcrClient:
@@ -60,6 +75,17 @@ def test_an_ocr_call_over_tls_with_the_ca_and_the_inference_token(
         server: ServerProcess, pki: dict[str, KeyPair], sign: Path) -> None:
     with tls_client(server, pki["ca"], token=INFERENCE_TOKEN) as client:
         assert client.ocr_one(sign).lines
+
+
+def test_the_async_client_speaks_tls_too(server: ServerProcess, pki: dict[str, KeyPair]
+                                         ) -> None:
+    async def info() -> str:
+        async with AsyncOcrClient(server.target, timeout=60, retries=0,
+                                  root_certificates=pki["ca"].cert.read_bytes(),
+                                  token=INFERENCE_TOKEN) as client:
+            return (await client.get_server_info()).server_version
+
+    assert asyncio.run(info())
 
 
 def test_a_plaintext_client_cannot_reach_the_tls_port(server: ServerProcess) -> None:
@@ -89,11 +115,11 @@ def test_ocr_without_a_known_token_is_unauthenticated(
 
 def test_the_inference_token_does_not_grant_the_model_service(
         server: ServerProcess, pki: dict[str, KeyPair]) -> None:
-    with AdminClient(server.target, token=INFERENCE_TOKEN, timeout=30,
+    with AdminClient(admin_target(server), token=INFERENCE_TOKEN, timeout=30,
                      root_certificates=pki["ca"].cert) as admin, \
             pytest.raises(PermissionDenied):
         admin.list_slots()
-    with AdminClient(server.target, token=ADMIN_TOKEN, timeout=30,
+    with AdminClient(admin_target(server), token=ADMIN_TOKEN, timeout=30,
                      root_certificates=pki["ca"].cert) as admin:
         assert {slot.slot for slot in admin.list_slots()} >= {"det", "rec"}
     with tls_client(server, pki["ca"], token=ADMIN_TOKEN) as client:  # admin grants OCR too
@@ -119,7 +145,7 @@ def test_the_clis_take_tls_and_token_flags_after_the_verb(
               "--tls-ca", pki["ca"].cert, "--token", INFERENCE_TOKEN)
     assert ocr.returncode == 0, ocr.stderr
     assert '"text"' in ocr.stdout
-    admin = cli("ocrclient.admin_cli", "slots", "--server", server.target,
+    admin = cli("ocrclient.admin_cli", "slots", "--server", admin_target(server),
                 "--tls-ca", pki["ca"].cert, "--server-name", SERVER_NAME,
                 "--token", ADMIN_TOKEN)
     assert admin.returncode == 0, admin.stderr

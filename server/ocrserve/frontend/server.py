@@ -132,10 +132,9 @@ def create_server(settings: Settings, inference: Inference, executor: Executor |
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
             (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    credentials = _credentials(settings)
-    port = _bind(main, settings.host, settings.port, credentials)
-    admin_port = (_bind(servers[1], settings.host, settings.admin_port, credentials) if apart
-                  else None)
+    port = _bind(main, settings.host, settings.port, _credentials(settings))
+    admin_port = (_bind(servers[1], settings.host, settings.admin_port, _credentials(settings))
+                  if apart else None)
     health_port = None
     if settings.health_port >= 0:
         probes = _health_only_server(health_servicer, reuse_port)
@@ -145,7 +144,12 @@ def create_server(settings: Settings, inference: Inference, executor: Executor |
 
 
 def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
-    """TLS credentials that follow the certificate files, or None for plaintext."""
+    """TLS credentials that follow the certificate files, or None for plaintext.
+
+    One per port: gRPC binds a credentials object to one port only, and each port's
+    credentials keep their current configuration apart, so each needs a fetcher of its own
+    (a shared one would answer the second port "no change" after the first had reloaded).
+    """
     if not settings.tls_cert_file:
         return None
     return CertificateFiles(settings.tls_cert_file, settings.tls_key_file,

@@ -71,6 +71,10 @@ def _check_bundle(bundle: bytes) -> None:
     ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=bundle.decode())
 
 
+def _unreadable(exc: OSError) -> InvalidInput:
+    return InvalidInput(f"invalid configuration: cannot read {exc.filename}: {exc.strerror}")
+
+
 class CertificateFiles:
     """The ``tls_*_file`` settings, read and validated, re-read when they change."""
 
@@ -87,16 +91,14 @@ class CertificateFiles:
         try:
             return [_stamp(path) for path in self.paths]
         except OSError as exc:
-            raise InvalidInput(f"invalid configuration: cannot read {exc.filename}: "
-                               f"{exc.strerror}") from None
+            raise _unreadable(exc) from None
 
     def _read(self) -> Certificates:
         """The files' contents, or InvalidInput naming the file at fault."""
         try:
             chain, key, *ca = (Path(path).read_bytes() for path in self.paths)
         except OSError as exc:
-            raise InvalidInput(f"invalid configuration: cannot read {exc.filename}: "
-                               f"{exc.strerror}") from None
+            raise _unreadable(exc) from None
         try:
             _check_pair(chain, key)
         except ssl.SSLError as exc:

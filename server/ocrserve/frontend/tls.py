@@ -7,9 +7,11 @@ the path it resolves to: a Kubernetes Secret volume swaps a ``..data``
 symlink, so the link itself never changes).  Connections already open keep
 the certificate they shook hands with; new ones get the new one.
 
-grpc.aio servers accept these credentials (grpcio 1.85; the fetcher runs in
-gRPC's core, which holds the GIL for it, so it must stay short: three stats in
-the usual case).  A file caught half-written, or a key that does not match its
+grpc.aio servers accept these credentials (grpcio 1.85.3: the reload test in
+tests/integration/test_security.py).  The fetcher runs on every new handshake,
+so the usual case is three stats and nothing more.  Each port needs credentials,
+and so a fetcher, of its own (``server._credentials`` says why).  A file caught
+half-written, or a key that does not match its
 certificate, is refused with a warning (naming the file, never its contents)
 and the previous configuration stays in force until the next change.
 

@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine:
-#   make serve   venv + default models + start the server on :50051
+#   make serve   venv + default models + start the server on 127.0.0.1:50051
 #   make test    venv + models + reference venv + fonts, then lint and the whole suite
 PYTHON ?= python3
 VENV := .venv
@@ -33,8 +33,11 @@ models: venv
 fonts:
 	@bash tools/install-fonts.sh
 
+# On loopback: the admin API (on by default) may only listen on other addresses with
+# an admin token (README "Security"), and a first run needs no secret to be made up;
+# anything beyond this machine should get TLS and tokens, not this target.
 serve: venv models
-	$(BIN)/ocr-server
+	$(BIN)/ocr-server --host 127.0.0.1
 
 # The stub generator has a venv of its own: an old grpcio-tools on purpose
 # (tools/protos-requirements.txt says why).

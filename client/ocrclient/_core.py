@@ -40,6 +40,7 @@ from ocrclient._params import (
     split_options,
 )
 from ocrclient._retry import DEFAULT_RETRIES, RetryPolicy
+from ocrclient._security import Pem, Security
 from ocrclient._types import (
     AnyResult,
     CatalogModel,
@@ -289,24 +290,32 @@ class ClientBase:
     ``wait_for_ready``: calls wait for the server to become reachable (within their
     timeout) instead of failing at once.  ``strict``: multi-image calls raise the
     first failed image's error instead of returning it in that image's result.
+    ``root_certificates``, ``certificate_chain``, ``private_key`` (PEM paths or bytes),
+    ``server_name`` and ``token``: TLS, mTLS and the bearer token (see ``_security.py``).
     """
 
-    _new_channel: Callable[..., Any]
+    #: The module whose ``insecure_channel``/``secure_channel`` the client uses.
+    _channels: Any
 
     def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = 30.0,
                  retries: int | RetryPolicy = DEFAULT_RETRIES, max_message_mb: int = 64,
                  channel: Any = None, metadata: Sequence[tuple[str, str]] = (),
-                 wait_for_ready: bool = False, strict: bool = False) -> None:
+                 wait_for_ready: bool = False, strict: bool = False,
+                 root_certificates: Pem | None = None, certificate_chain: Pem | None = None,
+                 private_key: Pem | None = None, server_name: str | None = None,
+                 token: str | None = None) -> None:
         self.timeout = timeout
         self.retry_policy = (retries if isinstance(retries, RetryPolicy)
                              else RetryPolicy.with_retries(retries))
-        self.metadata = tuple(metadata)
+        security = Security(root_certificates, certificate_chain, private_key, server_name,
+                            token)
+        self.metadata = (*security.metadata, *metadata)
         self.wait_for_ready = wait_for_ready
         self.strict = strict
         self._owns_channel = channel is None
         if channel is None:
             options = channel_options(max_message_mb, self.retry_policy)
-            channel = type(self)._new_channel(target, options=options)
+            channel = security.open_channel(type(self)._channels, target, options)
         self._channel = channel
         self._stubs: dict[Service, Any] = {
             "ocr": ocr_pb2_grpc.OcrServiceStub(channel),

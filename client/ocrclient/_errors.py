@@ -105,9 +105,15 @@ class Unimplemented(OcrClientError):
 
 
 class Unauthenticated(OcrClientError):
-    """The admin API asks for its bearer token (AdminClient's ``token``)."""
+    """The server asks for a bearer token (the clients' ``token``) and got none it knows."""
 
     code = "UNAUTHENTICATED"
+
+
+class PermissionDenied(OcrClientError):
+    """The token sent does not grant this call (the inference token on the admin API)."""
+
+    code = "PERMISSION_DENIED"
 
 
 class ServerError(OcrClientError):
@@ -117,7 +123,8 @@ class ServerError(OcrClientError):
 _BY_CODE: dict[str, type[OcrClientError]] = {
     cls.code: cls
     for cls in (InvalidArgument, NotFound, ResourceExhausted, Unavailable, DeadlineExceeded,
-                Cancelled, FailedPrecondition, Unimplemented, Unauthenticated, ServerError)
+                Cancelled, FailedPrecondition, Unimplemented, Unauthenticated, PermissionDenied,
+                ServerError)
 }
 _BY_CODE |= {"UNKNOWN": ServerError, "DATA_LOSS": ServerError}
 

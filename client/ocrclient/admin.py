@@ -23,6 +23,7 @@ from typing import Any
 import grpc
 
 from ocrclient._errors import InvalidArgument, Unavailable, from_rpc_error
+from ocrclient._security import Pem, Security
 from ocrclient._types import (
     PullProgress,
     SlotStatus,
@@ -64,14 +65,19 @@ def model_spec(text: str) -> models_pb2.ModelSpec:
 class AdminClient:
     """Blocking ModelService client.  ``token``: the server's admin bearer token, if it
     asks for one.  ``timeout``: seconds per call (``None``: none), long operations
-    included."""
+    included.  ``root_certificates``, ``certificate_chain``, ``private_key`` (PEM paths
+    or bytes) and ``server_name``: TLS and mTLS, as for the OCR clients."""
 
     def __init__(self, target: str = DEFAULT_ADMIN_TARGET, *, token: str | None = None,
-                 timeout: float | None = 600.0, channel: Any = None) -> None:
+                 timeout: float | None = 600.0, channel: Any = None,
+                 root_certificates: Pem | None = None, certificate_chain: Pem | None = None,
+                 private_key: Pem | None = None, server_name: str | None = None) -> None:
         self.timeout = timeout
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        security = Security(root_certificates, certificate_chain, private_key, server_name,
+                            token)
+        self._metadata = security.metadata
         self._owns_channel = channel is None
-        self._channel = channel if channel is not None else grpc.insecure_channel(target)
+        self._channel = channel if channel is not None else security.open_channel(grpc, target)
         self._stub = models_pb2_grpc.ModelServiceStub(self._channel)
 
     # ---------------------------------------------------------------- reading

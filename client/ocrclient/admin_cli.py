@@ -6,7 +6,7 @@
     ocr-admin pull french_mobile_v2.0_rec
     ocr-admin watch
 
-Flags go anywhere.  The token comes from ``--token`` or ``OCR_ADMIN_TOKEN`` (an
+Flags go anywhere.  The token comes from ``--token``, ``OCR_ADMIN_TOKEN`` or ``OCR_TOKEN`` (an
 environment variable keeps it out of shell history and ``ps``).  Progress goes
 to stderr, results to stdout (``--json`` for one JSON document).  Exit status:
 0 done, 1 the server refused or failed, 2 a usage error.
@@ -23,6 +23,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ocrclient._errors import OcrClientError
+from ocrclient._security import add_security_flags, check_security_flags, security_of
 from ocrclient._types import PullProgress, SlotStatus
 from ocrclient.admin import DEFAULT_ADMIN_TARGET, AdminClient
 
@@ -66,8 +67,7 @@ def shared_options(*, suppress: bool) -> argparse.ArgumentParser:
                         default=default(os.environ.get("OCR_ADMIN_SERVER",
                                                        DEFAULT_ADMIN_TARGET)),
                         help="the ModelService's address (env OCR_ADMIN_SERVER)")
-    common.add_argument("--token", default=default(os.environ.get("OCR_ADMIN_TOKEN")),
-                        help="admin bearer token (env OCR_ADMIN_TOKEN)")
+    add_security_flags(common.add_argument, default, ("OCR_ADMIN_TOKEN", "OCR_TOKEN"))
     common.add_argument("--timeout", type=float, default=default(600.0),
                         help="seconds per call (default: 600)")
     common.add_argument("--json", action="store_true", default=default(False),
@@ -138,9 +138,12 @@ def run(args: argparse.Namespace, admin: AdminClient) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_security_flags(parser, args)
     try:
-        with AdminClient(args.server, token=args.token, timeout=args.timeout) as admin:
+        with AdminClient(args.server, timeout=args.timeout,
+                         **asdict(security_of(args))) as admin:
             run(args, admin)
     except OcrClientError as exc:
         print(f"ocr-admin: {exc}", file=sys.stderr)

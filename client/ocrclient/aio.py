@@ -49,7 +49,7 @@ T = TypeVar("T")
 class AsyncOcrClient(_core.ClientBase):
     """Asynchronous client; same arguments as :class:`ocrclient.OcrClient`."""
 
-    _new_channel = staticmethod(grpc.aio.insecure_channel)
+    _channels = grpc.aio
 
     async def ocr(self, images: Iterable[ImageLike], *, channel_order: ChannelOrder = "bgr",
                   **kwargs: Unpack[OcrArgs]) -> list[OcrResult]:

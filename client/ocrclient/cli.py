@@ -115,6 +115,7 @@ from ocrclient._params import (
 )
 from ocrclient._progress import Progress, isatty
 from ocrclient._retry import DEFAULT_RETRIES
+from ocrclient._security import add_security_flags, check_security_flags, security_of
 from ocrclient._types import (
     AnyResult,
     Box,
@@ -435,7 +436,7 @@ def _call_options(args: argparse.Namespace) -> dict[str, Any]:
 def _client(args: argparse.Namespace) -> OcrClient:
     timeout = None if args.timeout == 0 else args.timeout
     return OcrClient(args.server, timeout=timeout, retries=args.retries,
-                     wait_for_ready=args.wait_for_ready)
+                     wait_for_ready=args.wait_for_ready, **dataclasses.asdict(security_of(args)))
 
 
 def _mode(args: argparse.Namespace) -> Literal["text", "json", "jsonl"]:
@@ -543,6 +544,7 @@ def global_options(default_server: str, *, suppress: bool) -> argparse.ArgumentP
                             "requests (in input order)")
     group.add_argument("--no-progress", action="store_true", default=default(False),
                        help="no progress bar (it only shows on a terminal anyway)")
+    add_security_flags(group.add_argument, default)
     return parent
 
 
@@ -633,6 +635,7 @@ def parse_args(argv: Sequence[str] | None = None, default_server: str | None = N
         args.paths = [*args.paths, *extras]
     if args.json and args.jsonl:
         parser.error("--json and --jsonl exclude each other")
+    check_security_flags(parser, args)
     if getattr(args, "draw", None) is None:
         for option, value in (("--draw-style", getattr(args, "draw_style", None)),
                               ("--font", getattr(args, "font", None))):

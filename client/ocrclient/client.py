@@ -57,7 +57,7 @@ class OcrClient(_core.ClientBase):
     OpenCV reads them, or "rgb").
     """
 
-    _new_channel = staticmethod(grpc.insecure_channel)
+    _channels = grpc
 
     def ocr(self, images: Iterable[ImageLike], *, channel_order: ChannelOrder = "bgr",
             **kwargs: Unpack[OcrArgs]) -> list[OcrResult]:

@@ -13,7 +13,8 @@ edge (``frontend/errors.py``), so inner code never imports grpc to fail.
     ├── DeadlineExceeded     DEADLINE_EXCEEDED   DEADLINE_EXCEEDED
     ├── FailedPrecondition   FAILED_PRECONDITION MODEL_LOAD_FAILED, SLOT_BUSY, SLOT_EXISTS,
     │                                            MODEL_VERSION_MISMATCH (a runtime used after close)
-    ├── Unauthenticated      UNAUTHENTICATED     ADMIN_TOKEN_REQUIRED
+    ├── Unauthenticated      UNAUTHENTICATED     ADMIN_TOKEN_REQUIRED, INFERENCE_TOKEN_REQUIRED
+    ├── PermissionDenied     PERMISSION_DENIED   ADMIN_TOKEN_REQUIRED (token of too narrow scope)
     └── ModelError           INTERNAL            INFERENCE_FAILED
         └── ChecksumMismatch
 
@@ -60,6 +61,7 @@ class Reason(StrEnum):
     MODEL_VERSION_MISMATCH = "MODEL_VERSION_MISMATCH"
     ADMIN_TOKEN_REQUIRED = "ADMIN_TOKEN_REQUIRED"
     URL_NOT_ALLOWED = "URL_NOT_ALLOWED"
+    INFERENCE_TOKEN_REQUIRED = "INFERENCE_TOKEN_REQUIRED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
@@ -147,6 +149,14 @@ class Unauthenticated(OcrError):
     reason = Reason.ADMIN_TOKEN_REQUIRED
 
 
+class PermissionDenied(OcrError):
+    """A known caller asking for what its token does not grant (the inference token on
+    the ModelService): unlike UNAUTHENTICATED, sending the same token again cannot help."""
+
+    status = "PERMISSION_DENIED"
+    reason = Reason.ADMIN_TOKEN_REQUIRED
+
+
 class ModelError(OcrError):
     status = "INTERNAL"
     reason = Reason.INFERENCE_FAILED
@@ -158,7 +168,8 @@ class ChecksumMismatch(ModelError):
 
 _BY_STATUS: dict[str, type[OcrError]] = {
     cls.status: cls for cls in (InvalidInput, NotFound, ResourceExhausted, Unavailable,
-                                DeadlineExceeded, FailedPrecondition, Unauthenticated)
+                                DeadlineExceeded, FailedPrecondition, Unauthenticated,
+                                PermissionDenied)
 }
 
 

@@ -28,7 +28,7 @@ FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s [%(request_id)s]: %
 #: Settings fields holding credentials: :func:`log_effective_settings` never
 #: writes their values.  settings.py has no metadata flag for secrets, so they
 #: are named here; add any new token, password or key option to this set.
-SECRET_SETTINGS: frozenset[str] = frozenset({"admin_token"})
+SECRET_SETTINGS: frozenset[str] = frozenset({"admin_token", "inference_token"})
 
 #: What a secret setting shows when it is set (an empty one shows "", so the
 #: log still tells "no token" from "a token").

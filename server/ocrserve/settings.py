@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import os
 import struct
 import tomllib
@@ -60,7 +61,22 @@ class Settings:
         "OCR API's port")
     admin_token: str = _opt(
         "", "bearer token every ModelService call must carry (authorization metadata); empty: "
-        "none. Set it through OCR_ADMIN_TOKEN rather than a flag")
+        "none (allowed only when host is a loopback address). Set it through "
+        "OCR_ADMIN_TOKEN rather than a flag")
+    # --- security (README "Security")
+    tls_cert_file: str = _opt(
+        "", "PEM certificate chain of the OCR and admin ports (with tls_key_file): TLS on "
+        "both; re-read without a restart when the file changes. Empty: plaintext")
+    tls_key_file: str = _opt("", "PEM private key of tls_cert_file")
+    tls_client_ca_file: str = _opt(
+        "", "PEM CA bundle: clients must present a certificate it signed (mTLS); needs "
+        "tls_cert_file")
+    inference_token: str = _opt(
+        "", "bearer token every OcrService call must carry (the admin token also does); "
+        "empty: none. Set it through OCR_INFERENCE_TOKEN rather than a flag")
+    health_port: int = _opt(
+        -1, "extra plaintext port on host serving only grpc.health.v1, without tokens (for "
+        "Kubernetes gRPC probes, which can do neither TLS nor metadata); -1: off, 0: a free one")
     pull_allowed_hosts: tuple[str, ...] = _opt(
         (), "hosts PullModel may fetch a URL from besides the catalog's own URLs", repeat=True)
     max_message_mb: int = _opt(64, "largest request or response message, MiB")
@@ -256,6 +272,9 @@ class Settings:
             (-1 <= self.admin_port <= 65535, "admin_port must be -1..65535"),
             (self.admin_port < 0 or self.admin_port != self.port or self.port == 0,
              "admin_port must differ from port (-1 serves the ModelService on port)"),
+            (-1 <= self.health_port <= 65535, "health_port must be -1..65535"),
+            (self.health_port <= 0 or self.health_port not in (self.port, self.admin_port),
+             "health_port must differ from port and admin_port"),
             (self.workers >= 0, "workers must be >= 0"),
             (self.max_message_mb >= 1, "max_message_mb must be >= 1"),
             (self.max_image_pixels >= 1, "max_image_pixels must be >= 1"),
@@ -296,6 +315,7 @@ class Settings:
         for ok, message in checks:
             if not ok:
                 raise InvalidInput(f"invalid configuration: {message}")
+        self._validate_security()
         for device in self.device_list:
             if device != "cpu" and not (device.startswith("cuda:") and device[5:].isdigit()):
                 raise InvalidInput(f"invalid configuration: device {device!r} is not cpu or cuda:N")
@@ -310,6 +330,27 @@ class Settings:
         self._validate_request_defaults()
         for spec in specs:
             self.batch_policy(spec.slot)
+
+    def _validate_security(self) -> None:
+        """Refuse an exposed admin API without a token, and TLS files that cannot serve."""
+        if self.admin_enabled and not self.admin_token and not is_loopback(self.host):
+            raise InvalidInput(
+                f"invalid configuration: the ModelService (admin_enabled) on host {self.host} "
+                "needs admin_token: set OCR_ADMIN_TOKEN, serve on a loopback host (--host "
+                "127.0.0.1), or turn it off with --no-admin-enabled")
+        if self.admin_token and self.admin_token == self.inference_token:
+            raise InvalidInput("invalid configuration: admin_token and inference_token must "
+                               "differ (each grants a different scope)")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise InvalidInput("invalid configuration: tls_cert_file and tls_key_file go "
+                               "together (both or neither)")
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise InvalidInput("invalid configuration: tls_client_ca_file (mTLS) needs "
+                               "tls_cert_file and tls_key_file")
+        if self.tls_cert_file:
+            from ocrserve.frontend.tls import CertificateFiles  # grpc only where TLS is on
+
+            CertificateFiles(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file)
 
     def _validate_request_defaults(self) -> None:
         """The per-request defaults, checked by the same ranges as requests are."""
@@ -390,6 +431,16 @@ _OPTION_OF_FIELD = {
 def _float32(value: float) -> float:
     (rounded,) = struct.unpack("f", struct.pack("f", value))
     return float(rounded)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach ``host`` (an address, or ``localhost``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def env_name(field_name: str) -> str:

@@ -186,7 +186,8 @@ def test_an_engine_that_cannot_load_stops_the_server(model_repository: Path,
 
 def test_a_missing_model_fails_before_any_process_starts(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "ocrserve.cli", "--workers", "2", "--slot", "det=nope"],
+        [sys.executable, "-m", "ocrserve.cli", "--host", "127.0.0.1", "--workers", "2",
+         "--slot", "det=nope"],
         env={**os.environ, "OCR_MODEL_REPOSITORY": str(tmp_path)},
         capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1

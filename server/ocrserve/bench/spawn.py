@@ -27,7 +27,8 @@ class ServerProcess:
     """
 
     def __init__(self, args: Sequence[str] = (), *, env: dict[str, str] | None = None,
-                 cwd: str | PathLike[str] | None = None, startup_timeout: float = 180.0) -> None:
+                 cwd: str | PathLike[str] | None = None, startup_timeout: float = 180.0,
+                 health_port: bool = False) -> None:
         self.port = free_port("127.0.0.1")
         self.target = f"127.0.0.1:{self.port}"
         self.metrics_port = free_port("127.0.0.1")
@@ -35,6 +36,12 @@ class ServerProcess:
         self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         self.args = ["--host", "127.0.0.1", "--port", str(self.port),
                      "--metrics-port", str(self.metrics_port), *args]
+        #: Where health is asked: the OCR port, or with ``health_port`` (a server whose
+        #: OCR port speaks TLS) a plaintext health_port of its own.
+        self.health_target = self.target
+        if health_port:
+            self.health_target = f"127.0.0.1:{free_port('127.0.0.1')}"
+            self.args += ["--health-port", self.health_target.rsplit(":", 1)[1]]
         self.env = {**os.environ, **(env or {})}
         self.cwd = Path(cwd) if cwd is not None else Path.cwd()
         self.startup_timeout = startup_timeout
@@ -69,7 +76,7 @@ class ServerProcess:
                 re.findall(r"started (\S+) \(pid (\d+)\)", self.log())}
 
     def health(self, timeout: float = 2.0) -> str:
-        with grpc.insecure_channel(self.target) as channel:
+        with grpc.insecure_channel(self.health_target) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             response = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
             return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 #: Logged once the port is bound (readiness itself is the health service's SERVING).
 READY_MESSAGE = "ocr-server listening on {host}:{port}"
 ADMIN_MESSAGE = "ModelService listening on {host}:{port}"
+HEALTH_MESSAGE = "grpc.health.v1 (plaintext, health_port) listening on {host}:{port}"
 
 
 class ClosableInference(Inference, Protocol):
@@ -86,6 +87,8 @@ async def serve(settings: Settings, inference: ClosableInference, *, reuse_port:
         log.info(READY_MESSAGE.format(host=settings.host, port=server.port))
         if server.admin_port is not None:
             log.info(ADMIN_MESSAGE.format(host=settings.host, port=server.admin_port))
+        if server.health_port is not None:
+            log.info(HEALTH_MESSAGE.format(host=settings.host, port=server.health_port))
         await stop.wait()
         await server.begin_drain()
         if stop.received == signal.SIGTERM and settings.drain_delay_s > 0:

@@ -1,8 +1,11 @@
 """Build a gRPC front-end server (apart from running it).
 
-``create_server`` wires servicers, health, reflection and the error
-interceptor onto a ``grpc.aio`` server bound to ``host:port`` and returns the
-server with the port it actually got (port 0 picks a free one).
+``create_server`` wires servicers, health, reflection and the error (and
+token) interceptors onto a ``grpc.aio`` server bound to ``host:port`` and
+returns the server with the port it actually got (port 0 picks a free one).
+With ``tls_cert_file`` set, the OCR and admin ports speak TLS only (mTLS with
+``tls_client_ca_file``; see ``tls.py``); ``health_port`` adds a plaintext port
+serving grpc.health.v1 alone, for probes that can do neither TLS nor tokens.
 
 Health tells the truth: SERVING only while the inference behind it is ready
 (an engine process that died and is being restarted is not) and no drain has
@@ -20,6 +23,7 @@ from concurrent.futures import Executor
 from functools import partial
 from typing import Any
 
+import grpc
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -31,10 +35,11 @@ from ocrserve.engine.router import EngineRouter
 from ocrserve.errors import OcrError
 from ocrserve.frontend import convert
 from ocrserve.frontend.admin import ModelServicer, SingleEngine, SlotAdmin
-from ocrserve.frontend.admin_auth import AdminTokenInterceptor
+from ocrserve.frontend.auth import TokenInterceptor
 from ocrserve.frontend.errors import ErrorInterceptor
 from ocrserve.frontend.servicer import OcrServicer
 from ocrserve.frontend.spread import Spreader, SpreadInterceptor
+from ocrserve.frontend.tls import CertificateFiles
 from ocrserve.pipeline import Pipeline
 from ocrserve.settings import Settings
 
@@ -56,10 +61,11 @@ class FrontendServer:
 
     def __init__(self, servers: list[aio.Server], port: int,
                  health_servicer: health.aio.HealthServicer, ready: Callable[[], bool],
-                 admin_port: int | None = None) -> None:
+                 admin_port: int | None = None, health_port: int | None = None) -> None:
         self.servers = servers
         self.port = port
         self.admin_port = admin_port
+        self.health_port = health_port
         self.health = health_servicer
         self._ready = ready
         self._draining = False
@@ -115,15 +121,14 @@ def create_server(settings: Settings, inference: Inference, executor: Executor |
     health_servicer = health.aio.HealthServicer()
     models = ModelServicer(_admin_of(inference), settings) if settings.admin_enabled else None
     apart = models is not None and settings.admin_port >= 0
-    main = _grpc_server(settings, reuse_port, admin=models is not None and not apart,
-                        spreader=spreader)
+    main = _grpc_server(settings, reuse_port, spreader=spreader)
     pipeline = Pipeline(inference, executor, settings.limits())
     ocr_pb2_grpc.add_OcrServiceServicer_to_server(
         OcrServicer(pipeline, inference, settings, executor,
                     on_load=spreader.publish if spreader is not None else None), main)
     servers = [main]
     if models is not None:
-        admin = _grpc_server(settings, reuse_port, admin=True) if apart else main
+        admin = _grpc_server(settings, reuse_port) if apart else main
         models_pb2_grpc.add_ModelServiceServicer_to_server(models, admin)
         if apart:
             servers.append(admin)
@@ -134,11 +139,39 @@ def create_server(settings: Settings, inference: Inference, executor: Executor |
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
             (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = _bind(main, settings.host, settings.port)
-    if spreader is not None:
-        _bind(main, "unix", spreader.own_socket)
-    admin_port = _bind(servers[1], settings.host, settings.admin_port) if apart else None
-    return FrontendServer(servers, port, health_servicer, ready, admin_port)
+    port = _bind(main, settings.host, settings.port, _credentials(settings))
+    if spreader is not None:  # private, in the supervisor's 0700 folder: plaintext
+        _bind(main, "unix", spreader.own_socket, None)
+    admin_port = (_bind(servers[1], settings.host, settings.admin_port, _credentials(settings))
+                  if apart else None)
+    health_port = None
+    if settings.health_port >= 0:
+        probes = _health_only_server(health_servicer, reuse_port)
+        health_port = _bind(probes, settings.host, settings.health_port, None)
+        servers.append(probes)
+    return FrontendServer(servers, port, health_servicer, ready, admin_port, health_port)
+
+
+def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS credentials that follow the certificate files, or None for plaintext.
+
+    One per port: gRPC binds a credentials object to one port only, and each port's
+    credentials keep their current configuration apart, so each needs a fetcher of its own
+    (a shared one would answer the second port "no change" after the first had reloaded).
+    """
+    if not settings.tls_cert_file:
+        return None
+    return CertificateFiles(settings.tls_cert_file, settings.tls_key_file,
+                            settings.tls_client_ca_file).server_credentials()
+
+
+def _health_only_server(health_servicer: health.aio.HealthServicer, reuse_port: bool
+                        ) -> aio.Server:
+    """The ``health_port`` server: grpc.health.v1 and nothing else, so that leaving it
+    in plaintext and without tokens exposes only the serving status."""
+    server = aio.server(options=[("grpc.so_reuseport", int(reuse_port))])
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    return server
 
 
 def _admin_of(inference: Inference) -> SlotAdmin:
@@ -150,15 +183,16 @@ def _admin_of(inference: Inference) -> SlotAdmin:
     raise TypeError(f"no slot operations for a {type(inference).__name__}")
 
 
-def _grpc_server(settings: Settings, reuse_port: bool, *, admin: bool,
+def _grpc_server(settings: Settings, reuse_port: bool,
                  spreader: Spreader | None = None) -> aio.Server:
-    """A grpc.aio server with the message limits and the error interceptor (and the admin
-    token check, when it serves the ModelService and a token is set; and the hand-over
-    to siblings, last, so a call is checked before it is handed on)."""
+    """A grpc.aio server with the message limits and the error interceptor (and the token
+    check, inside it so that refusals are logged and answered like other errors, when a
+    token is set; and the hand-over to siblings, last, so a call is checked before it is
+    handed on)."""
     max_bytes = settings.max_message_mb * 1024 * 1024
     interceptors: list[aio.ServerInterceptor] = [ErrorInterceptor()]
-    if admin and settings.admin_token:
-        interceptors.append(AdminTokenInterceptor(settings.admin_token))
+    if settings.admin_token or settings.inference_token:
+        interceptors.append(TokenInterceptor(settings.admin_token, settings.inference_token))
     if spreader is not None:
         interceptors.append(SpreadInterceptor(spreader, partial(
             _request_cost, max_image_pixels=settings.max_image_pixels)))
@@ -177,11 +211,13 @@ def _request_cost(request: Any, *, max_image_pixels: int) -> int:
     return convert.request_pixels(request.images, max_image_pixels)
 
 
-def _bind(server: aio.Server, host: str, port: int | str) -> int:
+def _bind(server: aio.Server, host: str, port: int | str,
+          credentials: grpc.ServerCredentials | None) -> int:
     """Bind ``host:port`` (``unix:PATH`` for a Unix socket) or fail with a clear error."""
     address = f"{host}:{port}"
     try:
-        bound = server.add_insecure_port(address)
+        bound = (server.add_insecure_port(address) if credentials is None
+                 else server.add_secure_port(address, credentials))
     except RuntimeError:  # grpc's "Failed to bind": the port is taken (or the host wrong)
         bound = 0
     if bound == 0:

@@ -100,6 +100,8 @@ class Supervisor:
             settings = settings.replace(port=free_port(settings.host))
         if settings.admin_enabled and settings.admin_port == 0:
             settings = settings.replace(admin_port=free_port(settings.host))
+        if settings.health_port == 0:
+            settings = settings.replace(health_port=free_port(settings.host))
         self.settings = settings
         self._ctx = multiprocessing.get_context("spawn")
         self._socket_dir = Path(tempfile.mkdtemp(prefix="ocrserve-"))
@@ -137,6 +139,8 @@ class Supervisor:
             check_port_free(self.settings.host, self.settings.port)
             if self.settings.admin_enabled and self.settings.admin_port >= 0:
                 check_port_free(self.settings.host, self.settings.admin_port)
+            if self.settings.health_port >= 0:
+                check_port_free(self.settings.host, self.settings.health_port)
             if self.settings.metrics_port >= 0:
                 serve_metrics(self.settings.host, self.settings.metrics_port, self._processes)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

@@ -14,8 +14,10 @@ from ocrclient import (
     InvalidArgument,
     NotFound,
     OcrClientError,
+    PermissionDenied,
     ResourceExhausted,
     ServerError,
+    Unauthenticated,
     Unavailable,
     Unimplemented,
 )
@@ -65,6 +67,8 @@ def rich_status(code: grpc.StatusCode, message: str) -> status_pb2.Status:
     (grpc.StatusCode.CANCELLED, Cancelled),
     (grpc.StatusCode.FAILED_PRECONDITION, FailedPrecondition),
     (grpc.StatusCode.UNIMPLEMENTED, Unimplemented),
+    (grpc.StatusCode.UNAUTHENTICATED, Unauthenticated),
+    (grpc.StatusCode.PERMISSION_DENIED, PermissionDenied),
     (grpc.StatusCode.INTERNAL, ServerError),
     (grpc.StatusCode.UNKNOWN, ServerError),
     (grpc.StatusCode.DATA_LOSS, ServerError),
@@ -79,9 +83,9 @@ def test_status_codes_map_to_their_class(status: grpc.StatusCode,
 
 
 def test_unlisted_code_gives_the_base_class_with_the_code() -> None:
-    error = from_rpc_error(StatusError(grpc.StatusCode.PERMISSION_DENIED, "no"))
+    error = from_rpc_error(StatusError(grpc.StatusCode.ABORTED, "no"))
     assert type(error) is OcrClientError
-    assert error.code == "PERMISSION_DENIED"
+    assert error.code == "ABORTED"
 
 
 def test_missing_details_fall_back_to_the_code() -> None:

@@ -775,7 +775,7 @@ def _image_message(image: pb.Image, index: int) -> None:
 # ------------------------------------------------- 2. request validation
 
 #: small limits, so that whatever a request asks for stays cheap to serve
-SERVER = Settings(max_image_pixels=MAX_PIXELS, max_images_per_request=64,
+SERVER = Settings(host="127.0.0.1", max_image_pixels=MAX_PIXELS, max_images_per_request=64,
                   max_request_pixels=64_000_000, det_limit_side_len=64, det_max_side_len=256,
                   det_max_pixels=256 * 256, max_crops_per_image=50, det_max_candidates=50)
 SLOT_SETS = [("det", "cls", "rec"), ("det", "rec"), ("det",), ("rec",), ("cls",),

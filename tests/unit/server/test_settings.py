@@ -7,9 +7,13 @@ import pytest
 from ocrserve.errors import InvalidInput
 from ocrserve.settings import DEFAULT_SLOTS, Settings, env_name
 
+#: The default host (0.0.0.0) with the admin API on needs an admin token (see
+#: test_security_settings.py); these tests are about other options.
+LOOPBACK = {"OCR_HOST": "127.0.0.1"}
+
 
 def test_defaults_are_paddleocrs() -> None:
-    settings = Settings.load([], env={})
+    settings = Settings.load([], env=LOOPBACK)
     det = settings.detection_defaults()
     assert (det.limit_side_len, det.limit_type) == (960, "max")
     assert (det.thresh, det.box_thresh) == (0.3, 0.6)
@@ -21,10 +25,10 @@ def test_defaults_are_paddleocrs() -> None:
 def test_one_name_across_file_env_and_flag(tmp_path: Path) -> None:
     config = tmp_path / "ocr.toml"
     config.write_text('det_db_box_thresh = 0.5\nport = 6000\nslot = ["det=a", "rec=b"]\n')
-    from_file = Settings.load(["--config", str(config)], env={})
+    from_file = Settings.load(["--config", str(config)], env=LOOPBACK)
     assert (from_file.det_db_box_thresh, from_file.port) == (0.5, 6000)
     assert from_file.slot == ("det=a", "rec=b")
-    env = {env_name("det_db_box_thresh"): "0.55", "OCR_CONFIG": str(config)}
+    env = {**LOOPBACK, env_name("det_db_box_thresh"): "0.55", "OCR_CONFIG": str(config)}
     assert Settings.load([], env=env).det_db_box_thresh == 0.55
     flags = ["--det-db-box-thresh", "0.65", "--slot", "rec=c"]
     from_flag = Settings.load(flags, env=env)
@@ -33,9 +37,10 @@ def test_one_name_across_file_env_and_flag(tmp_path: Path) -> None:
 
 
 def test_booleans_and_lists_parse_from_the_environment() -> None:
-    settings = Settings.load([], env={"OCR_ENABLE_MKLDNN": "off", "OCR_DET_BUCKETS": "320,640"})
+    settings = Settings.load([], env={**LOOPBACK, "OCR_ENABLE_MKLDNN": "off",
+                                      "OCR_DET_BUCKETS": "320,640"})
     assert settings.enable_mkldnn is False and settings.det_buckets == (320, 640)
-    assert Settings.load(["--no-use-angle-cls"], env={}).use_angle_cls is False
+    assert Settings.load(["--no-use-angle-cls"], env=LOOPBACK).use_angle_cls is False
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -55,19 +60,19 @@ def test_booleans_and_lists_parse_from_the_environment() -> None:
 ])
 def test_bad_values_stop_start_up(argv: list[str], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
-        Settings.load(argv, env={})
+        Settings.load(argv, env=LOOPBACK)
 
 
 def test_unknown_config_key_is_rejected(tmp_path: Path) -> None:
     config = tmp_path / "ocr.toml"
     config.write_text("det_db_treshold = 0.2\n")
     with pytest.raises(InvalidInput, match="det_db_treshold"):
-        Settings.load(["--config", str(config)], env={})
+        Settings.load(["--config", str(config)], env=LOOPBACK)
 
 
 def test_malformed_number_names_the_option() -> None:
     with pytest.raises(InvalidInput, match="port"):
-        Settings.load([], env={"OCR_PORT": "fifty"})
+        Settings.load([], env={**LOOPBACK, "OCR_PORT": "fifty"})
 
 
 def test_batching_overrides_apply_per_kind_then_per_slot() -> None:
@@ -75,7 +80,7 @@ def test_batching_overrides_apply_per_kind_then_per_slot() -> None:
         "--slot", "det=a", "--slot", "rec=b", "--slot", "rec:fr=c",
         "--batching", "rec.max_batch_size=12", "--batching", "rec:fr.max_batch_size=4",
         "--batching", "det.preferred_batch_sizes=2/4", "--max-queue-delay-us", "500",
-    ], env={})
+    ], env=LOOPBACK)
     assert settings.batch_policy("rec").max_batch_size == 12
     assert settings.batch_policy("rec:fr").max_batch_size == 4
     det = settings.batch_policy("det")
@@ -90,4 +95,4 @@ def test_batching_overrides_apply_per_kind_then_per_slot() -> None:
 ])
 def test_bad_batching_overrides_stop_start_up(override: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
-        Settings.load(["--batching", override], env={})
+        Settings.load(["--batching", override], env=LOOPBACK)

@@ -36,6 +36,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ADMIN_TOKEN_REQUIRED: _ClassVar[ErrorReason]
     URL_NOT_ALLOWED: _ClassVar[ErrorReason]
     MEMORY_BUDGET: _ClassVar[ErrorReason]
+    INFERENCE_TOKEN_REQUIRED: _ClassVar[ErrorReason]
 
 class ChannelOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -111,6 +112,7 @@ MODEL_VERSION_MISMATCH: ErrorReason
 ADMIN_TOKEN_REQUIRED: ErrorReason
 URL_NOT_ALLOWED: ErrorReason
 MEMORY_BUDGET: ErrorReason
+INFERENCE_TOKEN_REQUIRED: ErrorReason
 CHANNEL_ORDER_UNSPECIFIED: ChannelOrder
 CHANNEL_ORDER_BGR: ChannelOrder
 CHANNEL_ORDER_RGB: ChannelOrder

@@ -21,8 +21,10 @@ RUN pip wheel --no-cache-dir --no-deps -w /wheels ./client .
 
 # ---- cpu: OpenVINO (the fastest CPU runtime measured) and onnxruntime
 FROM ${CPU_BASE} AS cpu
+# The ModelService is off: on 0.0.0.0 it needs OCR_ADMIN_TOKEN (docs/security.md).
 ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 \
-    OCR_MODEL_REPOSITORY=/models OCR_CACHE_DIR=/tmp/cache HOME=/tmp
+    OCR_MODEL_REPOSITORY=/models OCR_CACHE_DIR=/tmp/cache HOME=/tmp \
+    OCR_ADMIN_ENABLED=false
 COPY --from=wheels /wheels /wheels
 RUN python -m venv /opt/venv \
     && pip install --no-cache-dir /wheels/*.whl "openvino==2026.4.1" "onnxruntime==1.32.0" \
@@ -50,8 +52,10 @@ FROM ${GPU_BASE} AS gpu
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv libgl1 libglib2.0-0 \
     && apt-get clean && rm -rf /var/lib/apt/lists/*
+# The ModelService is off: on 0.0.0.0 it needs OCR_ADMIN_TOKEN (docs/security.md).
 ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 \
-    OCR_MODEL_REPOSITORY=/models OCR_CACHE_DIR=/tmp/cache HOME=/tmp
+    OCR_MODEL_REPOSITORY=/models OCR_CACHE_DIR=/tmp/cache HOME=/tmp \
+    OCR_ADMIN_ENABLED=false
 COPY --from=wheels /wheels /wheels
 # ocrserve depends on the CPU onnxruntime; onnxruntime-gpu (same import name) replaces it.
 RUN python3 -m venv /opt/venv \

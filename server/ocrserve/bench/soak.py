@@ -29,6 +29,7 @@ shape are allocated then, which is not growth).
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import signal
@@ -43,6 +44,7 @@ from typing import Any
 import grpc
 
 from ocrserve.bench.hardening import alive, gray_png, wait_for
+from ocrserve.bench.loadgen import threads_until
 from ocrserve.bench.memory import process_rss
 from ocrserve.bench.spawn import ServerProcess
 from ocrserve.bench.swap import MODELS
@@ -119,12 +121,12 @@ def soak(images: Sequence[Path], *, duration_s: float = 600.0, swap_every_s: flo
         record.started = time.monotonic()
         done = threading.Event()
         jobs: list[Callable[[], None]] = [
-            *(lambda kind=kind: _unary(server.target, kind, payloads, record, done)
+            *(functools.partial(_unary, server.target, kind, payloads, record, done)
               for kind, clients in MIX.items() for _ in range(clients)),
-            lambda: _streams(server.target, record, done),
-            lambda: _swaps(f"127.0.0.1:{admin_port}", swap_every_s, record, done),
-            lambda: _malformed(server.target, malformed_every_s, record, done),
-            lambda: _sample_rss(server, sample_every_s, record, done),
+            functools.partial(_streams, server.target, record, done),
+            functools.partial(_swaps, f"127.0.0.1:{admin_port}", swap_every_s, record, done),
+            functools.partial(_malformed, server.target, malformed_every_s, record, done),
+            functools.partial(_sample_rss, server, sample_every_s, record, done),
         ]
         with _running(jobs, record, done):
             done.wait(duration_s / 2)
@@ -146,15 +148,8 @@ def _running(jobs: Sequence[Callable[[], None]], record: SoakRecord,
         except Exception as exc:
             record.fail("traffic thread died", exc)
 
-    threads = [threading.Thread(target=guarded, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    try:
+    with threads_until(done, [functools.partial(guarded, job) for job in jobs], 300):
         yield
-    finally:
-        done.set()
-        for thread in threads:
-            thread.join(300)
 
 
 def _unary(target: str, kind: str, payloads: Sequence[bytes], record: SoakRecord,

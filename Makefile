@@ -6,17 +6,41 @@ VENV := .venv
 REF_VENV := .venv-ref
 PROTOS_VENV := .venv-protos
 COMPAT_VENV := .venv-compat
+AUDIT_VENV := .venv-audit
 BIN := $(VENV)/bin
 export OCR_MODEL_REPOSITORY ?= $(CURDIR)/models
 
-.PHONY: venv ref models fonts serve test lint typecheck protos protos-venv protos-check compat test-compat bench bench-core bench-memory clean deploy-check
+.PHONY: venv lock audit soak ref models fonts serve test lint typecheck protos protos-venv protos-check compat test-compat bench bench-core bench-memory clean deploy-check
 
+# Every install is held to constraints.txt (exact versions); `make lock` rewrites it.
+CONSTRAINTS := constraints.txt
 venv: $(VENV)/.stamp
-$(VENV)/.stamp: pyproject.toml client/pyproject.toml
+$(VENV)/.stamp: pyproject.toml client/pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q "torch==2.13.0+cpu"  # the CPU build: see pyproject's torch extra
-	$(BIN)/pip install -q -e ./client -e '.[paddle,openvino,torch,dev]'
+	$(BIN)/pip install -q -c $(CONSTRAINTS) --upgrade pip
+	$(BIN)/pip install -q -c $(CONSTRAINTS) "torch==2.13.0+cpu"  # the CPU build: see pyproject's torch extra
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e ./client -e '.[paddle,openvino,torch,dev]'
+	touch $@
+
+# Regenerate the pins from the current venv (after a pyproject.toml change and a
+# fresh `make venv`); the header comment is kept, the package lines replaced.
+lock:
+	{ sed -n '/^#/p' $(CONSTRAINTS); $(BIN)/pip freeze --exclude-editable; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+
+# Known vulnerabilities with a fix in the pinned server dependencies.  pip-audit asks
+# PyPI's JSON API (or api.osv.dev) about each pin, so this needs those services; it is
+# NOT part of `make test` (docs/dependencies.md says why).  --strict: a pin it could not
+# look up fails the audit instead of being skipped; the local +cpu tag is dropped so
+# torch is looked up as the PyPI release it was built from.
+audit: $(AUDIT_VENV)/.stamp
+	mkdir -p .cache
+	sed 's/+cpu//' $(CONSTRAINTS) > .cache/audit-requirements.txt
+	$(AUDIT_VENV)/bin/pip-audit --strict --no-deps --disable-pip --progress-spinner off \
+		-r .cache/audit-requirements.txt
+$(AUDIT_VENV)/.stamp:
+	$(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/pip install -q "pip-audit==2.10.1"
 	touch $@
 
 ref: $(REF_VENV)/.stamp
@@ -107,9 +131,15 @@ bench: bench-core
 	$(BIN)/ocr-bench swap --update BENCHMARKS.md
 	$(BIN)/ocr-bench streams --streams 1,2,4,8 --duration 20 --update BENCHMARKS.md
 
+# Ten minutes of mixed traffic with injected faults on a spawned loopback server, then a
+# PASS/FAIL verdict (server/ocrserve/bench/soak.py); fails when the soak fails.
+SOAK_DURATION ?= 600
+soak: venv models
+	$(BIN)/ocr-bench soak --duration $(SOAK_DURATION) --update BENCHMARKS.md
+
 # Long (20-30 min on 2 cores): 20,000 requests of random sizes.
 bench-memory: venv models
 	$(BIN)/ocr-bench memory --requests 20000 --warm 500 --update BENCHMARKS.md
 
 clean:
-	rm -rf $(VENV) $(REF_VENV) $(PROTOS_VENV) $(COMPAT_VENV) .venv-deploy .cache
+	rm -rf $(VENV) $(REF_VENV) $(PROTOS_VENV) $(COMPAT_VENV) $(AUDIT_VENV) .venv-deploy .cache

@@ -35,6 +35,12 @@
         inputs, settled, and after a long run of random sizes and aspect
         ratios (bench/memory.py), with the hardening issue's verdicts.
 
+    ocr-bench soak [--duration 600] [--swap-every 60] [--malformed-every 10]
+        Mixed unary, streaming and admin (swap) traffic on a spawned server with
+        injected faults (malformed inputs, kill -9 of the engine): requests
+        served, failures by reason, RSS of every process over time, and a
+        PASS/FAIL verdict (bench/soak.py).
+
 ``--json`` prints one JSON document instead of the tables; ``--update FILE``
 rewrites that file's section for the command between generated markers.
 
@@ -544,6 +550,15 @@ def swap_table(doc: dict[str, Any]) -> str:
     ])
 
 
+def cmd_soak(args: argparse.Namespace) -> dict[str, Any]:
+    from ocrserve.bench.soak import soak
+
+    doc = soak(_images(args.images), duration_s=args.duration, swap_every_s=args.swap_every,
+               malformed_every_s=args.malformed_every, sample_every_s=args.sample_every,
+               rss_growth=args.rss_growth)
+    return {"command": "soak", **doc}
+
+
 def cmd_memory(args: argparse.Namespace) -> dict[str, Any]:
     from ocrserve.bench.memory import measure_memory
 
@@ -678,6 +693,22 @@ def build_parser() -> argparse.ArgumentParser:
     streams.add_argument("--spawn", default="", help="ocr-server flags (default: none)")
     streams.set_defaults(run=cmd_streams, table=streams_table)
 
+    from ocrserve.bench.soak import soak_table
+
+    soak = sub.add_parser("soak", parents=[common],
+                          help="mixed traffic with injected faults, then a verdict")
+    soak.add_argument("--duration", type=float, default=600.0, help="seconds of traffic")
+    soak.add_argument("--swap-every", type=float, default=60.0,
+                      help="seconds between hot swaps of the rec slot")
+    soak.add_argument("--malformed-every", type=float, default=10.0,
+                      help="seconds between malformed inputs")
+    soak.add_argument("--sample-every", type=float, default=10.0,
+                      help="seconds between RSS readings")
+    soak.add_argument("--rss-growth", type=float, default=0.5,
+                      help="allowed growth of each process's last RSS over its RSS after "
+                           "the warm-up, as a fraction")
+    soak.set_defaults(run=cmd_soak, table=soak_table)
+
     memory = sub.add_parser("memory", parents=[common], help="RSS of every server process")
     memory.add_argument("--spawn", default="--workers 2",
                         help="ocr-server flags (default: --workers 2)")
@@ -707,7 +738,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(table)
     if args.update:
         update_section(Path(args.update), doc, table)
-    return 0
+    return 1 if doc.get("verdict") == "FAIL" else 0  # `make soak` fails on a failed soak
 
 
 if __name__ == "__main__":

@@ -13,11 +13,13 @@ returns how many images it carried; a failure raises an exception whose
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import math
+import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 Send = Callable[[int], Awaitable[int]]
@@ -111,3 +113,20 @@ async def open_loop(send: Send, rate: float, duration_s: float,
     await asyncio.gather(*tasks)
     result.duration_s = time.perf_counter() - started
     return result
+
+
+@contextlib.contextmanager
+def threads_until(done: threading.Event, targets: Sequence[Callable[[], None]],
+                  join_s: float) -> Iterator[None]:
+    """Each target in a thread of its own while the block runs; then ``done`` is set (the
+    targets' signal to return) and each thread is given ``join_s`` to finish.  For the
+    benches whose clients are blocking (the sync client, streams) rather than asyncio."""
+    threads = [threading.Thread(target=target) for target in targets]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join(join_s)

@@ -17,6 +17,7 @@ swap leaves behind.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections import Counter
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ocrserve.bench.loadgen import threads_until
 from ocrserve.bench.memory import process_rss
 from ocrserve.bench.spawn import ServerProcess
 from ocrserve.settings import Settings
@@ -67,16 +69,9 @@ def swap_under_load(images: Sequence[Path], *, duration_s: float = 60.0, swaps: 
     @contextlib.contextmanager
     def load(target: str) -> Iterator[None]:
         done = threading.Event()
-        threads = [threading.Thread(target=traffic, args=(target, n, done))
-                   for n in range(concurrency)]
-        for thread in threads:
-            thread.start()
-        try:
+        with threads_until(done, [functools.partial(traffic, target, n, done)
+                                  for n in range(concurrency)], 600):
             yield
-        finally:
-            done.set()
-            for thread in threads:
-                thread.join(600)
         time.sleep(SETTLE_S)
 
     slots = [arg for spec in Settings().slot for arg in ("--slot", spec)]

@@ -172,12 +172,24 @@ def test_hpa_scales_the_deployment_on_cpu_and_queue_time(gpu: Objects) -> None:
     assert "replicas" not in gpu["Deployment", "ocr-ocrserve"]["spec"]
 
 
-def test_init_container_pulls_the_listed_models(gpu: Objects) -> None:
-    init = pod_spec(gpu)["initContainers"][0]
+def test_init_container_installs_and_pulls_the_listed_models() -> None:
+    objects = render("--set", "models.init.pull={french_mobile_v2.0_rec,ta_mobile_v2.0_rec}")
+    init = pod_spec(objects)["initContainers"][0]
     script = init["args"][0]
+    assert "ocr-models install-defaults" in script
     assert re.findall(r'ocr-models pull "([^"]+)"', script) == [
-        "ch_PP-OCRv2_det", "ch_ppocr_mobile_v2.0_cls", "ch_PP-OCRv2_rec"]
+        "french_mobile_v2.0_rec", "ta_mobile_v2.0_rec"]
     assert {"name": "OCR_MODEL_REPOSITORY", "value": "/models"} in init["env"]
+
+
+def test_gpu_values_serve_only_models_its_backend_runs(gpu: Objects) -> None:
+    """torch runs ONNX: every slot names the ONNX build or a model whose only installed
+    build is the ONNX one the default packages bring."""
+    config = server_config(gpu)
+    assert config["backend"] == "torch"
+    script = pod_spec(gpu)["initContainers"][0]["args"][0]
+    assert "ocr-models install-defaults" in script and "ocr-models pull" not in script
+    assert "cls=ch_ppocr_mobile_v2.0_cls@onnx" in config["slot"]
 
 
 def test_dashboard_configmap_carries_the_repo_dashboard(gpu: Objects) -> None:

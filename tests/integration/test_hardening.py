@@ -82,13 +82,14 @@ def test_deadlines_drop_the_work_of_requests_that_timed_out(server: ServerProces
     figures = hardening.timed_out_work(server, a4)
     assert figures["deadline"] >= 8 and figures["ok"] == 0
     # Work for requests past (or sure to pass) their deadline is dropped: queued detector
-    # work was dropped at its deadline, no recognition ran at all, and fewer detector
-    # runs than timed-out requests happened.  How many detector runs still fit in a
-    # 0.5 s deadline depends on the CPU (8 on one machine, 15-22 on a faster one), so
-    # that count is bounded by the requests, not by a figure of one machine.
+    # work was dropped at its deadline, fewer detector runs than timed-out requests
+    # happened, and all those requests together ran less recognition than one page
+    # needs.  How much still fits in a 0.5 s deadline depends on the CPU (8 detector
+    # runs and no recognition on one machine, up to 22 and 6 crops on a faster one), so
+    # the bounds are the requests' own work, not the figures of one machine.
     assert figures["det_dropped_deadline"] > 0, figures
     assert figures["det_items_run"] < figures["deadline"], figures
-    assert figures["rec_items_run"] == 0, figures
+    assert figures["rec_items_run"] < figures["lines_per_page"], figures
 
 
 # ------------------------------------------------ 4, 7: health, restarts, retries

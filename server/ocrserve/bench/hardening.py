@@ -234,7 +234,9 @@ def timed_out_work(server: ServerProcess, page: Path, threads: int = 8,
 
     data = page.read_bytes()
     with OcrClient(server.target, timeout=120) as client:
-        client.ocr_one(data)  # the engine learns how long a batch of this shape takes
+        # The engine learns how long a batch of this shape takes; the page's lines are
+        # the recognizer work one request needs.
+        lines_per_page = len(client.ocr_one(data).lines)
         before = {s.slot: s for s in client.list_slots()}
     outcomes: list[str] = []
     stop_at = time.monotonic() + seconds
@@ -263,6 +265,7 @@ def timed_out_work(server: ServerProcess, page: Path, threads: int = 8,
             "overloaded": outcomes.count("overloaded"),
             "det_items_run": after["det"].batched_items - before["det"].batched_items,
             "rec_items_run": after["rec"].batched_items - before["rec"].batched_items,
+            "lines_per_page": lines_per_page,
             "det_dropped_deadline": after["det"].dropped_deadline
             - before["det"].dropped_deadline}
 

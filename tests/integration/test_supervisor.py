@@ -112,7 +112,10 @@ def test_a_killed_child_is_restarted_and_service_continues(
     with OcrClient(server.target, retries=10) as client:  # retries ride out the restart
         (result,) = client.ocr(small_image_set[:1])
     assert result.lines
-    assert server.health() == "SERVING"
+    # Each front-end reattaches to a new engine on its own, within a few 0.1 s retries:
+    # the call above may have been answered by one while a health check reaches the other
+    # a moment before it is back (seen once in CI).  Both must be SERVING soon after.
+    wait_for(lambda: all(server.health() == "SERVING" for _ in range(6)), timeout=10)
 
 
 def test_deadline_and_full_queue_through_the_engine_process(model_repository: Path,

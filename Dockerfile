@@ -57,10 +57,12 @@ ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 \
     OCR_MODEL_REPOSITORY=/models OCR_CACHE_DIR=/tmp/cache HOME=/tmp \
     OCR_ADMIN_ENABLED=false
 COPY --from=wheels /wheels /wheels
-# torch + onnx: the torch backend (it converts ONNX graphs itself). ocrserve depends on the
-# CPU onnxruntime; onnxruntime-gpu (same import name) replaces it.
+# torch + onnx: the torch backend (it converts ONNX graphs itself; paddle2onnx exports
+# Paddle-format models for it once, into /models/.exports). ocrserve depends on the CPU
+# onnxruntime; onnxruntime-gpu (same import name) replaces it.
 RUN python3 -m venv /opt/venv \
     && pip install --no-cache-dir /wheels/*.whl "torch==2.13.0" "onnx==1.23.2" \
+        "paddle2onnx==1.3.1" \
     && pip uninstall -y onnxruntime \
     && pip install --no-cache-dir "onnxruntime-gpu==1.31.1" \
     && pip install --no-cache-dir "paddlepaddle-gpu==3.3.1" \

@@ -7,6 +7,8 @@ Layout::
                            dict.txt                                         (rec models)
                            manifest.json
     <root>/.staging-*/     installs in progress; readers skip names starting with "."
+    <root>/.exports/<name>/<version>/   what a runtime derived from that version (the torch
+                           backend's ONNX export of a Paddle model); removed with it
 
 Contracts:
 
@@ -59,6 +61,7 @@ MANIFEST = "manifest.json"
 DICTIONARY = "dict.txt"
 ONNX_FILE = "model.onnx"
 PADDLE_STEM = "inference"
+EXPORTS = ".exports"
 _PADDLE_STEMS = ("inference", "model")  # the names Paddle's exporters write
 _PADDLE_SUFFIXES = (".pdmodel", ".pdiparams", ".pdiparams.info")
 #: Model names and the NAME of a ``KIND:NAME`` slot: one path component at most 128
@@ -377,9 +380,16 @@ class ModelRepository:
             doomed = Path(tempfile.mkdtemp(prefix=".removing-", dir=self.root))
             os.rename(version_dir, doomed / "v")
             shutil.rmtree(doomed)
+            shutil.rmtree(exports_dir(version_dir), ignore_errors=True)
         if not any((self.root / name).iterdir()):
             (self.root / name).rmdir()
         return [int(p.name) for p in version_dirs]
+
+
+def exports_dir(version_dir: Path) -> Path:
+    """Where runtimes keep what they derive from ``<root>/<name>/<version>``."""
+    version_dir = version_dir.resolve()
+    return version_dir.parent.parent / EXPORTS / version_dir.parent.name / version_dir.name
 
 
 def _copy_hashed(src: Path, dst: Path) -> str:

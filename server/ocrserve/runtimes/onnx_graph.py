@@ -1,8 +1,9 @@
 """An ONNX graph run with torch operations: the converter behind the torch backend.
 
-PaddleOCR's det, cls and rec networks use 27 ONNX operators (convolutions,
-batch norms, activations, nearest upsampling, a bidirectional LSTM, and the
-shape arithmetic Paddle's exporter emits around it).  Each has a small torch
+PaddleOCR's det, cls and rec networks use 32 ONNX operators (convolutions,
+batch norms, activations, nearest upsampling, a bidirectional LSTM in the v2
+recognizers, the attention and layer norm of the v4 ones, and the shape
+arithmetic Paddle's exporter emits around them).  Each has a small torch
 equivalent below, checked against onnxruntime (``tests/integration/
 test_torch_runtime.py``).  onnx2torch was not used: it has no LSTM and keeps
 Slice/Resize parameters on the host (docs/facts.md).
@@ -332,6 +333,29 @@ _DTYPES = {onnx.TensorProto.FLOAT: torch.float32, onnx.TensorProto.INT64: torch.
            onnx.TensorProto.BOOL: torch.bool}
 
 
+def _average_pool(g: OnnxGraph, n: Node, a: list[Any]) -> Sequence[torch.Tensor]:
+    pads = n.attrs.get("pads", [0, 0, 0, 0])
+    if pads[:2] != pads[2:]:
+        raise ModelError("AveragePool with asymmetric pads is not supported")
+    return (F.avg_pool2d(a[0], n.attrs["kernel_shape"], n.attrs.get("strides", [1, 1]),
+                         pads[:2], ceil_mode=bool(n.attrs.get("ceil_mode", 0)),
+                         count_include_pad=bool(n.attrs.get("count_include_pad", 0))),)
+
+
+def _reduce_mean(g: OnnxGraph, n: Node, a: list[Any]) -> Sequence[torch.Tensor]:
+    axes = _axes(g, n, a) or list(range(a[0].dim()))
+    return (a[0].mean(dim=axes, keepdim=bool(n.attrs.get("keepdims", 1))),)
+
+
+def _div(g: OnnxGraph, n: Node, a: list[Any]) -> Sequence[torch.Tensor]:
+    """ONNX divides integers (shape arithmetic) with truncation, where torch's ``/``
+    would give floats."""
+    x, y = a
+    if not x.dtype.is_floating_point and not y.dtype.is_floating_point:
+        return (torch.div(x, y, rounding_mode="trunc"),)
+    return (torch.div(x, y),)
+
+
 def _global_average_pool(g: OnnxGraph, n: Node, a: list[Any]) -> Sequence[torch.Tensor]:
     return (a[0].mean(dim=(2, 3), keepdim=True),)
 
@@ -379,12 +403,13 @@ def _shape(g: OnnxGraph, n: Node, a: list[Any]) -> Sequence[torch.Tensor]:
 
 OPS: dict[str, Op] = {
     "Add": _binary(torch.add), "Sub": _binary(torch.sub), "Mul": _binary(torch.mul),
-    "Div": _binary(torch.div), "MatMul": _binary(torch.matmul),
-    "Relu": _unary(torch.relu), "Sigmoid": _unary(torch.sigmoid), "Identity": _unary(
-        lambda x: x),
+    "Div": _div, "MatMul": _binary(torch.matmul), "Pow": _binary(torch.pow),
+    "Relu": _unary(torch.relu), "Sigmoid": _unary(torch.sigmoid), "Sqrt": _unary(torch.sqrt),
+    "HardSwish": _unary(F.hardswish), "Identity": _unary(lambda x: x),
     "Conv": _conv, "ConvTranspose": _conv_transpose, "BatchNormalization": _batch_norm,
     "Clip": _clip, "HardSigmoid": _hard_sigmoid, "Resize": _resize, "Reshape": _reshape,
-    "Concat": _concat, "MaxPool": _max_pool, "GlobalAveragePool": _global_average_pool,
+    "Concat": _concat, "MaxPool": _max_pool, "AveragePool": _average_pool,
+    "GlobalAveragePool": _global_average_pool, "ReduceMean": _reduce_mean,
     "Squeeze": _squeeze, "Unsqueeze": _unsqueeze, "Slice": _slice, "Tile": _tile,
     "Transpose": _transpose, "Softmax": _softmax, "Cast": _cast, "LSTM": _lstm,
     "Shape": _shape,

@@ -1,4 +1,5 @@
-"""The torch backend: ONNX models run by ``onnx_graph.OnnxGraph`` on CUDA or the CPU.
+"""The torch backend: ONNX models run by ``onnx_graph.OnnxGraph`` on CUDA or the CPU
+(Paddle-format ones after a one-time export to ONNX, paddle_export.py).
 
 Why torch: it is the GPU path this project can verify (no Paddle GPU build and
 no onnxruntime-gpu wheel reach the GPU machine; docs/facts.md), and the same
@@ -35,6 +36,7 @@ from ocrserve.runtimes.base import (
     require_format,
 )
 from ocrserve.runtimes.onnx_graph import OnnxGraph
+from ocrserve.runtimes.paddle_export import exported_onnx
 
 MODEL_FILE = "model.onnx"
 
@@ -109,9 +111,13 @@ class TorchRuntime:
 
 
 def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> TorchRuntime:
-    """Load ``model_dir/model.onnx`` onto ``options.device``."""
-    require_format("torch", model_format, "onnx")
-    model_file = require_file(model_dir / MODEL_FILE)
+    """Load ``model_dir/model.onnx`` onto ``options.device``; a Paddle-format model is
+    exported to ONNX first, once (paddle_export.py)."""
+    if model_format == "paddle":
+        model_file = exported_onnx(model_dir)
+    else:
+        require_format("torch", model_format, "onnx")
+        model_file = require_file(model_dir / MODEL_FILE)
     if options.precision != "fp32":
         raise ModelError("the torch backend runs fp32 only (precision=fp32)")
     device = torch.device(options.device)

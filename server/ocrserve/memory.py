@@ -8,6 +8,9 @@ threshold has risen.  Each server process therefore caps the arenas and fixes
 the threshold at start (:func:`limit_arenas`) and trims the heap when it goes
 idle (:class:`IdleTrim`).  Measured with ``ocr-bench memory`` (BENCHMARKS.md).
 Elsewhere than glibc both are no-ops.
+
+It also says what an engine's models are measured by (:func:`in_use_bytes`):
+the process's RSS on a CPU, the device's memory on a GPU.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import gc
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 
 MIB = 1024 * 1024
 
@@ -68,6 +72,46 @@ def rss_bytes() -> int:
     except (OSError, IndexError, ValueError):
         return 0
     return resident_pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def in_use_bytes(gpu_id: int | None) -> int:
+    """What an engine's models are measured by: on a GPU, the memory in use on that
+    device (one engine per device, so the device's growth is the engine's, whatever
+    allocator its runtime uses: torch's, Paddle's, onnxruntime's); on a CPU, or where
+    NVML cannot be read, this process's RSS."""
+    if gpu_id is not None:
+        used = gpu_used_bytes(gpu_id)
+        if used is not None:
+            return used
+    return rss_bytes()
+
+
+def gpu_used_bytes(gpu_id: int) -> int | None:
+    """Memory in use on CUDA device ``gpu_id`` as this process numbers it (through
+    ``CUDA_VISIBLE_DEVICES``), from NVML; None without NVML, a driver or the device."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")
+                   if v.strip()]
+        device = visible[gpu_id] if gpu_id < len(visible) else str(gpu_id)
+        handle = (pynvml.nvmlDeviceGetHandleByUUID(device) if device.startswith(("GPU-", "MIG-"))
+                  else pynvml.nvmlDeviceGetHandleByIndex(int(device)))
+        return int(pynvml.nvmlDeviceGetMemoryInfo(handle).used)
+    except Exception:  # no library, no driver, no such device
+        return None
+
+
+def nvml_handles() -> list[Any]:
+    """NVML handles of the machine's GPUs; none without a driver (the usual CPU case)."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        return [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
+    except Exception:  # no library, no driver, no device: no GPU metrics
+        return []
 
 
 def trim() -> None:

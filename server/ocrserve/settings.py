@@ -130,7 +130,8 @@ class Settings:
         0, "most slots loaded per engine; beyond it the least recently used idle one is "
         "unloaded back to cold (0: no limit)")
     model_memory_budget_mb: int = _opt(
-        0, "most memory the models of one engine may take, MiB (measured at each load); "
+        0, "most memory the models of one engine may take, MiB (measured at each load: the "
+        "process's RSS on a CPU, the device's memory in use on a GPU); "
         "least recently used idle slots are evicted to make room, and a load that still does "
         "not fit is refused (0: no limit)")
     repository_poll_s: float = _opt(

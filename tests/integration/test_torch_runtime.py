@@ -127,3 +127,15 @@ def test_cuda_graphs_replay_what_the_cpu_computes(model: str) -> None:
         for seed in (0, 1):  # the first run captures, the second replays
             x = batch(shape, seed)
             assert float(np.abs(cuda.run(x) - cpu.run(x)).max()) < 1e-4, (model, shape)
+
+
+@needs_cuda
+def test_shapes_beyond_the_captured_ones_run_eagerly_with_the_same_results() -> None:
+    folder = REPOSITORY / "ch_PP-OCRv2_rec/1"
+    cpu = load_runtime("torch", folder, "onnx", OPTIONS)
+    cuda = load_runtime("torch", folder, "onnx", RuntimeOptions(device="cuda:0",
+                                                                 shape_cache_size=1))
+    for shape in [(6, 3, 32, 320), (3, 3, 32, 96), (6, 3, 32, 320)]:
+        x = batch(shape)
+        assert float(np.abs(cuda.run(x) - cpu.run(x)).max()) < 1e-4, shape
+    assert list(cuda._captured) == [(6, 3, 32, 320)]  # type: ignore[attr-defined]

@@ -27,7 +27,7 @@ from ocrserve.engine.protocol import Inferred, ModelVersion, SlotInfo
 from ocrserve.engine.shapes import ClsShaper, DetShaper, RecShaper, Shaper
 from ocrserve.engine.slot_metrics import SlotMetrics
 from ocrserve.errors import ModelError, OcrError
-from ocrserve.memory import rss_bytes
+from ocrserve.memory import in_use_bytes
 from ocrserve.models.catalog import rec_num_classes
 from ocrserve.models.repository import InstalledModel, file_problems
 from ocrserve.models.slots import SlotSpec
@@ -108,8 +108,9 @@ class LoadedSlot:
         self.model_version = ModelVersion(cfg.model.name, cfg.model.version)
         self.load_s = 0.0  # set by load: reading files and the class-count check
         self.warm_s = 0.0  # set by load: the warm-up runs
-        #: Set by load: how much the process grew while this model loaded and warmed
-        #: (at least its files' size).  Approximate: other slots' batches run meanwhile.
+        #: Set by load: how much the process (on a GPU: the device's memory in use) grew
+        #: while this model loaded and warmed, at least its files' size.  Approximate:
+        #: other slots' batches run meanwhile.
         self.memory_bytes = 0
 
     @classmethod
@@ -120,7 +121,7 @@ class LoadedSlot:
         ``on_warming`` is called (on this thread) when loading is done and warm-up starts.
         """
         started = time.perf_counter()
-        rss_before = rss_bytes()
+        in_use_before = in_use_bytes(cfg.runtime.gpu_id)
         model = cfg.model
         problems = file_problems(model)
         if problems:
@@ -139,7 +140,8 @@ class LoadedSlot:
             runtime.close()  # a failed load must not keep the model's memory
             raise
         slot.load_s, slot.warm_s = loaded - started, time.perf_counter() - loaded
-        slot.memory_bytes = max(rss_bytes() - rss_before, model.size_bytes)
+        slot.memory_bytes = max(in_use_bytes(cfg.runtime.gpu_id) - in_use_before,
+                                model.size_bytes)
         log.info("slot %s: %s v%d on %s/%s ready in %.1fs (warm-up %.1fs)", cfg.slot,
                  model.name, model.version, runtime.backend, cfg.runtime.device,
                  slot.load_s + slot.warm_s, slot.warm_s)

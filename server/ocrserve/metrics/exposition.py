@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ocrserve.errors import OcrError
+from ocrserve.memory import nvml_handles
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class ProcessCollector:
 
     def __init__(self, table: ProcessTable) -> None:
         self._table = table
-        self._gpus = _nvml_handles()
+        self._gpus = nvml_handles()
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -126,17 +127,6 @@ def _family(kind: Any, name: str, help_text: str, label: str,
     for key, value in sorted(values.items()):
         family.add_metric([key], value)
     return family
-
-
-def _nvml_handles() -> list[Any]:
-    """NVML handles of the machine's GPUs; none without a driver (the usual CPU case)."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        return [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
-    except Exception:  # no library, no driver, no device: no GPU metrics
-        return []
 
 
 def _gpu_families(handles: list[Any]) -> Iterable[Any]:

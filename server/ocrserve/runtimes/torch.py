@@ -10,14 +10,24 @@ On CUDA each input shape is captured once as a CUDA graph (after two warm-up
 runs on a side stream, as torch requires) and replayed afterwards: batch-1
 inference is launch-bound, and a replay costs one launch.  The converted graph
 reads nothing from the device on the host (see onnx_graph.py), which is what
-makes the capture possible.  At most ``shape_cache_size`` graphs are kept (the
-least recently used is dropped).  TF32 is off: with it, det differs from Paddle
+makes the capture possible.
+
+GPU memory.  Every graph of a model shares one memory pool: replays never
+overlap (``run`` is not re-entrant) and each output is copied to the host before
+the next replay, so one graph may reuse another's intermediate buffers, and
+the pool is the size of the largest shape's, not the sum over shapes.  The
+first ``shape_cache_size`` shapes are captured (the engine warms its shape
+buckets first, so those are the ones); later shapes run eagerly instead of
+evicting a graph, so odd sizes cost neither a capture nor more pool.  What a
+model takes on its device counts against ``model_memory_budget_mb`` (engine
+slots measure the device's memory at load, memory.py).
+
+TF32 is off: with it, det differs from Paddle
 by 2e-2, without it by at most 4e-5 (docs/facts.md).  fp32 only for now.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +63,8 @@ class TorchRuntime:
         self.output_shape = output_shape
         self._device = graph.device
         self._capacity = options.shape_cache_size
-        self._captured: OrderedDict[tuple[int, ...], tuple[Any, torch.Tensor, torch.Tensor]] = \
-            OrderedDict()
+        self._captured: dict[tuple[int, ...], tuple[Any, torch.Tensor, torch.Tensor]] = {}
+        self._pool = torch.cuda.graph_pool_handle() if self._device.type == "cuda" else None
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         if self._graph is None:
@@ -73,14 +83,12 @@ class TorchRuntime:
             raise ModelError(f"torch inference failed on a {batch.shape} batch: {exc}") from exc
 
     def _replay(self, batch: np.ndarray) -> torch.Tensor:
+        assert self._graph is not None
         entry = self._captured.get(batch.shape)
         if entry is None:
-            entry = self._capture(batch)
-            self._captured[batch.shape] = entry
-            while len(self._captured) > self._capacity:
-                self._captured.popitem(last=False)
-        else:
-            self._captured.move_to_end(batch.shape)
+            if len(self._captured) >= self._capacity:  # beyond the captured shapes: eager
+                return self._graph(torch.from_numpy(batch).to(self._device))
+            entry = self._captured[batch.shape] = self._capture(batch)
         graph, static_input, static_output = entry
         static_input.copy_(torch.from_numpy(batch), non_blocking=False)
         graph.replay()
@@ -96,7 +104,7 @@ class TorchRuntime:
                 self._graph(static_input)
         torch.cuda.current_stream(self._device).wait_stream(side)
         cuda_graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(cuda_graph):
+        with torch.cuda.graph(cuda_graph, pool=self._pool):
             static_output = self._graph(static_input)
         return cuda_graph, static_input, static_output
 

@@ -1,4 +1,5 @@
-"""Giving memory back when idle: once, a little after the last request, rate-limited."""
+"""Giving memory back when idle: once, a little after the last request, rate-limited; and
+what models are measured by."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import asyncio
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from ocrserve.memory import IdleTrim, limit_arenas, trim
+from ocrserve.memory import IdleTrim, gpu_used_bytes, in_use_bytes, limit_arenas, rss_bytes, trim
 
 
 def test_a_quiet_moment_releases_once_after_the_delay() -> None:
@@ -76,3 +78,21 @@ def test_large_buffers_freed_after_a_burst_leave_the_process() -> None:
 
     assert left_behind_mb("default") > 32  # the problem is real on this libc
     assert left_behind_mb("limited") < 8
+
+
+def test_a_cpu_engine_measures_its_models_by_its_own_rss() -> None:
+    before = in_use_bytes(None)
+    block = np.ones(64 * 1024 * 1024, np.uint8)  # touched: resident
+    grown = in_use_bytes(None) - before
+    assert 60 * 2**20 < grown < 80 * 2**20
+    assert abs(in_use_bytes(None) - rss_bytes()) < 8 * 2**20
+    del block
+
+
+def test_a_gpu_engine_measures_the_device_and_falls_back_to_rss_without_one() -> None:
+    used = gpu_used_bytes(0)
+    if used is None:  # no NVML driver (this machine has no GPU): RSS, never a failure
+        assert abs(in_use_bytes(0) - rss_bytes()) < 8 * 2**20
+    else:
+        assert used > 0 and in_use_bytes(0) >= used // 2
+    assert gpu_used_bytes(10_000) is None  # no such device

@@ -4,8 +4,8 @@
 # It installs the project without touching the machine's torch (2.11+cu130 there),
 # adds the few wheels the machine lacks from WHEELS_DIR (default ./shared/wheels:
 # pyclipper, prometheus-client, nvidia-ml-py), runs the torch backend's tests on
-# CUDA, then full OCR through gRPC with --devices cuda:0 --backend torch at rising
-# concurrency and with streams.  Everything prints to stdout; nothing needs the network.
+# CUDA, the bare batched-model ceiling (ocr-bench ceiling), then full OCR through gRPC
+# with --devices cuda:0 --backend torch at rising concurrency and with streams.  Everything prints to stdout; nothing needs the network.
 # Written without a GPU to run it on: the GPU figures are still to be measured.
 set -euo pipefail
 WHEELS=${1:-shared/wheels}
@@ -16,8 +16,16 @@ python3 - <<'PY'
 import torch
 print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0))
 PY
-python3 -m ocrserve.models.cli install-defaults
-python3 -m pytest -q -p no:cacheprovider tests/integration/test_torch_runtime.py
+# The machine has no network: carry ./models (make models, about 30 MB) or it installs
+# the defaults from the wheels in WHEELS_DIR.
+export OCR_MODEL_REPOSITORY=${OCR_MODEL_REPOSITORY:-$PWD/models}
+ls "$OCR_MODEL_REPOSITORY"/*/*/manifest.json >/dev/null 2>&1 \
+    || python3 -m ocrserve.models.cli install-defaults
+python3 -m pytest -q -p no:cacheprovider tests/integration/test_torch_runtime.py \
+    tests/unit/server/test_memory.py
+# The bare batched-model ceiling at the batch sizes the server below is given.
+python3 -m ocrserve.bench.cli ceiling --backend torch --device cuda:0 \
+    --det-batch 8 --cls-batch 64 --rec-batch 64 --lines 10
 FLAGS="--devices cuda:0 --backend torch --workers 8 --rec-max-batch-size 64 --cls-max-batch-size 64 --det-max-batch-size 8"
 python3 -m ocrserve.bench.cli load --spawn "$FLAGS" --concurrency 1,8,32,128,256 --duration 15
 python3 -m ocrserve.bench.cli streams --spawn "$FLAGS" --streams 8,32 --duration 15 --policy latest

@@ -72,6 +72,24 @@ def test_runtimes_times_each_backend_against_the_native_one(model_repository: Pa
     assert "| cls-onnx (ch_ppocr_mobile_v2.0_cls v" in report.read_text()
 
 
+def test_ceiling_adds_each_models_share_of_a_page(model_repository: Path,
+                                                  tmp_path: Path) -> None:
+    report = tmp_path / "BENCHMARKS.md"
+    doc = bench("ceiling", "--backend", "onnxruntime", "--det-batch", "1", "--cls-batch", "4",
+                "--rec-batch", "4", "--lines", "3", "--repeat", "1", "--update", str(report),
+                env={"OCR_MODEL_REPOSITORY": str(model_repository.resolve())})
+    rows = {r["model"]: r for r in doc["rows"]}  # type: ignore[attr-defined]
+    assert rows["det"]["input"] == "1x3x736x1280"
+    assert rows["cls"]["input"] == "4x3x48x192"
+    assert rows["rec"]["input"] == "4x3x32x320"  # the v2 recognizer's height
+    for kind, per_image in {"det": 1, "cls": 3, "rec": 3}.items():
+        row = rows[kind]
+        assert row["ms_per_image"] == row["batch_ms"] / int(row["input"][0]) * per_image
+    total = sum(r["ms_per_image"] for r in rows.values())
+    assert doc["images_per_s"] == 1000 / total
+    assert "images/s" in report.read_text()
+
+
 def test_spawned_server_serves_the_model_set() -> None:
     repo = ModelRepository(Path("converted"))
     v4_onnx, v4_paddle, v2 = (BENCH_MODEL_SETS[n] for n in ("v4-onnx", "v4-paddle", "v2-onnx"))

@@ -22,6 +22,12 @@
         and warm median per input shape, and the largest output difference
         from the format's native backend.
 
+    ocr-bench ceiling [--model-set NAME] [--backend B] [--device cuda:0]
+                    [--det-batch 8 --cls-batch 64 --rec-batch 64] [--lines 10]
+        The bare batched-model ceiling (bench/ceiling.py): det + cls + rec at
+        those batch sizes, no server, as images/s of a 720p page with that
+        many lines; what full OCR through the server is held against.
+
     ocr-bench transport
         Round-trip cost of the tensors a request moves between a front-end
         and an engine process (Unix socket, no pickling).
@@ -441,6 +447,21 @@ def load_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------- ceiling
+
+def cmd_ceiling(args: argparse.Namespace) -> dict[str, Any]:
+    from ocrserve.bench.ceiling import Workload, measure_ceiling
+    from ocrserve.runtimes import RuntimeOptions
+
+    workload = Workload(lines=args.lines, det_batch=args.det_batch, cls_batch=args.cls_batch,
+                        rec_batch=args.rec_batch)
+    options = RuntimeOptions(device=args.device, cpu_threads=args.cpu_threads)
+    result = measure_ceiling(_repository(args.model_set, args.reference_python),
+                             BENCH_MODEL_SETS[args.model_set], workload, options, args.backend,
+                             args.repeat, lambda what: print(f"ceiling: {what}", file=sys.stderr))
+    return {"command": "ceiling", **result}
+
+
 # ----------------------------------------------------------------- transport
 
 def cmd_transport(args: argparse.Namespace) -> dict[str, Any]:
@@ -649,6 +670,21 @@ def build_parser() -> argparse.ArgumentParser:
                       help="sequential baseline run with --reference-python, at its fastest "
                            "CPU setting (rapidocr: ONNX sets)")
     load.set_defaults(run=cmd_load, table=load_table)
+
+    from ocrserve.bench.ceiling import ceiling_table
+
+    ceiling = sub.add_parser("ceiling", parents=[common],
+                             help="det + cls + rec alone, batched: the server's ceiling")
+    ceiling.add_argument("--model-set", choices=sorted(BENCH_MODEL_SETS), default="v2-onnx")
+    ceiling.add_argument("--backend", default="auto", help="as the server's --backend")
+    ceiling.add_argument("--device", default="cpu", help="cpu or cuda:N")
+    ceiling.add_argument("--cpu-threads", type=int, default=2)
+    ceiling.add_argument("--det-batch", type=int, default=8)
+    ceiling.add_argument("--cls-batch", type=int, default=64)
+    ceiling.add_argument("--rec-batch", type=int, default=64)
+    ceiling.add_argument("--lines", type=int, default=10, help="text lines per page")
+    ceiling.add_argument("--repeat", type=int, default=20, help="warm calls per model")
+    ceiling.set_defaults(run=cmd_ceiling, table=ceiling_table)
 
     transport = sub.add_parser("transport", parents=[common],
                                help="front-end <-> engine tensor transport cost")

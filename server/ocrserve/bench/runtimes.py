@@ -28,7 +28,7 @@ from ocrserve.runtimes import RuntimeOptions, load_runtime
 OPTIONS = RuntimeOptions(device="cpu", cpu_threads=2)
 
 #: backends that read each format, the native one first
-BACKENDS_FOR_FORMAT = {"paddle": ("paddle", "openvino"),
+BACKENDS_FOR_FORMAT = {"paddle": ("paddle", "openvino", "torch"),
                        "onnx": ("onnxruntime", "openvino", "torch")}
 #: the package each backend imports
 PACKAGES = {"onnxruntime": "onnxruntime", "paddle": "paddle", "openvino": "openvino",

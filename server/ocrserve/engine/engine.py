@@ -84,7 +84,7 @@ from ocrserve.errors import (
 )
 from ocrserve.memory import MIB, trim
 from ocrserve.metrics import families
-from ocrserve.models.slots import parse_slot_specs
+from ocrserve.models.slots import SlotSpec, parse_slot_specs
 from ocrserve.runtimes import resolve_backend
 from ocrserve.settings import Settings
 
@@ -258,6 +258,22 @@ class Engine:
 
     def remove_slots_listener(self, listener: Callable[[int], None]) -> None:
         self._table.remove_listener(listener)
+
+    def slot_specs(self) -> list[str]:
+        """Specs that rebuild what the slots serve now: each by its exact version, or as
+        configured when it follows the repository's latest or names a folder.  A slot
+        that serves nothing after a failed load is left out."""
+        specs = []
+        for entry in self._table.entries.values():
+            if entry.state == SlotState.FAILED:
+                continue
+            cfg, spec = entry.config, entry.config.spec
+            if spec is not None and (cfg.follows_latest or "/" in spec.model):
+                specs.append(spec.text)
+            else:
+                specs.append(SlotSpec(cfg.slot, cfg.model.name, cfg.model.version,
+                                      cfg.model.format).text)
+        return specs
 
     async def load_slot(self, slot: str, spec: str, *, request_id: str | None = None) -> SlotInfo:
         """Load ``spec`` (``MODEL[@VERSION][@onnx|@paddle]``) into a new slot, or into a

@@ -38,6 +38,13 @@ class SlotSpec:
     def kind(self) -> str:
         return slot_kind(self.slot)
 
+    @property
+    def text(self) -> str:
+        """``SLOT=MODEL[@VERSION][@FORMAT]``: what :func:`parse_slot_spec` reads back."""
+        version = f"@{self.version}" if self.version is not None else ""
+        fmt = f"@{self.format}" if self.format is not None else ""
+        return f"{self.slot}={self.model}{version}{fmt}"
+
 
 def slot_kind(slot: str) -> str:
     return slot.split(":", 1)[0]

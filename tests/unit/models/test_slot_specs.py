@@ -52,3 +52,11 @@ def test_request_slot_names_are_normalized() -> None:
     assert normalize_slot("rec:french", "rec") == "rec:french"
     with pytest.raises(InvalidInput):
         normalize_slot("det", "rec")
+
+
+@pytest.mark.parametrize("text", ["det=ch_PP-OCRv2_det", "rec:french=french_mobile_v2.0_rec@3",
+                                  "cls=ch_ppocr_mobile_v2.0_cls@onnx",
+                                  "cls=ch_ppocr_mobile_v2.0_cls@2@paddle",
+                                  "rec=/models/ch_PP-OCRv2_rec/1"])
+def test_a_spec_writes_back_what_it_was_read_from(text: str) -> None:
+    assert parse_slot_spec(text).text == text

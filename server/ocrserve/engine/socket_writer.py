@@ -4,7 +4,7 @@ asyncio's socket transport (Python 3.11) copies whatever the kernel does not tak
 at once into its own bytearray, and a Unix socket takes ~200 KB: nearly all of a
 detector input (8 MB for a 960x704 page) and of a page's crops was copied once
 more, into freshly mapped memory that the kernel first has to fault in and zero.
-That was the largest part of a front-end's CPU outside the pipeline's stages.
+Under load that was ~8 ms of a page's front-end CPU (BENCHMARKS.md).
 
 :class:`SocketWriter` sends each buffer from its own memory and, when the socket
 is full, waits until it is writable again, with nothing copied but by the kernel.

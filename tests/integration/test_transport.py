@@ -8,6 +8,7 @@ child process, as in production.
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -184,6 +185,24 @@ def test_cancelling_the_caller_cancels_the_engine_side_task(sock: Path) -> None:
         await asyncio.wait_for(engine.cancelled.wait(), 1)
         assert len((await client.infer("rec", items(1))).outputs) == 1
     run(sock, scenario)
+
+
+def test_a_caller_cancelled_while_its_frame_is_written_leaves_the_stream_in_sync(
+        sock: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario(engine: Doubler, client: EngineClient, server: EngineServer) -> None:
+        big = np.ones((3, 1024, 1024), np.float32)  # 12 MB: many socket buffers
+        call = asyncio.create_task(client.infer("rec", [big]))
+        for _ in range(3):  # the frame is being written, not finished
+            await asyncio.sleep(0)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        small = items(1)
+        result = (await client.infer("rec", small)).outputs
+        np.testing.assert_array_equal(result[0], small[0] * 2)
+    run(sock, scenario)
+    # not answered over a new connection: the first one never broke
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
 
 
 def test_stats_arrive_as_plain_json(sock: Path) -> None:

@@ -59,6 +59,7 @@ from ocrserve.engine.heartbeat import INTERVAL_S as HEARTBEAT_INTERVAL_S
 from ocrserve.engine.heartbeat import heartbeat_path, silent_for
 from ocrserve.engine.policy import Priority
 from ocrserve.engine.protocol import Inference, Inferred, ModelVersion, SlotInfo
+from ocrserve.engine.socket_writer import SocketWriter
 from ocrserve.errors import (
     DeadlineExceeded,
     InvalidInput,
@@ -116,8 +117,9 @@ class _FrameProtocol(asyncio.BufferedProtocol):
     :meth:`frame_received` are writable views of that body: no copy after the
     kernel's.  (A stream reader would copy every byte twice more.)
 
-    Sending: :meth:`send` writes a whole frame, each tensor as a view of its own
-    memory, and waits while the transport's buffer is over its high-water mark.
+    Sending: :meth:`send` writes a whole frame, each tensor from its own memory
+    (:class:`~ocrserve.engine.socket_writer.SocketWriter`: the transport would copy
+    what the socket does not take at once), and returns once the kernel holds it.
     """
 
     def __init__(self) -> None:
@@ -127,9 +129,8 @@ class _FrameProtocol(asyncio.BufferedProtocol):
         self._body = bytearray()
         self._part = self._prefix  # the part being received: prefix, header, then body
         self._filled = 0
+        self._writer: SocketWriter | None = None
         self._send_lock = asyncio.Lock()  # frames must not interleave
-        self._writable = asyncio.Event()
-        self._writable.set()
         self._closed = asyncio.get_running_loop().create_future()
         self._closing = False  # this side asked to close
 
@@ -148,23 +149,27 @@ class _FrameProtocol(asyncio.BufferedProtocol):
         return not self._closed.done()
 
     async def send(self, header: dict[str, Any], tensors: Sequence[np.ndarray]) -> None:
-        """Write one frame; ConnectionResetError once the connection is gone."""
-        buffers = wire.encode(header, tensors)
+        """Write one frame; ConnectionResetError once the connection is gone.
+
+        A caller cancelled meanwhile does not cut the frame short (the stream would be
+        out of sync): the frame is written to its end all the same.
+        """
+        await asyncio.shield(self._write(wire.encode(header, tensors)))
+
+    async def _write(self, buffers: Sequence[wire.Buffer]) -> None:
         async with self._send_lock:
-            if self._transport is None or self._transport.is_closing():
+            if self._writer is None or not self.alive or (
+                    self._transport is not None and self._transport.is_closing()):
                 raise ConnectionResetError("connection closed")
-            # One write per buffer, not writelines: Python 3.11 joins those into a copy.
-            for buffer in buffers:
-                self._transport.write(buffer)
-            await self._writable.wait()
-        if not self.alive:
-            raise ConnectionResetError("connection closed while sending")
+            await self._writer.write(buffers)
 
     async def close(self) -> None:
-        """Close after what is written has gone out; return once the connection is gone."""
+        """Close after what is being written has gone out; return once the connection
+        is gone."""
         self._closing = True
-        if self._transport is not None:
-            self._transport.close()
+        async with self._send_lock:
+            if self._transport is not None:
+                self._transport.close()
         await asyncio.shield(self._closed)
 
     # -- asyncio callbacks
@@ -172,6 +177,7 @@ class _FrameProtocol(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self._writer = SocketWriter(transport.get_extra_info("socket"))
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return memoryview(self._part)[self._filled:]
@@ -206,16 +212,11 @@ class _FrameProtocol(asyncio.BufferedProtocol):
     def _receive(self, part: bytearray) -> None:
         self._part, self._filled = part, 0
 
-    def pause_writing(self) -> None:
-        self._writable.clear()
-
-    def resume_writing(self) -> None:
-        self._writable.set()
-
     def connection_lost(self, exc: Exception | None) -> None:
         if self._filled or self._part is not self._prefix:
             log.warning("connection ended inside a frame")
-        self._writable.set()  # wake senders: they will see the connection is gone
+        if self._writer is not None:
+            self._writer.close()  # a frame being written fails: the connection is gone
         self._closed.set_result(None)
         self.lost()
 

@@ -121,6 +121,19 @@ async def _start_unless_stopped(inference: ClosableInference, stop: StopSignal) 
     return True
 
 
+def single_threaded_opencv() -> None:
+    """Run OpenCV's functions on the calling thread only.
+
+    A front-end already works in parallel: several processes, each with its executor
+    threads.  OpenCV's own pool split a resize or warp over more threads that then spin
+    (sched_yield) waiting for work, ~8 % of a front-end's CPU under load.  Each output
+    pixel is computed alike whichever thread computes it, so results do not change.
+    """
+    import cv2  # here, so importing this module does not load OpenCV
+
+    cv2.setNumThreads(1)
+
+
 def frontend_main(settings: Settings, engine_sockets: Sequence[str], parent_pid: int,
                   siblings: SiblingSockets | None = None) -> None:
     """Entry point of a front-end process (spawned by the supervisor); with ``siblings``
@@ -134,6 +147,7 @@ def frontend_main(settings: Settings, engine_sockets: Sequence[str], parent_pid:
     from ocrserve.engine.transport import EngineClient
 
     limit_arenas()
+    single_threaded_opencv()
     exit_with_parent(parent_pid)
     configure_logging(settings.log_level, settings.log_format)
     router = EngineRouter([EngineClient(path, restart_wait_s=settings.engine_restart_wait_s,

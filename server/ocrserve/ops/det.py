@@ -17,6 +17,7 @@ import pyclipper
 
 from ocrserve.errors import InvalidInput, ModelError, Reason
 from ocrserve.ops.geometry import min_area_quad
+from ocrserve.ops.lookup import lookup_chw, value_tables
 
 LIMIT_TYPES = ("max", "min", "resize_long")
 SCORE_MODES = ("fast", "slow")
@@ -126,10 +127,21 @@ def det_input_size(height: int, width: int, limit_side_len: int,
             max(int(round(int(width * ratio) / STRIDE) * STRIDE), STRIDE))
 
 
+def imagenet_normalize(img: np.ndarray) -> np.ndarray:
+    """NormalizeImage's float32 arithmetic on a BGR uint8 (H, W, 3) image, in HWC: the
+    definition :data:`_NORMALIZED` tabulates."""
+    normalized: np.ndarray = (img.astype(np.float32) * _SCALE - _MEAN) / _STD
+    return normalized
+
+
+#: imagenet_normalize of each uint8 value per channel (see ocrserve.ops.lookup)
+_NORMALIZED = value_tables(imagenet_normalize)
+
+
 def det_normalize(img: np.ndarray) -> np.ndarray:
-    """BGR uint8 (H, W, 3) -> CHW float32 ``(x / 255 - mean) / std`` with ImageNet statistics."""
-    normalized = (img.astype(np.float32) * _SCALE - _MEAN) / _STD
-    return np.ascontiguousarray(normalized.transpose(2, 0, 1))
+    """BGR uint8 (H, W, 3) -> CHW float32 ``(x / 255 - mean) / std`` with ImageNet statistics:
+    :func:`imagenet_normalize` transposed, bit for bit, through lookup tables."""
+    return lookup_chw(img, _NORMALIZED)
 
 
 def det_preprocess(img: np.ndarray, params: DetParams) -> tuple[np.ndarray, ShapeInfo]:

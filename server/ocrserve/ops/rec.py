@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from ocrserve.errors import ModelError
+from ocrserve.ops.lookup import lookup_chw, value_tables
 
 #: characters PaddleOCR keeps in reading order when reversing right-to-left (Arabic) text
 _LTR_RUN = re.compile(r"[a-zA-Z0-9 :*./%+-]")
@@ -53,12 +54,20 @@ def rec_resize_normalize(crop: np.ndarray, image_height: int, max_width: int) ->
     and scale to [-1, 1]: the unpadded CHW float32 part of the model input.
     """
     width = _resized_width(crop.shape[0], crop.shape[1], image_height, max_width)
-    resized = cv2.resize(crop, (width, image_height)).astype(np.float32)
-    # same operation order (and float32 rounding) as the reference: /255, -0.5, /0.5
-    chw = resized.transpose(2, 0, 1) / 255
-    chw -= 0.5
-    chw /= 0.5
-    return chw
+    return lookup_chw(cv2.resize(crop, (width, image_height)), _SCALED)
+
+
+def unit_scale(img: np.ndarray) -> np.ndarray:
+    """resize_norm_img's float32 arithmetic on uint8 samples, in its operation order
+    (/255, -0.5, /0.5): the definition :data:`_SCALED` tabulates."""
+    scaled: np.ndarray = img.astype(np.float32) / 255
+    scaled -= 0.5
+    scaled /= 0.5
+    return scaled
+
+
+#: unit_scale of each uint8 value per channel (see ocrserve.ops.lookup)
+_SCALED = value_tables(unit_scale)
 
 
 def pad_batch(items: Sequence[np.ndarray], width: int) -> np.ndarray:

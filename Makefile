@@ -120,6 +120,7 @@ bench-core: venv models ref fonts
 bench: bench-core
 	$(BIN)/ocr-bench runtimes --update BENCHMARKS.md
 	$(BIN)/ocr-bench transport --update BENCHMARKS.md
+	$(BIN)/ocr-bench ceiling --det-batch 4 --cls-batch 32 --rec-batch 6 --update BENCHMARKS.md
 	$(BIN)/ocr-bench load --spawn "--workers 2" --concurrency 1,2,4,8,16 --duration 20 \
 		--reference-python $(REF_VENV)/bin/python --update BENCHMARKS.md
 	$(BIN)/ocr-bench load --spawn "--workers 2" --model-set v4-paddle --concurrency 1,8 \

@@ -83,6 +83,7 @@ from ocrserve.bench.fidelity import (
 from ocrserve.bench.images import generate_image_set
 from ocrserve.bench.loadgen import StepResult, closed_loop, open_loop
 from ocrserve.bench.report import machine_description, update_section
+from ocrserve.errors import OcrError
 from ocrserve.models.repository import ModelRepository, default_root
 
 #: where the generated image set goes, relative to the working directory like ./models
@@ -763,7 +764,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "streams":
         args.policy = args.policy or ["latest", "block"]
         args.dedup_threshold = args.dedup_threshold or [0.0, 0.05]
-    doc = args.run(args)
+    try:
+        doc = args.run(args)
+    except OcrError as exc:  # a model that does not load, a device that is not there
+        raise SystemExit(f"ocr-bench {args.command}: {exc.message}") from exc
     doc["machine"] = machine_description()
     doc["date"] = datetime.now(UTC).strftime("%Y-%m-%d")
     doc["argv"] = ["ocr-bench", *(argv if argv is not None else sys.argv[1:])]

@@ -11,7 +11,13 @@ inference is launch-bound, and a replay costs one launch.  The converted graph
 reads nothing from the device on the host (see onnx_graph.py), which is what
 makes the capture possible.  At most ``shape_cache_size`` graphs are kept (the
 least recently used is dropped).  TF32 is off: with it, det differs from Paddle
-by 2e-2, without it by at most 4e-5 (docs/facts.md).  fp32 only for now.
+by 2e-2, without it by at most 4e-5 (docs/facts.md).
+
+``precision=fp16`` runs weights and activations in float16 (onnx_graph.py casts
+the input on entry and the output back to float32 inside the graph call, so a
+captured CUDA graph holds the casts and the engine keeps float32).  The CPU runs
+every operator of the default models in float16, but slowly (no float16
+arithmetic in these CPUs): there it serves to measure fidelity (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from ocrserve.runtimes.base import (
 from ocrserve.runtimes.onnx_graph import OnnxGraph
 
 MODEL_FILE = "model.onnx"
+#: ``precision`` -> the working dtype of weights and activations (the output stays float32)
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
 
 class TorchRuntime:
@@ -112,8 +120,6 @@ def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> TorchRu
     """Load ``model_dir/model.onnx`` onto ``options.device``."""
     require_format("torch", model_format, "onnx")
     model_file = require_file(model_dir / MODEL_FILE)
-    if options.precision != "fp32":
-        raise ModelError("the torch backend runs fp32 only (precision=fp32)")
     device = torch.device(options.device)
     if device.type == "cuda":
         if not torch.cuda.is_available():
@@ -124,7 +130,7 @@ def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> TorchRu
         torch.set_num_threads(options.cpu_threads)  # the process's intra-op pool
     try:
         model = onnx.load(str(model_file))
-        graph = OnnxGraph(model, device, options.shape_cache_size)
+        graph = OnnxGraph(model, device, options.shape_cache_size, DTYPES[options.precision])
     except ModelError:
         raise
     except Exception as exc:

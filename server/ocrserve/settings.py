@@ -39,6 +39,9 @@ DEFAULT_SLOTS = (
     "cls=ch_ppocr_mobile_v2.0_cls@onnx",
     "rec=ch_PP-OCRv2_rec",
 )
+#: Backends that run fp32 on the CPU whatever ``precision`` says: fp16 there is refused
+#: rather than silently ignored.
+FP32_ON_CPU = ("onnxruntime", "paddle")
 
 
 def _opt(default: Any, help: str, **kw: Any) -> Any:
@@ -158,7 +161,9 @@ class Settings:
     enable_mkldnn: bool = _opt(True, "use oneDNN (MKLDNN) with Paddle on CPU")
     gpu_memory_mb: int = _opt(500, "Paddle's initial GPU memory pool per slot, MiB")
     use_tensorrt: bool = _opt(False, "TensorRT on GPU (Paddle or onnxruntime)")
-    precision: str = _opt("fp32", "fp32 | fp16 (GPU, or OpenVINO on CPUs with fp16)")
+    precision: str = _opt(
+        "fp32", "fp32 | fp16 (GPU; on the CPU: backend torch, or openvino where the CPU has "
+        "fp16; onnxruntime and paddle run fp32 there)")
     # --- batching (Triton's names)
     det_max_batch_size: int = _opt(4, "detection: most images in one batch")
     cls_max_batch_size: int = _opt(32, "angle classifier: most crops in one batch")
@@ -299,6 +304,10 @@ class Settings:
             (self.engine_restart_wait_s >= 0, "engine_restart_wait_s must be >= 0"),
             (self.backend in (AUTO, *BACKENDS), f"backend must be one of {AUTO}, "
              f"{', '.join(BACKENDS)}"),
+            (self.precision == "fp32" or self.backend not in FP32_ON_CPU
+             or any(d != "cpu" for d in self.device_list),
+             f"precision=fp16 on the CPU needs backend torch or openvino (backend "
+             f"{self.backend} runs fp32 there)"),
             (min(self.det_max_batch_size, self.cls_max_batch_size, self.rec_max_batch_size) >= 1,
              "*_max_batch_size must be >= 1"),
             (self.max_queue_delay_us >= 0, "max_queue_delay_us must be >= 0"),

@@ -1,10 +1,12 @@
 """``ocr-bench``: measure the core pipeline and the server against PaddleOCR.
 
     ocr-bench core  [--model-set v2-onnx|v4-paddle|v4-onnx] [--reference-python PY]
-                    [--peer paddleocr|rapidocr]
+                    [--peer paddleocr|rapidocr] [--server-flags F] [--versus F]
         In-process pipeline, one image at a time, and a peer's pipeline
         (PaddleOCR's own, or RapidOCR's on ONNX sets) on the same images and
         models in the same run: images/s and per-stage times for both.
+        --versus runs our pipeline a second time with other server flags
+        (e.g. fp16 against fp32) and reports the lines both read alike.
 
     ocr-bench load  --server HOST:PORT | --spawn "SERVER FLAGS"
                     [--rpc ocr|detect|recognize|classify]
@@ -71,6 +73,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from ocrserve.bench.compare import Line, aggregate, match_lines
 from ocrserve.bench.cpu_report import CpuSample, cpu_per_image, cpu_table, scrape
 from ocrserve.bench.fidelity import (
     BENCH_MODEL_SETS,
@@ -131,22 +134,26 @@ def _run_peer(peer: str, model_set: str, repo: ModelRepository, python: str,
 
 # ---------------------------------------------------------------------- core
 
-async def _core_ours(model_set: str, repo: ModelRepository, images: list[Path], repeat: int
-                     ) -> dict[str, Any]:
+async def _core_ours(model_set: str, repo: ModelRepository, images: list[Path], repeat: int,
+                     flags: str = "") -> tuple[dict[str, Any], list[list[Line]]]:
+    """Timings of our pipeline with ocr-server ``flags`` (besides the model set's slots),
+    and the lines of its warm-up pass per image."""
     from ocrserve.engine.engine import Engine
     from ocrserve.ops.image import decode_image
     from ocrserve.pipeline import OcrParams, Pipeline, Timings
     from ocrserve.settings import Settings
 
-    settings = Settings(model_repository=str(repo.root),
-                        slot=BENCH_MODEL_SETS[model_set].slots())
+    slots = [f"--slot={slot}" for slot in BENCH_MODEL_SETS[model_set].slots()]
+    # In process nothing is served: a loopback host spares validation the admin-token rule.
+    base = ["--host=127.0.0.1", f"--model-repository={repo.root}", *slots]
+    settings = Settings.load([*base, *shlex.split(flags)], env={})
     engine = Engine.from_settings(settings)
     started = time.perf_counter()
     await engine.start()
     load_s = time.perf_counter() - started
     pipeline = Pipeline(engine)
     decoded = [decode_image(p.read_bytes()) for p in images]
-    await asyncio.gather(*(pipeline.ocr(img, OcrParams()) for img in decoded))  # warm-up pass
+    warm = await asyncio.gather(*(pipeline.ocr(img, OcrParams()) for img in decoded))
     per_image: list[float] = []
     stages = {"det": 0.0, "cls": 0.0, "rec": 0.0}
     for _ in range(repeat):
@@ -159,8 +166,18 @@ async def _core_ours(model_set: str, repo: ModelRepository, images: list[Path], 
                 stages[stage] += getattr(timings, f"{stage}_ms") / 1000 / repeat
     await engine.close()
     total = sum(per_image) / repeat
+    lines = [[Line(x.points, x.text, x.score) for x in result.value] for result in warm]
     return {"images_per_s": len(images) / total, "total_s": total, "load_s": load_s,
-            "stage_s": stages}
+            "stage_s": stages, "flags": flags}, lines
+
+
+def _fidelity(ours: list[list[Line]], versus: list[list[Line]]) -> dict[str, Any]:
+    """How many of the ``--versus`` run's lines ours reproduced (same text, IoU >= 0.9),
+    and the score differences of those pairs."""
+    report = aggregate(match_lines(o, v) for o, v in zip(ours, versus, strict=True))
+    return {"versus_lines": report.total, "our_lines": report.ours, "identical": report.found,
+            "mean_abs_score_diff": report.mean_abs_score_diff,
+            "max_abs_score_diff": report.max_abs_score_diff}
 
 
 def cmd_core(args: argparse.Namespace) -> dict[str, Any]:
@@ -171,8 +188,14 @@ def cmd_core(args: argparse.Namespace) -> dict[str, Any]:
     rows = []
     for name in args.model_set:
         repo = _repository(name, args.reference_python)
-        ours = asyncio.run(_core_ours(name, repo, images, args.repeat))
+        ours, our_lines = asyncio.run(_core_ours(name, repo, images, args.repeat,
+                                                 args.server_flags))
         row: dict[str, Any] = {"model_set": name, "images": len(images), "ours": ours}
+        if args.versus is not None:
+            versus, versus_lines = asyncio.run(_core_ours(name, repo, images, args.repeat,
+                                                          args.versus))
+            row["versus"] = versus
+            row["fidelity"] = _fidelity(our_lines, versus_lines)
         if args.reference_python:
             ref = _run_peer(args.peer, name, repo, args.reference_python, images, args.repeat)
             row["peer"] = {"pipeline": args.peer, "label": ref["label"],
@@ -187,14 +210,21 @@ def core_table(doc: dict[str, Any]) -> str:
     lines = ["| model set | pipeline | images/s | det s | cls s | rec s | total s |",
              "|---|---|---|---|---|---|---|"]
     for row in doc["rows"]:
-        for who in ("ours", "peer"):
+        for who in ("ours", "versus", "peer"):
             if who in row:
                 r = row[who]
                 stage = r["stage_s"]
-                name = r["label"] if who == "peer" else who
+                name = r["label"] if who == "peer" else f"{who} {r['flags']}".strip()
                 lines.append(f"| {row['model_set']} | {name} | {r['images_per_s']:.2f} | "
                              f"{stage.get('det', 0):.2f} | {stage.get('cls', 0):.2f} | "
                              f"{stage.get('rec', 0):.2f} | {r['total_s']:.2f} |")
+    for row in doc["rows"]:
+        if "fidelity" in row:
+            f = row["fidelity"]
+            lines.append(f"\n{row['model_set']}: ours reproduced {f['identical']}/"
+                         f"{f['versus_lines']} lines of versus (same text, IoU >= 0.9; ours "
+                         f"returned {f['our_lines']}), |score diff| mean "
+                         f"{f['mean_abs_score_diff']:.2e} max {f['max_abs_score_diff']:.2e}")
     return "\n".join(lines)
 
 
@@ -647,6 +677,12 @@ def build_parser() -> argparse.ArgumentParser:
     core.add_argument("--repeat", type=int, default=2)
     core.add_argument("--peer", choices=sorted(PEERS), default="paddleocr",
                       help="the pipeline run with --reference-python (rapidocr: ONNX sets)")
+    core.add_argument("--server-flags", default="",
+                      help='ocr-server flags of our pipeline, e.g. "--backend torch '
+                           '--precision fp16" (the model set gives the slots)')
+    core.add_argument("--versus", metavar="FLAGS",
+                      help="also run our pipeline with these ocr-server flags and report how "
+                           "many of its lines ours reproduced, and the score differences")
     core.set_defaults(run=cmd_core, table=core_table)
 
     load = sub.add_parser("load", parents=[common], help="load a running or spawned server")

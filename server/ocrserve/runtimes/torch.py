@@ -24,8 +24,14 @@ evicting a graph, so odd sizes cost neither a capture nor more pool.  What a
 model takes on its device counts against ``model_memory_budget_mb`` (engine
 slots measure the device's memory at load, memory.py).
 
-TF32 is off: with it, det differs from Paddle
-by 2e-2, without it by at most 4e-5 (docs/facts.md).  fp32 only for now.
+TF32 is off: with it, det differs from Paddle by 2e-2, without it by at most
+4e-5 (docs/facts.md).
+
+``precision=fp16`` runs weights and activations in float16 (onnx_graph.py casts
+the input on entry and the output back to float32 inside the graph call, so a
+captured CUDA graph holds the casts and the engine keeps float32).  The CPU runs
+every operator of the default models in float16, but slowly (no float16
+arithmetic in these CPUs): there it serves to measure fidelity (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -51,6 +57,8 @@ from ocrserve.runtimes.onnx_graph import OnnxGraph
 from ocrserve.runtimes.paddle_export import exported_onnx
 
 MODEL_FILE = "model.onnx"
+#: ``precision`` -> the working dtype of weights and activations (the output stays float32)
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
 
 class TorchRuntime:
@@ -131,8 +139,6 @@ def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> TorchRu
     else:
         require_format("torch", model_format, "onnx")
         model_file = require_file(model_dir / MODEL_FILE)
-    if options.precision != "fp32":
-        raise ModelError("the torch backend runs fp32 only (precision=fp32)")
     device = torch.device(options.device)
     if device.type == "cuda":
         if not torch.cuda.is_available():
@@ -143,7 +149,7 @@ def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> TorchRu
         torch.set_num_threads(options.cpu_threads)  # the process's intra-op pool
     try:
         model = onnx.load(str(model_file))
-        graph = OnnxGraph(model, device, options.shape_cache_size)
+        graph = OnnxGraph(model, device, options.shape_cache_size, DTYPES[options.precision])
     except ModelError:
         raise
     except Exception as exc:

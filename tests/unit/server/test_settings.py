@@ -57,10 +57,16 @@ def test_booleans_and_lists_parse_from_the_environment() -> None:
     (["--slot", "det=a..b"], "invalid model name"),
     (["--max-model-mb", "0"], "max_model_mb"),
     (["--max-archive-members", "0"], "max_archive_members"),
+    (["--backend", "onnxruntime", "--precision", "fp16"], "backend torch or openvino"),
 ])
 def test_bad_values_stop_start_up(argv: list[str], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         Settings.load(argv, env=LOOPBACK)
+
+
+def test_fp16_is_taken_where_a_backend_runs_it() -> None:
+    for argv in (["--backend", "torch"], ["--backend", "onnxruntime", "--devices", "cuda:0"]):
+        assert Settings.load([*argv, "--precision", "fp16"], env=LOOPBACK).precision == "fp16"
 
 
 def test_unknown_config_key_is_rejected(tmp_path: Path) -> None:

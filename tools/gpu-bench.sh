@@ -23,6 +23,11 @@ ls "$OCR_MODEL_REPOSITORY"/*/*/manifest.json >/dev/null 2>&1 \
     || python3 -m ocrserve.models.cli install-defaults
 python3 -m pytest -q -p no:cacheprovider tests/integration/test_torch_runtime.py \
     tests/unit/server/test_memory.py
+# Fidelity: the pages read on CUDA (torch) and on the CPU (onnxruntime), in process; issue 13
+# wants the same text on >= 99 % of lines. Carry .cache/images (make test generates it).
+python3 -m ocrserve.bench.cli core --model-set v2-onnx --repeat 1 \
+    --images "${OCR_BENCH_IMAGES:-.cache/images}" \
+    --server-flags "--devices cuda:0 --backend torch" --versus "--backend onnxruntime"
 # The bare batched-model ceiling at the batch sizes the server below is given.
 python3 -m ocrserve.bench.cli ceiling --backend torch --device cuda:0 \
     --det-batch 8 --cls-batch 64 --rec-batch 64 --lines 10

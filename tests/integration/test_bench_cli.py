@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ocrserve.bench.cli import spawn_flags
 from ocrserve.bench.fidelity import BENCH_MODEL_SETS
 from ocrserve.bench.spawn import ServerProcess
@@ -88,6 +90,32 @@ def test_ceiling_adds_each_models_share_of_a_page(model_repository: Path,
     total = sum(r["ms_per_image"] for r in rows.values())
     assert doc["images_per_s"] == 1000 / total
     assert "images/s" in report.read_text()
+
+
+def test_core_versus_counts_the_lines_two_configurations_share(
+        model_repository: Path, small_image_set: list[Path]) -> None:
+    env = {"OCR_MODEL_REPOSITORY": str(model_repository.resolve())}
+    doc = bench("core", "--model-set", "v2-onnx", "--repeat", "1",
+                "--images", str(small_image_set[0].parent), "--server-flags",
+                "--backend onnxruntime", "--versus", "--backend openvino", env=env)
+    (row,) = doc["rows"]  # type: ignore[misc]
+    fidelity = row["fidelity"]
+    assert fidelity["versus_lines"] > 0
+    assert fidelity["identical"] == fidelity["versus_lines"] == fidelity["our_lines"]
+    assert fidelity["max_abs_score_diff"] < 1e-3
+
+
+def test_core_runs_on_the_device_its_flags_name(small_image_set: list[Path]) -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this checks the refusal on a machine without CUDA")
+    done = subprocess.run([sys.executable, "-m", "ocrserve.bench.cli", "core", "--model-set",
+                           "v2-onnx", "--repeat", "1", "--images",
+                           str(small_image_set[0].parent), "--server-flags",
+                           "--devices cuda:0 --backend torch"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "cuda:0 requested, but torch sees no CUDA device" in done.stderr
 
 
 def test_spawned_server_serves_the_model_set() -> None:

@@ -147,7 +147,7 @@ async def _core_ours(model_set: str, repo: ModelRepository, images: list[Path], 
     # In process nothing is served: a loopback host spares validation the admin-token rule.
     base = ["--host=127.0.0.1", f"--model-repository={repo.root}", *slots]
     settings = Settings.load([*base, *shlex.split(flags)], env={})
-    engine = Engine.from_settings(settings)
+    engine = Engine.from_settings(settings, settings.device_list[0])  # in process: one
     started = time.perf_counter()
     await engine.start()
     load_s = time.perf_counter() - started

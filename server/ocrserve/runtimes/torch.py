@@ -86,10 +86,10 @@ class TorchRuntime:
             with torch.inference_mode():
                 if self._stream is not None:
                     with torch.cuda.stream(self._stream):
-                        output = self._replay(batch).cpu()
+                        output = self._replay(batch).cpu()  # waits for this stream only
                 else:
                     output = self._graph(torch.from_numpy(batch))
-                return as_output(output.cpu().numpy())
+                return as_output(output.numpy())
         except (InvalidInput, ModelError):
             raise
         except Exception as exc:

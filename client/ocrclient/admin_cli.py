@@ -148,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OcrClientError as exc:
         print(f"ocr-admin: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. `ocr-admin watch | head`: the reader is done
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         return 130
     return 0

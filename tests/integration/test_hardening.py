@@ -137,5 +137,7 @@ def test_every_refused_or_timed_out_request_writes_one_line_and_no_traceback(
     figures = hardening.failure_log_lines(server, a4)
     refused, late = figures["refused_lines"], figures["late_lines"]
     assert len(refused) == 1 and "PARAMETER_OUT_OF_RANGE" in refused[0] and " ms" in refused[0]
-    assert any("deadline exceeded" in line for line in late)
+    # Which part notices first (gRPC's cancellation, the batcher's queue, the transport)
+    # depends on the machine's load; every one of them writes the same shape of line.
+    assert len(late) == 1 and "failed after" in late[0] and "DEADLINE_EXCEEDED" in late[0], late
     assert figures["tracebacks"] == 0

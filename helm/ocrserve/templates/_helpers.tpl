@@ -23,6 +23,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
+{{/* The `helm test` pod: its own name label, so no selector of the server's matches it. */}}
+{{- define "ocrserve.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "ocrserve.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
+{{- end -}}
+
 {{- define "ocrserve.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- default (include "ocrserve.fullname" .) .Values.serviceAccount.name -}}
@@ -38,6 +45,17 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- fail "admin.enabled needs admin.tokenSecret.name (the server refuses an admin API without a token)" -}}
 {{- end -}}
 true
+{{- end -}}
+{{- end -}}
+
+{{/* A ReadWriteOnce claim attaches to one node: several pods (replicas, HPA) need a
+     ReadWriteMany or ReadOnlyMany one, or emptyDir. */}}
+{{- define "ocrserve.checkModelClaim" -}}
+{{- if and (eq .Values.models.storage "pvc") (not .Values.models.pvc.existingClaim) -}}
+{{- $shared := or (has "ReadWriteMany" .Values.models.pvc.accessModes) (has "ReadOnlyMany" .Values.models.pvc.accessModes) -}}
+{{- if and (not $shared) (or .Values.autoscaling.enabled (gt (int .Values.replicaCount) 1)) -}}
+{{- fail "models.storage=pvc with several pods (replicaCount > 1 or autoscaling) needs models.pvc.accessModes with ReadWriteMany or ReadOnlyMany: a ReadWriteOnce volume attaches to one node" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 

@@ -49,8 +49,13 @@ from ocrserve.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Time a child gets, beyond its drain, to exit on SIGTERM before it is killed.
-STOP_MARGIN_S = 5.0
+#: Time the children get, beyond drain_delay_s + grace_period_s, to exit on SIGTERM before
+#: they are killed.  The Helm chart's terminationGracePeriodSeconds adds 5 s on top of the
+#: same two settings, so the supervisor finishes before the kubelet's SIGKILL.
+STOP_MARGIN_S = 3.0
+#: Of that margin, what is kept for the engines: once the front-ends are gone nothing is in
+#: flight, and an idle engine exits on SIGTERM at once.
+ENGINE_STOP_S = 2.0
 #: A child that dies this soon after starting counts toward the crash-loop limit.
 EARLY_DEATH_S = 10.0
 MAX_EARLY_DEATHS = 5
@@ -221,9 +226,12 @@ class Supervisor:
     # -------------------------------------------------------------- draining
 
     def _drain(self) -> None:
-        grace = self.settings.grace_period_s
-        self._terminate(self.frontends, self.settings.drain_delay_s + grace + STOP_MARGIN_S)
-        self._terminate(self.engines, grace + STOP_MARGIN_S)
+        """Front-ends first (they drain their calls), then the engines, all within one
+        budget: drain_delay_s + grace_period_s + STOP_MARGIN_S from the SIGTERM."""
+        deadline = (time.monotonic() + self.settings.drain_delay_s
+                    + self.settings.grace_period_s + STOP_MARGIN_S)
+        self._terminate(self.frontends, deadline - ENGINE_STOP_S)
+        self._terminate(self.engines, deadline)
         log.info("supervisor stopped")
 
     def _kill_leftovers(self) -> None:
@@ -234,14 +242,16 @@ class Supervisor:
                 child.process.join()
 
     @staticmethod
-    def _terminate(children: list[Child], timeout: float) -> None:
+    def _terminate(children: list[Child], deadline: float) -> None:
+        """SIGTERM each child; kill those still alive at ``deadline`` (time.monotonic)."""
         alive = [c.process for c in children if c.process is not None and c.process.is_alive()]
+        started = time.monotonic()
         for process in alive:
             os.kill(process.pid, signal.SIGTERM)  # type: ignore[arg-type]
-        deadline = time.monotonic() + timeout
         for process in alive:
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():
-                log.warning("%s did not stop in %.0fs; killing it", process.name, timeout)
+                log.warning("%s did not stop in %.0fs; killing it", process.name,
+                            deadline - started)
                 process.kill()
                 process.join()

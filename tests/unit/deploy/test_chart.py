@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dockerfile import stage_env
 
 from ocrserve.settings import Settings
+from ocrserve.supervisor.multiprocess import STOP_MARGIN_S
 
 REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "helm" / "ocrserve"
@@ -87,8 +89,9 @@ def test_termination_grace_covers_prestop_drain_and_grace(values: str,
     container = server_container(objects)
     pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("exec", {})
     sleep_s = float(pre_stop["command"][1]) if pre_stop else 0.0
+    # The supervisor's own stop ends by drain + grace + STOP_MARGIN_S after its SIGTERM.
     assert pod_spec(objects)["terminationGracePeriodSeconds"] > (
-        sleep_s + config["drain_delay_s"] + config["grace_period_s"])
+        sleep_s + config["drain_delay_s"] + config["grace_period_s"] + STOP_MARGIN_S)
 
 
 def test_probes_use_the_grpc_port_without_tls(default: Objects) -> None:
@@ -129,6 +132,47 @@ def test_admin_is_off_by_default_and_needs_a_token(default: Objects, gpu: Object
         capture_output=True, text=True)
     assert refused.returncode != 0
     assert "admin.tokenSecret.name" in refused.stderr
+
+
+@pytest.mark.parametrize(("values", "target", "enabled"),
+                         [((), "cpu", False), (("-f", str(GPU_VALUES)), "gpu", True)])
+def test_the_admin_switch_survives_the_images_environment(
+        values: tuple[str, ...], target: str, enabled: bool, tmp_path: Path) -> None:
+    """The image sets OCR_ADMIN_ENABLED=false, and the environment outranks the config
+    file: the server must still do what the chart decided, with the pod's whole env.
+    (TLS off: its certificate files exist only in a cluster.)"""
+    objects = render(*values, "--set", "tls.enabled=false")
+    path = tmp_path / "config.toml"
+    path.write_text(objects["ConfigMap", "ocr-ocrserve"]["data"]["config.toml"])
+    env = stage_env(target)
+    env.update({e["name"]: e["value"] for e in server_container(objects)["env"] if "value" in e})
+    env.update({e["name"]: f"secret-{e['name']}" for e in server_container(objects)["env"]
+                if "valueFrom" in e})
+    settings = Settings.load(["--config", str(path)], env=env)
+    assert settings.admin_enabled is enabled
+    assert (("Service", "ocr-ocrserve-admin") in objects) is enabled
+
+
+def test_the_test_pod_is_not_one_of_the_servers_pods(gpu: Objects) -> None:
+    """The Service, the PDB and the HPA's Deployment must not count `helm test`'s pod."""
+    test_labels = gpu["Pod", "ocr-ocrserve-test-health"]["metadata"]["labels"]
+    selectors = [gpu["Service", "ocr-ocrserve"]["spec"]["selector"],
+                 gpu["PodDisruptionBudget", "ocr-ocrserve"]["spec"]["selector"]["matchLabels"],
+                 gpu["Deployment", "ocr-ocrserve"]["spec"]["selector"]["matchLabels"]]
+    for selector in selectors:
+        assert not selector.items() <= test_labels.items(), selector
+
+
+def test_a_read_write_once_model_claim_is_refused_for_several_pods() -> None:
+    claim = ["--set", "models.storage=pvc", "--set", "models.pvc.accessModes={ReadWriteOnce}"]
+    for pods in (["--set", "replicaCount=2"], ["--set", "autoscaling.enabled=true"]):
+        refused = subprocess.run([str(HELM), "template", "ocr", str(CHART), *claim, *pods],
+                                 capture_output=True, text=True)
+        assert refused.returncode != 0
+        assert "ReadWriteMany" in refused.stderr
+    single = render(*claim)
+    assert single["PersistentVolumeClaim", "ocr-ocrserve-models"]["spec"]["accessModes"] == [
+        "ReadWriteOnce"]
 
 
 def test_security_context_is_locked_down(gpu: Objects) -> None:

@@ -4,17 +4,9 @@ non-root user and has a HEALTHCHECK, and the GPU target installs the pinned GPU 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-
-DOCKERFILE = Path(__file__).resolve().parents[3] / "Dockerfile"
-
-
-def stages() -> dict[str, str]:
-    """Each named stage's text, split at its FROM line."""
-    parts = re.split(r"^FROM\s+\S+\s+AS\s+(\S+)\s*$", DOCKERFILE.read_text(), flags=re.M)
-    return dict(zip(parts[1::2], parts[2::2], strict=True))
+from dockerfile import stages
 
 
 @pytest.mark.parametrize("target", ["cpu", "gpu"])

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +39,14 @@ class Security:
     """``root_certificates``: CA(s) to check the server against; ``certificate_chain`` and
     ``private_key``: this client's certificate for mTLS (both or neither); ``server_name``:
     the name to check the server's certificate for, when it differs from the target's
-    host (an address, a tunnel); ``token``: the bearer token to send."""
+    host (an address, a tunnel); ``token``: the bearer token to send.  The key and the
+    token are left out of ``repr``, so a traceback or a log line cannot show them."""
 
     root_certificates: Pem | None = None
     certificate_chain: Pem | None = None
-    private_key: Pem | None = None
+    private_key: Pem | None = field(default=None, repr=False)
     server_name: str | None = None
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if (self.certificate_chain is None) != (self.private_key is None):

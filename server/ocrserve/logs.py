@@ -25,11 +25,6 @@ if TYPE_CHECKING:  # only for the annotation: keeps this module free of the sett
 
 FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s [%(request_id)s]: %(message)s"
 
-#: Settings fields holding credentials: :func:`log_effective_settings` never
-#: writes their values.  settings.py has no metadata flag for secrets, so they
-#: are named here; add any new token, password or key option to this set.
-SECRET_SETTINGS: frozenset[str] = frozenset({"admin_token", "inference_token"})
-
 #: What a secret setting shows when it is set (an empty one shows "", so the
 #: log still tells "no token" from "a token").
 MASK = "***"
@@ -119,16 +114,17 @@ def _loggable(value: Any) -> Any:
     return value
 
 
-def _shown_value(name: str, value: Any) -> Any:
-    """What the log shows for one setting: secrets masked, everything else as is."""
-    if name in SECRET_SETTINGS:
+def _shown_value(setting: dataclasses.Field[Any], value: Any) -> Any:
+    """What the log shows for one setting: secrets (settings.py declares which) masked,
+    everything else as is."""
+    if setting.metadata.get("secret"):
         return MASK if value else ""
     return _loggable(value)
 
 
 def effective_settings(settings: Settings) -> dict[str, Any]:
     """Every Settings field name -> the value to log, secrets masked."""
-    return {f.name: _shown_value(f.name, getattr(settings, f.name))
+    return {f.name: _shown_value(f, getattr(settings, f.name))
             for f in dataclasses.fields(settings)}
 
 

@@ -44,8 +44,12 @@ DEFAULT_SLOTS = (
 FP32_ON_CPU = ("onnxruntime", "paddle")
 
 
-def _opt(default: Any, help: str, **kw: Any) -> Any:
-    return field(default=default, metadata={"help": help, **kw})
+def _opt(default: Any, help: str, *, secret: bool = False, **kw: Any) -> Any:
+    """A setting: its default, its --help text and flag options.  ``secret`` marks a
+    credential: left out of ``repr`` (a traceback or a ``%r`` cannot show it) and masked
+    in the effective-settings log line (logs.py)."""
+    return field(default=default, repr=not secret,
+                 metadata={"help": help, "secret": secret, **kw})
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ class Settings:
     admin_token: str = _opt(
         "", "bearer token every ModelService call must carry (authorization metadata); empty: "
         "none (allowed only when host is a loopback address). Set it through "
-        "OCR_ADMIN_TOKEN rather than a flag")
+        "OCR_ADMIN_TOKEN rather than a flag", secret=True)
     # --- security (README "Security")
     tls_cert_file: str = _opt(
         "", "PEM certificate chain of the OCR and admin ports (with tls_key_file): TLS on "
@@ -76,7 +80,7 @@ class Settings:
         "tls_cert_file")
     inference_token: str = _opt(
         "", "bearer token every OcrService call must carry (the admin token also does); "
-        "empty: none. Set it through OCR_INFERENCE_TOKEN rather than a flag")
+        "empty: none. Set it through OCR_INFERENCE_TOKEN rather than a flag", secret=True)
     health_port: int = _opt(
         -1, "extra plaintext port on host serving only grpc.health.v1, without tokens (for "
         "Kubernetes gRPC probes, which can do neither TLS nor metadata); -1: off, 0: a free one")

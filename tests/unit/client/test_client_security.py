@@ -26,6 +26,13 @@ def test_tls_is_on_with_any_certificate_or_a_server_name() -> None:
     assert Security(certificate_chain=b"c", private_key=b"k").tls
 
 
+def test_repr_shows_neither_the_token_nor_the_private_key() -> None:
+    shown = repr(Security(certificate_chain=b"CHAIN", private_key=b"KEY-BYTES",
+                          server_name="ocr.test", token="t0k-secret"))
+    assert "t0k-secret" not in shown and "KEY-BYTES" not in shown
+    assert "ocr.test" in shown and "CHAIN" in shown
+
+
 def test_the_token_becomes_bearer_metadata() -> None:
     assert Security(token="t0k").metadata == (("authorization", "Bearer t0k"),)
     assert Security().metadata == ()

@@ -40,7 +40,7 @@ def image_set() -> list[Path]:
 def small_image_set() -> list[Path]:
     from ocrserve.bench.images import generate_image_set
 
-    return generate_image_set(REPO / ".cache" / "images-small", small=True)
+    return generate_image_set(REPO / ".cache" / "images-small", "small")
 
 
 @pytest.fixture(scope="session")

@@ -83,28 +83,34 @@ from ocrserve.bench.fidelity import (
     model_set_repository,
     run_reference,
 )
-from ocrserve.bench.images import generate_image_set
+from ocrserve.bench.images import IMAGE_SETS, generate_image_set
 from ocrserve.bench.loadgen import StepResult, closed_loop, open_loop
 from ocrserve.bench.report import machine_description, update_section
 from ocrserve.errors import OcrError
 from ocrserve.models.repository import ModelRepository, default_root
 
-#: where the generated image set goes, relative to the working directory like ./models
-DEFAULT_IMAGES = Path(".cache") / "images"
+#: where the generated image sets go, relative to the working directory like ./models
+CACHE = Path(".cache")
+
+
+def image_set_folder(name: str) -> Path:
+    """``.cache/images`` for the default set (the tests' too), ``.cache/images-NAME`` else."""
+    return CACHE / ("images" if name == "mixed" else f"images-{name}")
 
 
 def _int_list(text: str) -> list[int]:
     return [int(x) for x in text.split(",")]
 
 
-def _images(folder: str | None) -> list[Path]:
-    if folder:
-        paths = sorted(p for p in Path(folder).iterdir()
+def _images(args: argparse.Namespace) -> list[Path]:
+    """The images of ``--images FOLDER``, or else the generated ``--image-set``."""
+    if args.images:
+        paths = sorted(p for p in Path(args.images).iterdir()
                        if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif"))
         if not paths:
-            raise SystemExit(f"no images in {folder}")
+            raise SystemExit(f"no images in {args.images}")
         return paths
-    return generate_image_set(DEFAULT_IMAGES)
+    return generate_image_set(image_set_folder(args.image_set), args.image_set)
 
 
 def _repository(model_set: str, reference_python: str | None) -> ModelRepository:
@@ -181,7 +187,7 @@ def _fidelity(ours: list[list[Line]], versus: list[list[Line]]) -> dict[str, Any
 
 
 def cmd_core(args: argparse.Namespace) -> dict[str, Any]:
-    images = _images(args.images)
+    images = _images(args)
     if args.reference_python:
         for name in args.model_set:
             _check_peer(args.peer, BENCH_MODEL_SETS[name])
@@ -380,7 +386,7 @@ def _payloads(rpc: str, images: list[Path]) -> list[bytes]:
 
 
 def cmd_load(args: argparse.Namespace) -> dict[str, Any]:
-    images = _images(args.images)
+    images = _images(args)
     model_set = BENCH_MODEL_SETS[args.model_set]
     with_peer = bool(args.reference_python) and args.rpc == "ocr"
     if with_peer:
@@ -545,7 +551,7 @@ def cmd_hardening(args: argparse.Namespace) -> dict[str, Any]:
     from ocrserve.bench.hardening import SERVER_ARGS, run_all
 
     return {"command": "hardening", "server": " ".join(SERVER_ARGS),
-            "rows": run_all(_images(args.images))}
+            "rows": run_all(_images(args))}
 
 
 def hardening_table(doc: dict[str, Any]) -> str:
@@ -566,7 +572,7 @@ def _shown(value: Any) -> str:
 def cmd_swap(args: argparse.Namespace) -> dict[str, Any]:
     from ocrserve.bench.swap import swap_under_load
 
-    return {"command": "swap", **swap_under_load(_images(args.images), duration_s=args.duration,
+    return {"command": "swap", **swap_under_load(_images(args), duration_s=args.duration,
                                                   swaps=args.swaps,
                                                   concurrency=args.concurrency_level)}
 
@@ -605,7 +611,7 @@ def swap_table(doc: dict[str, Any]) -> str:
 def cmd_soak(args: argparse.Namespace) -> dict[str, Any]:
     from ocrserve.bench.soak import soak
 
-    doc = soak(_images(args.images), duration_s=args.duration, swap_every_s=args.swap_every,
+    doc = soak(_images(args), duration_s=args.duration, swap_every_s=args.swap_every,
                malformed_every_s=args.malformed_every, sample_every_s=args.sample_every,
                rss_growth=args.rss_growth)
     return {"command": "soak", **doc}
@@ -665,7 +671,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--images",
-                        help="input folder (default: the generated image set, in ./.cache/images)")
+                        help="input folder (default: the generated --image-set, in ./.cache)")
+    common.add_argument("--image-set", choices=sorted(IMAGE_SETS), default="mixed",
+                        help="generated images when --images is not given: mixed (320x240 "
+                             "to A4, banners; the default), small (6 of those) or 720p "
+                             "(1280x720 frames, ~10 lines each)")
     common.add_argument("--reference-python", help="python of the PaddleOCR reference venv")
     common.add_argument("--json", action="store_true", help="print one JSON document")
     common.add_argument("--update", metavar="FILE", help="rewrite this command's section in FILE")

@@ -5,9 +5,14 @@ Every image is drawn with Pillow from a fixed seed using real fonts from Debian 
 FreeType are the same versions.  The text is real and readable (Chinese phrases, English
 sentences, prices, dates) because recognition fidelity means nothing on random glyphs.
 
-The full set (16 images) spans 320×240 to an A4 scan at 300 dpi plus a 4000×200 banner and
-stays small enough for PaddleOCR's own pipeline to process in 7–16 s on two cores;
-``small=True`` picks a 6-image subset (same bytes as in the full set) for quick tests.
+Three named sets (:data:`IMAGE_SETS`):
+
+- ``mixed`` (16 images) spans 320×240 to an A4 scan at 300 dpi plus a 4000×200 banner and
+  stays small enough for PaddleOCR's own pipeline to process in 7–16 s on two cores;
+- ``small`` is a 6-image subset of it (the same bytes) for quick tests;
+- ``720p`` (12 images) holds 1280×720 frames with 7–21 lines drawn on each (10.4 on average), half
+  PNG and half JPEG: the "720p-class image with about 10 lines" the GPU targets and the
+  front-end's CPU budget per image are stated on.
 ``manifest.json`` next to the images records each image's spec, sha256 and the text lines
 drawn on it, in drawing order.
 """
@@ -26,7 +31,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-__all__ = ["MANIFEST", "ImageSpec", "Rendered", "generate_image_set", "image_specs", "render"]
+__all__ = ["IMAGE_SETS", "MANIFEST", "ImageSpec", "Rendered", "generate_image_set", "image_specs",
+           "render"]
 
 # Bump when drawing code changes, so existing sets on disk are regenerated.
 GENERATOR_VERSION = 1
@@ -410,7 +416,7 @@ EFFECTS: dict[str, Callable[[Image.Image, float], Image.Image]] = {
     "blur": blurred,
 }
 
-_SPECS = (
+_MIXED = (
     ImageSpec("tag_320x240", "price_tag", (320, 240), 101, small=True),
     ImageSpec("signs_800x600", "signs", (800, 600), 102, small=True),
     ImageSpec("receipt_480x1200", "receipt", (480, 1200), 103, small=True),
@@ -431,8 +437,34 @@ _SPECS = (
 )
 
 
-def image_specs(*, small: bool = False) -> list[ImageSpec]:
-    return [spec for spec in _SPECS if spec.small or not small]
+_720P = (
+    ImageSpec("doc_720p_1", "document", (1280, 720), 201),
+    ImageSpec("doc_720p_2", "document", (1280, 720), 202, jpeg_quality=90),
+    ImageSpec("doc_720p_skew", "document", (1280, 720), 203, "skew", 4.0, jpeg_quality=85),
+    ImageSpec("signs_720p_1", "signs", (1280, 720), 204),
+    ImageSpec("signs_720p_2", "signs", (1280, 720), 205, jpeg_quality=90),
+    ImageSpec("signs_720p_blur", "signs", (1280, 720), 206, "blur", 1.0, jpeg_quality=80),
+    ImageSpec("notice_720p_1", "notice", (1280, 720), 207),
+    ImageSpec("notice_720p_2", "notice", (1280, 720), 208, jpeg_quality=90),
+    ImageSpec("notice_720p_skew", "notice", (1280, 720), 209, "skew", -6.0),
+    ImageSpec("ui_720p_1", "ui", (1280, 720), 210),
+    ImageSpec("ui_720p_2", "ui", (1280, 720), 211, jpeg_quality=90),
+    ImageSpec("doc_720p_upside_down", "document", (1280, 720), 212, "upside_down"),
+)
+
+#: The named image sets; ``small`` is part of ``mixed`` (the same specs, so the same bytes).
+IMAGE_SETS: dict[str, tuple[ImageSpec, ...]] = {
+    "mixed": _MIXED,
+    "small": tuple(spec for spec in _MIXED if spec.small),
+    "720p": _720P,
+}
+
+
+def image_specs(name: str = "mixed") -> list[ImageSpec]:
+    try:
+        return list(IMAGE_SETS[name])
+    except KeyError:
+        raise ValueError(f"no image set {name!r}; known: {', '.join(IMAGE_SETS)}") from None
 
 
 def render(spec: ImageSpec) -> Rendered:
@@ -474,13 +506,14 @@ def _is_current(out_dir: Path, fingerprint: str) -> bool:
     )
 
 
-def generate_image_set(out_dir: Path, *, small: bool = False) -> list[Path]:
-    """Write the image set (and ``manifest.json``) into ``out_dir``; return the image paths.
+def generate_image_set(out_dir: Path, name: str = "mixed") -> list[Path]:
+    """Write the image set ``name`` (and ``manifest.json``) into ``out_dir``; return the
+    image paths.
 
     Idempotent: when ``out_dir`` already holds this exact set, nothing is redrawn.  The
     manifest is written last, so an interrupted run is redone on the next call.
     """
-    specs = image_specs(small=small)
+    specs = image_specs(name)
     fingerprint = _fingerprint(specs)
     paths = [out_dir / spec.filename for spec in specs]
     if _is_current(out_dir, fingerprint):

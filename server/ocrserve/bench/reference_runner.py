@@ -191,7 +191,42 @@ def _paddleocr() -> Any:
 
     import paddleocr  # type: ignore[import-not-found]
 
+    _skip_passes_this_cpu_cannot_run()
     return paddleocr
+
+
+#: Paddle 2.6.2's IR pass for the PP-OCRv4 recognizer's SVTR attention executes AVX-512
+#: instructions whatever the CPU: without AVX-512F (the 2-core AMD EPYC build machines,
+#: AVX2 only) building that predictor dies with SIGILL, MKLDNN on or off (seen
+#: 2026-12-03).  Paddle 3.3 (the server's) does not.  Dropping the pass leaves the same
+#: operators unfused.
+_AVX512_ONLY_PASSES = ("self_attention_fuse_pass",)
+
+
+def _skip_passes_this_cpu_cannot_run() -> None:
+    """Make PaddleOCR's ``create_predictor`` delete those passes on a CPU without AVX-512F.
+
+    PaddleOCR calls ``paddle.inference.create_predictor(config)`` through the module, so
+    wrapping that one function reaches every predictor it builds; nothing else changes.
+    """
+    try:
+        if " avx512f" in Path("/proc/cpuinfo").read_text():
+            return
+    except OSError:
+        return  # not Linux: nothing known to avoid
+    from paddle import inference  # type: ignore[import-not-found]
+
+    create = inference.create_predictor
+    if getattr(create, "skips_avx512_passes", False):
+        return
+
+    def create_predictor(config: Any) -> Any:
+        for name in _AVX512_ONLY_PASSES:
+            config.delete_pass(name)
+        return create(config)
+
+    create_predictor.skips_avx512_passes = True  # type: ignore[attr-defined]
+    inference.create_predictor = create_predictor
 
 
 def version() -> str:

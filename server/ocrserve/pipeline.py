@@ -227,9 +227,9 @@ class Pipeline:
         """Boxes in reading order, in the coordinates of ``image``."""
         info = self.slot(slot, "det")
         self._check_det_input(image.shape[0], image.shape[1], params)
-        tensor, shape_info = await self._cpu("det_preprocess", det_ops.det_preprocess, image,
-                                             params)
-        prob = await self._infer(info, [tensor], req)
+        resized, shape_info = await self._cpu("det_preprocess", det_ops.det_prepare, image,
+                                              params)
+        prob = await self._infer(info, [resized], req)
         boxes = await self._cpu("det_postprocess", _postprocess_det, prob.value[0], shape_info,
                                 params, image.shape)
         return Output(boxes, prob.models)

@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
-#: (name, shape) of what crosses the socket per item with the default models.
-PAYLOADS = [
-    ("det input 3x544x960 f32", (3, 544, 960)),
-    ("det output 544x960 f32", (544, 960)),
-    ("rec input 3x32x320 f32", (3, 32, 320)),
-    ("rec output 80x2 f32", (80, 2)),
+#: (name, shape, dtype) of what crosses the socket per item with the default models: the
+#: detector gets the resized page (uint8; the engine normalises it, see engine/shapes.py).
+PAYLOADS: list[tuple[str, tuple[int, ...], type[np.generic]]] = [
+    ("det input 544x960x3 u8", (544, 960, 3), np.uint8),
+    ("det output 544x960 f32", (544, 960), np.float32),
+    ("rec input 3x32x320 f32", (3, 32, 320), np.float32),
+    ("rec output 80x2 f32", (80, 2), np.float32),
 ]
 
 
@@ -45,8 +46,8 @@ async def _measure(path: str, rounds: int, in_flight: int) -> list[dict[str, Any
     client = EngineClient(path, connect_timeout_s=30)
     await client.start()
     rows = []
-    for name, shape in PAYLOADS:
-        tensor = np.random.default_rng(0).random(shape, np.float32)
+    for name, shape, dtype in PAYLOADS:
+        tensor = (np.random.default_rng(0).random(shape, np.float32) * 255).astype(dtype)
         await client.echo([tensor])
         started = time.perf_counter()
         for _ in range(rounds):

@@ -3,12 +3,14 @@
 Pure numpy: no runtime, no asyncio.  The batcher only merges items that share
 a ``group_key``; a shaper decides that key and how to pad:
 
-- det: an item is a normalised CHW image whose sides are multiples of 32.
+- det: an item is the resized BGR uint8 image (HWC, sides multiples of 32),
+  normalised here straight into the batch (``ops.det.det_normalize``): a
+  quarter of the bytes a float32 tensor would take through the transport.
   Without buckets only same-size inputs (video frames) share a batch and
-  results equal PaddleOCR's.  With buckets an item is zero-padded
-  bottom/right to its bucket and the output map cropped back: different
-  sizes batch together and every shape can be warmed, at the price of small
-  box differences near the padded edges.
+  results equal PaddleOCR's.  With buckets an item is zero-padded (after
+  normalisation) bottom/right to its bucket and the output map cropped back:
+  different sizes batch together and every shape can be warmed, at the price
+  of small box differences near the padded edges.
 - cls: fixed 3x48x192 inputs; everything batches together.
 - rec: an item is a crop resized to the model height and already padded as
   PaddleOCR would pad it (``pipeline.rec_tensors``).  By default only items
@@ -28,6 +30,7 @@ from typing import Protocol
 import numpy as np
 
 from ocrserve.errors import InvalidInput, ModelError
+from ocrserve.ops.det import det_normalize
 from ocrserve.ops.rec import REC_BASE_WIDTH
 
 #: Wider recognizer inputs are rare (a line over 20x as wide as tall) and costly to
@@ -73,30 +76,37 @@ class DetShaper:
     warm_limit: int = 960
 
     def check(self, item: np.ndarray) -> None:
-        _check_chw(item, 3, None)
-        if item.shape[1] % 32 or item.shape[2] % 32:
+        if item.dtype != np.uint8 or item.ndim != 3 or item.shape[2] != 3:
+            raise InvalidInput(f"expected a uint8 HxWx3 image, got {item.dtype} "
+                               f"{tuple(item.shape)}")
+        if item.shape[0] % 32 or item.shape[1] % 32:
             raise InvalidInput(f"detection input sides must be multiples of 32, got {item.shape}")
 
     def bucket(self, height: int, width: int) -> tuple[int, int]:
         return bucket_up(height, self.buckets, 32), bucket_up(width, self.buckets, 32)
 
     def group_key(self, item: np.ndarray) -> Hashable:
-        return self.bucket(item.shape[1], item.shape[2])
+        return self.bucket(item.shape[0], item.shape[1])
 
     def sort_key(self, item: np.ndarray) -> float:
         return 0.0
 
     def assemble(self, items: Sequence[np.ndarray]) -> np.ndarray:
-        h, w = self.bucket(max(i.shape[1] for i in items), max(i.shape[2] for i in items))
+        h, w = self.bucket(max(i.shape[0] for i in items), max(i.shape[1] for i in items))
+        if all(i.shape[:2] == (h, w) for i in items):  # no padding: normalise in place
+            batch = np.empty((len(items), 3, h, w), np.float32)
+            for n, item in enumerate(items):
+                det_normalize(item, out=batch[n])
+            return batch
         batch = np.zeros((len(items), 3, h, w), np.float32)
         for n, item in enumerate(items):
-            batch[n, :, : item.shape[1], : item.shape[2]] = item
+            batch[n, :, : item.shape[0], : item.shape[1]] = det_normalize(item)
         return batch
 
     def split(self, output: np.ndarray, items: Sequence[np.ndarray]) -> list[np.ndarray]:
         if output.ndim != 4 or output.shape[1] != 1:
             raise ModelError(f"detection model returned shape {output.shape}, expected Nx1xHxW")
-        return [np.ascontiguousarray(output[n, 0, : i.shape[1], : i.shape[2]])
+        return [np.ascontiguousarray(output[n, 0, : i.shape[0], : i.shape[1]])
                 for n, i in enumerate(items)]
 
     def warmup_batches(self, max_batch_size: int) -> list[np.ndarray]:

@@ -138,16 +138,29 @@ def imagenet_normalize(img: np.ndarray) -> np.ndarray:
 _NORMALIZED = value_tables(imagenet_normalize)
 
 
-def det_normalize(img: np.ndarray) -> np.ndarray:
+def det_normalize(img: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """BGR uint8 (H, W, 3) -> CHW float32 ``(x / 255 - mean) / std`` with ImageNet statistics:
-    :func:`imagenet_normalize` transposed, bit for bit, through lookup tables."""
-    return lookup_chw(img, _NORMALIZED)
+    :func:`imagenet_normalize` transposed, bit for bit, through lookup tables (into ``out``
+    when given, see :func:`ocrserve.ops.lookup.lookup_chw`)."""
+    return lookup_chw(img, _NORMALIZED, out)
+
+
+def det_prepare(img: np.ndarray, params: DetParams) -> tuple[np.ndarray, ShapeInfo]:
+    """The detector's input before normalisation (BGR uint8 HWC, sides multiples of 32) and
+    the shape info db_postprocess needs.
+
+    This, not the float32 tensor, is what the front-end sends the engine: a quarter of the
+    bytes to copy (1.6 MB instead of 6.3 MB for a 720p page), and the engine's det shaper
+    normalises it straight into the batch (:func:`det_normalize`, the same tables)."""
+    resized, ratio_h, ratio_w = det_resize(img, params.limit_side_len, params.limit_type)
+    return resized, (img.shape[0], img.shape[1], ratio_h, ratio_w)
 
 
 def det_preprocess(img: np.ndarray, params: DetParams) -> tuple[np.ndarray, ShapeInfo]:
-    """The detector's input (CHW float32) and the shape info db_postprocess needs."""
-    resized, ratio_h, ratio_w = det_resize(img, params.limit_side_len, params.limit_type)
-    return det_normalize(resized), (img.shape[0], img.shape[1], ratio_h, ratio_w)
+    """The detector's input (CHW float32) and the shape info db_postprocess needs:
+    :func:`det_prepare` then :func:`det_normalize`, as PaddleOCR's pre-processing does."""
+    resized, shape_info = det_prepare(img, params)
+    return det_normalize(resized), shape_info
 
 
 def _pad_to_stride(img: np.ndarray) -> np.ndarray:

@@ -39,16 +39,23 @@ def value_tables(normalize: Callable[[np.ndarray], np.ndarray],
     return np.ascontiguousarray(values.reshape(LEVELS, channels).T)
 
 
-def lookup_chw(img: np.ndarray, tables: np.ndarray) -> np.ndarray:
+def lookup_chw(img: np.ndarray, tables: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """CHW float32 ``tables[c][img[h, w, c]]`` for an (H, W, C) uint8 image, C == len(tables).
 
     OpenCV's LUT writes each plane into its row of the output: no float32 temporaries.
+    ``out``, when given, is that output: a C-contiguous (C, H, W) float32 array (a batch's
+    item, so the engine normalises straight into the model's input).
     """
     height, width, channels = img.shape
     if img.dtype != np.uint8 or channels != tables.shape[0]:
         raise ValueError(f"expected an (H, W, {tables.shape[0]}) uint8 image, "
                          f"got {img.dtype} {img.shape}")
-    out = np.empty((channels, height, width), dtype=np.float32)
+    if out is None:
+        out = np.empty((channels, height, width), dtype=np.float32)
+    elif (out.shape != (channels, height, width) or out.dtype != np.float32
+          or not out.flags.c_contiguous):
+        raise ValueError(f"out must be a C-contiguous float32 {(channels, height, width)}, "
+                         f"got {out.dtype} {out.shape}")
     for plane, table, row in zip(cv2.split(img), tables, out, strict=True):
         cv2.LUT(plane, table, dst=row)
     return out

@@ -5,6 +5,7 @@ import pytest
 
 from ocrserve.engine.shapes import ClsShaper, DetShaper, RecShaper, bucket_up
 from ocrserve.errors import InvalidInput, ModelError
+from ocrserve.ops.det import det_normalize
 
 
 def chw(h: int, w: int, value: float = 1.0) -> np.ndarray:
@@ -18,28 +19,47 @@ def test_bucket_up_uses_buckets_then_steps() -> None:
     assert bucket_up(700, (), 32) == 704
 
 
+def image(h: int, w: int, value: int = 1) -> np.ndarray:
+    """A detector item as the front-end sends it: the resized BGR uint8 page."""
+    return np.full((h, w, 3), value, np.uint8)
+
+
 def test_det_without_buckets_groups_only_equal_shapes() -> None:
     shaper = DetShaper(())
-    assert shaper.group_key(chw(320, 640)) == (320, 640)
-    assert shaper.group_key(chw(352, 640)) != shaper.group_key(chw(320, 640))
+    assert shaper.group_key(image(320, 640)) == (320, 640)
+    assert shaper.group_key(image(352, 640)) != shaper.group_key(image(320, 640))
+
+
+def test_det_batch_is_the_normalised_tensor_bit_for_bit() -> None:
+    """Same-size items are normalised in place into the batch; the model sees exactly
+    what det_normalize (PaddleOCR's arithmetic, tested in tests/unit/ops) gives."""
+    rng = np.random.default_rng(7)
+    items = [rng.integers(0, 256, (64, 96, 3), dtype=np.uint8) for _ in range(3)]
+    batch = DetShaper(()).assemble(items)
+    assert batch.shape == (3, 3, 64, 96) and batch.dtype == np.float32
+    for n, item in enumerate(items):
+        np.testing.assert_array_equal(batch[n], det_normalize(item))
 
 
 def test_det_buckets_pad_and_crop_back() -> None:
     shaper = DetShaper((320, 640))
-    a, b = chw(320, 320, 1.0), chw(288, 608, 2.0)
+    a, b = image(320, 320, 1), image(288, 608, 2)
     assert shaper.group_key(a) == (320, 320) and shaper.group_key(b) == (320, 640)
-    batch = shaper.assemble([b, chw(320, 640)])
+    batch = shaper.assemble([b, image(320, 640)])
     assert batch.shape == (2, 3, 320, 640)
+    np.testing.assert_array_equal(batch[0, :, :288, :608], det_normalize(b))
     assert batch[0, :, 288:, :].sum() == 0 and batch[0, :, :, 608:].sum() == 0
     output = np.arange(2 * 320 * 640, dtype=np.float32).reshape(2, 1, 320, 640)
-    maps = shaper.split(output, [b, chw(320, 640)])
+    maps = shaper.split(output, [b, image(320, 640)])
     assert maps[0].shape == (288, 608) and maps[1].shape == (320, 640)
     assert maps[0][0, 0] == output[0, 0, 0, 0]
 
 
-def test_det_rejects_sides_not_multiple_of_32() -> None:
-    with pytest.raises(InvalidInput):
-        DetShaper(()).check(chw(100, 320))
+def test_det_rejects_sides_not_multiple_of_32_and_float_tensors() -> None:
+    with pytest.raises(InvalidInput, match="multiples of 32"):
+        DetShaper(()).check(image(100, 320))
+    with pytest.raises(InvalidInput, match="uint8 HxWx3"):
+        DetShaper(()).check(chw(320, 320))
 
 
 def test_det_warmup_covers_buckets_up_to_the_limit() -> None:

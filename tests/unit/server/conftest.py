@@ -3,8 +3,9 @@
 It stands in for the engine at the seam the pipeline calls, so these tests need
 no models, processes or gRPC.  Its "models" are simple and predictable:
 
-- det: the probability map is 1 where the normalised input is dark (text drawn
-  black on white), 0 elsewhere, so every black rectangle becomes one box;
+- det: the probability map is 1 where the resized page (uint8, as the pipeline
+  sends it) is dark (text drawn black on white), 0 elsewhere, so every black
+  rectangle becomes one box;
 - cls: every crop gets ``cls_probs`` (label 0, label 180);
 - rec: every crop reads "ab" with probability 0.9 per kept step, already reduced
   to (argmax, max prob) per time step as the engine's RecShaper returns it.
@@ -75,7 +76,7 @@ class FakeInference:
 
     def _run(self, kind: str, item: np.ndarray) -> np.ndarray:
         if kind == "det":
-            return (item[0] < 0).astype(np.float32)  # dark pixels normalise below 0
+            return (item[:, :, 0] < 128).astype(np.float32)
         if kind == "cls":
             return np.asarray(self.cls_probs, np.float32)
         steps = max(4, item.shape[2] // 4)

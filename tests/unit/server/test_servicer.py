@@ -110,7 +110,8 @@ def test_an_image_over_the_pixel_limit_is_refused_alone(inference: FakeInference
 
 def test_a_model_failure_on_one_image_fails_that_image(inference: FakeInference) -> None:
     def fail_on_wide(items: list[np.ndarray]) -> ModelError | None:
-        return ModelError("onnxruntime: shape error ...") if items[0].shape[2] > 400 else None
+        # det items are the resized page, H x W x 3
+        return ModelError("onnxruntime: shape error ...") if items[0].shape[1] > 400 else None
 
     inference.failures["det"] = fail_on_wide
     wide = pb.Image(encoded=png(page((10, 10, 500, 30), size=(100, 900))))
@@ -131,7 +132,7 @@ def test_transient_errors_fail_the_whole_call_and_cancel_the_rest(
     inference.failures_wait_for_calls = 3
 
     def fail_small(items: list[np.ndarray]) -> Exception | None:
-        return error if items[0].shape[2] < 400 else None
+        return error if items[0].shape[1] < 400 else None
 
     inference.failures["det"] = fail_small
     wide = pb.Image(encoded=png(page((10, 10, 500, 30), size=(100, 900))))

@@ -5,6 +5,7 @@ computing what Paddle Inference computes on the original files."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -13,8 +14,8 @@ import numpy as np
 import pytest
 
 from ocrserve.errors import ModelError
-from ocrserve.models.repository import ModelRepository, exports_dir
-from ocrserve.runtimes import RuntimeOptions, load_runtime
+from ocrserve.models.repository import ModelRepository, exports_dir, sha256_file
+from ocrserve.runtimes import RuntimeOptions, load_runtime, paddle_export
 from ocrserve.runtimes.paddle_export import EXPORT_FILE, STAMP_FILE
 
 pytest.importorskip("torch")
@@ -75,6 +76,49 @@ def test_a_stale_export_is_redone(repository: Path) -> None:
     runtime = load_runtime("torch", folder, "paddle", OPTIONS)
     assert json.loads(stamp_path.read_text()) == stamp
     assert runtime.run(batch(CASES[CLS])).shape == (6, 2)
+
+
+def flip_a_byte(path: Path) -> None:
+    """Damage ``path`` the way a bad disk or a stray edit would: same size, one byte off."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_export_is_detected_and_exported_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / CLS
+    shutil.copytree(REPOSITORY / CLS, folder)
+    load_runtime("torch", folder, "paddle", OPTIONS).close()
+    export, stamp_path = exports_dir(folder) / EXPORT_FILE, exports_dir(folder) / STAMP_FILE
+    stamp = json.loads(stamp_path.read_text())
+    assert stamp["export"]["size"] == export.stat().st_size
+    flip_a_byte(export)
+    with caplog.at_level(logging.WARNING, logger=paddle_export.__name__):
+        runtime = load_runtime("torch", folder, "paddle", OPTIONS)
+    assert f"the kept ONNX export {export} does not match its sha256" in caplog.text
+    # What is loaded is a fresh export, matching its stamp, not the damaged bytes.
+    fresh = json.loads(stamp_path.read_text())["export"]
+    assert sha256_file(export) == fresh["sha256"]
+    assert runtime.run(batch(CASES[CLS])).shape == (6, 2)
+
+
+def test_a_damaged_export_that_cannot_be_redone_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / CLS
+    shutil.copytree(REPOSITORY / CLS, folder)
+    load_runtime("torch", folder, "paddle", OPTIONS).close()
+    export = exports_dir(folder) / EXPORT_FILE
+    flip_a_byte(export)
+    damaged = export.read_bytes()
+    # The exporter cannot finish in time: the real child process is killed.
+    monkeypatch.setattr(paddle_export, "EXPORT_TIMEOUT_S", 0.01)
+    with pytest.raises(ModelError, match=r"kept ONNX export .*model\.onnx does not match its "
+                                         r"sha256, and exporting again failed"):
+        load_runtime("torch", folder, "paddle", OPTIONS)
+    assert export.read_bytes() == damaged  # left for an operator to see, never served
 
 
 def test_an_unwritable_repository_exports_into_a_scratch_folder(tmp_path: Path) -> None:

@@ -203,32 +203,39 @@ def _check_member(member: tarfile.TarInfo) -> None:
         raise InvalidInput(f"device, FIFO or other special file in archive: {name!r}")
 
 
-def _check_size(members: list[tarfile.TarInfo], limits: ArchiveLimits) -> None:
-    """Refuse archives over the member count or unpacked size, before writing a byte."""
-    if len(members) > limits.max_members:
-        raise InvalidInput(f"archive has {len(members)} members, more than the "
-                           f"{limits.max_members} allowed (max_archive_members)")
-    unpacked = sum(m.size for m in members if m.isfile())
-    if unpacked > limits.max_bytes:
-        raise InvalidInput(f"archive unpacks to {unpacked} bytes, more than the "
-                           f"{limits.max_bytes} allowed (max_model_mb)")
+def _checked_members(tar: tarfile.TarFile, limits: ArchiveLimits) -> list[tarfile.TarInfo]:
+    """Read the members one header at a time, checking each and the running totals as
+    it comes: an archive of millions of tiny members (or one member claiming a huge
+    size) is refused at the first member past a limit, not after ``getmembers()`` has
+    decompressed and indexed all of it."""
+    members: list[tarfile.TarInfo] = []
+    unpacked = 0
+    for member in tar:
+        _check_member(member)
+        members.append(member)
+        if len(members) > limits.max_members:
+            raise InvalidInput(f"archive has more than the {limits.max_members} members "
+                               "allowed (max_archive_members)")
+        unpacked += member.size if member.isfile() else 0
+        if unpacked > limits.max_bytes:
+            raise InvalidInput(f"archive unpacks to at least {unpacked} bytes, more than the "
+                               f"{limits.max_bytes} allowed (max_model_mb)")
+    return members
 
 
 def safe_extract_tar(tar_path: Path, dest: Path, limits: ArchiveLimits = ArchiveLimits()
                      ) -> Path:
     """Extract a (compressed) tar into ``dest``; return the one folder holding a model.
 
-    Every member and the totals are checked before anything is written; the ``data``
-    extraction filter (Python 3.11.4+) then checks again what is really written, so
-    one missed case in either check alone does not open a hole."""
+    Every member and the totals are checked before anything is written, reading no
+    further than the first member past a limit; the ``data`` extraction filter
+    (Python 3.11.4+) then checks again what is really written, so one missed case in
+    either check alone does not open a hole."""
     dest.mkdir(parents=True, exist_ok=True)
     root = os.path.realpath(dest)
     try:
         with tarfile.open(tar_path) as tar:
-            members = tar.getmembers()
-            for member in members:
-                _check_member(member)
-            _check_size(members, limits)
+            members = _checked_members(tar, limits)
             tar.extractall(root, members=members, filter="data")
     except tarfile.FilterError as exc:
         raise InvalidInput(f"{tar_path.name}: unsafe archive ({exc})") from None

@@ -22,6 +22,8 @@ Contracts:
   existing folder fails, so concurrent installs never share a version number.
 - ``manifest.json`` holds the sha256 and size of every file in the folder; ``verify``
   (and every load, in the engine) checks them, and refuses files it does not list.
+  Each listed name is one plain component of that folder; a manifest naming anything
+  else (``../x``, ``/x``, ``a/b``) is refused like an unreadable one.
   A version folder without a readable manifest is skipped (logged), never served.
 - ``num_classes`` of a rec model is dictionary lines + 2
   (docs/facts.md#dictionaries-and-input-shapes); the runtime layer checks it against the
@@ -226,7 +228,22 @@ def read_manifest(version_dir: Path) -> InstalledModel:
         raise ModelError(f"{version_dir}: unreadable manifest ({exc!r})") from None
     if (model.name, str(model.version)) != (version_dir.parent.name, version_dir.name):
         raise ModelError(f"{version_dir}: manifest names {model.name} v{model.version}")
+    for filename in model.files:
+        if not is_plain_filename(filename):
+            raise ModelError(f"{version_dir}: manifest lists {filename!r}, not a file name "
+                             "in its folder")
     return model
+
+
+def is_plain_filename(name: object) -> bool:
+    """Whether ``name`` is one path component naming an entry of its own folder.  A
+    manifest's file names are joined to the version folder to hash, size and load
+    them, and a manifest is plain JSON anyone with write access may edit: a name
+    with a separator (``../x``, ``/etc/x``, ``a\\b``), ``.``, ``..`` or nothing
+    would point outside it or at the folder itself.  Absolute names need a
+    separator, so refusing both separators refuses them too."""
+    return (isinstance(name, str) and name not in ("", ".", "..")
+            and not any(c in name for c in "/\\\0"))
 
 
 class ModelRepository:

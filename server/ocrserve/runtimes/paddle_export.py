@@ -8,8 +8,11 @@ converter within 5e-6 of Paddle Inference on the original files; paddle2onnx
 Once per model version: the export is kept in the repository under
 ``.exports/<name>/<version>/`` (models/repository.py: a dot folder is no model
 name, so listing and verification skip it, and removing the version removes
-it) with a stamp naming the Paddle files' sha256 and the exporter.  A stamp
-that no longer matches (the version folder was replaced) means export again.
+it) with a stamp naming the Paddle files' sha256, the exporter, and the export's
+own sha256 and size.  A stamp that no longer matches (the version folder was
+replaced) means export again; so does an export that no longer matches its stamp
+(a damaged or edited ``model.onnx``: the repository's manifest does not cover
+``.exports/``, so this check is the only one between that file and the runtime).
 A repository that cannot be written (a read-only volume) gets the export in a
 temporary folder of this process.
 
@@ -51,7 +54,9 @@ _scratch: Path | None = None
 
 def exported_onnx(model_dir: Path) -> Path:
     """The ONNX file of the Paddle model in ``model_dir``, exported now unless a
-    matching export is kept."""
+    matching export is kept: one whose stamp names these sources and this exporter,
+    and whose bytes still hash to what the stamp recorded.  A kept export that fails
+    that check is exported again, never loaded; ModelError if that export fails."""
     sources = [model_dir / PROGRAM_FILE, model_dir / PARAMS_FILE]
     for path in sources:
         if not path.is_file():
@@ -82,18 +87,56 @@ def _scratch_folder(model_dir: Path) -> Path:
 
 def _export_into(folder: Path, model_dir: Path, stamp: dict[str, object]) -> Path:
     target, stamp_path = folder / EXPORT_FILE, folder / STAMP_FILE
-    if target.is_file() and _read_stamp(stamp_path) == stamp:
-        return target
+    kept = _read_stamp(stamp_path)
+    problem = None
+    if target.is_file() and isinstance(kept, dict) and _sources_match(kept, stamp):
+        problem = _export_problem(target, kept)
+        if problem is None:
+            return target
+        log.warning("the kept ONNX export %s %s; exporting %s again", target, problem, model_dir)
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".partial-") as tmp:
         partial = Path(tmp) / EXPORT_FILE
-        _run_exporter(model_dir, partial)
+        try:
+            _run_exporter(model_dir, partial)
+        except ModelError as exc:
+            if problem is None:
+                raise
+            # Never fall back to the damaged file: say both what is wrong with it and
+            # why it could not be replaced.
+            raise ModelError(f"the kept ONNX export {target} {problem}, and exporting "
+                             f"again failed: {exc}") from exc
+        made = {**stamp, "export": _fingerprint(partial)}
         # The file first, the stamp last: a stamp always names a complete export.
         os.replace(partial, target)
-        (Path(tmp) / STAMP_FILE).write_text(json.dumps(stamp, indent=2))
+        (Path(tmp) / STAMP_FILE).write_text(json.dumps(made, indent=2))
         os.replace(Path(tmp) / STAMP_FILE, stamp_path)
     log.info("exported %s to ONNX at %s", model_dir, target)
     return target
+
+
+def _sources_match(kept: dict[str, object], stamp: dict[str, object]) -> bool:
+    """Whether the kept stamp was made from these Paddle files by this exporter."""
+    return all(kept.get(key) == value for key, value in stamp.items())
+
+
+def _fingerprint(path: Path) -> dict[str, object]:
+    return {"sha256": sha256_file(path), "size": path.stat().st_size}
+
+
+def _export_problem(target: Path, kept: dict[str, object]) -> str | None:
+    """What is wrong with the kept export against its stamp; None when it matches.
+    The size first: it costs nothing and catches a truncated file.  A stamp without
+    the export's fingerprint (written before it was recorded) cannot vouch for it."""
+    recorded = kept.get("export")
+    if not isinstance(recorded, dict):
+        return "has no recorded sha256"
+    size = target.stat().st_size
+    if size != recorded.get("size"):
+        return f"has {size} bytes, its stamp says {recorded.get('size')}"
+    if sha256_file(target) != recorded.get("sha256"):
+        return "does not match its sha256"
+    return None
 
 
 def _run_exporter(model_dir: Path, destination: Path) -> None:

@@ -130,16 +130,50 @@ def test_links_and_devices_are_refused_even_pointing_inside(
 
 def test_archives_over_the_size_or_member_bound_are_refused(tmp_path: Path) -> None:
     big = build_tar(tmp_path / "big.tar", [*infer_members(), file_member("det_infer/pad", 2000)])
-    with pytest.raises(InvalidInput, match=r"unpacks to 2012 bytes.*max_model_mb"):
+    with pytest.raises(InvalidInput, match=r"unpacks to at least 2012 bytes.*max_model_mb"):
         safe_extract_tar(big, tmp_path / "a", ArchiveLimits(max_bytes=2000, max_members=10))
     many = build_tar(tmp_path / "many.tar",
                      [*infer_members(), *(file_member(f"det_infer/f{i}") for i in range(8))])
-    with pytest.raises(InvalidInput, match=r"11 members.*max_archive_members"):
+    with pytest.raises(InvalidInput, match=r"more than the 10 members.*max_archive_members"):
         safe_extract_tar(many, tmp_path / "b", ArchiveLimits(max_bytes=1 << 20, max_members=10))
     for out in ("a", "b"):
         assert list((tmp_path / out).iterdir()) == []
     found = safe_extract_tar(big, tmp_path / "c", ArchiveLimits(max_bytes=2012, max_members=4))
     assert (found / "pad").stat().st_size == 2000
+
+
+def truncated_flood(path: Path) -> Path:
+    """A gzipped tar of a model, 2000 bytes of padding and 5000 tiny members, cut in half:
+    reading every header (``getmembers()``) hits the cut, so only a walk that stops at
+    the limit can refuse it for the limit."""
+    flood = [*infer_members(), file_member("det_infer/pad", 2000),
+             *(file_member(f"det_infer/f{i}") for i in range(5000))]
+    build_tar(path, flood, "w:gz")
+    with path.open("r+b") as f:
+        f.truncate(path.stat().st_size // 2)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        (ArchiveLimits(max_bytes=1 << 20, max_members=10),
+         r"more than the 10 members allowed \(max_archive_members\)"),
+        (ArchiveLimits(max_bytes=2000, max_members=100_000),
+         r"unpacks to at least 2012 bytes, more than the 2000 allowed \(max_model_mb\)"),
+    ],
+    ids=["members", "bytes"],
+)
+def test_a_limit_stops_the_walk_at_the_first_member_past_it(
+    tmp_path: Path, limits: ArchiveLimits, message: str
+) -> None:
+    archive = truncated_flood(tmp_path / "flood.tar.gz")
+    with pytest.raises(InvalidInput, match=message):
+        safe_extract_tar(archive, tmp_path / "out", limits)
+    assert list((tmp_path / "out").iterdir()) == []
+    # Read to the end, the same archive fails on its cut: the refusal above came first.
+    with pytest.raises(InvalidInput, match="not a readable tar archive"):
+        safe_extract_tar(archive, tmp_path / "all", ArchiveLimits(max_members=100_000))
 
 
 def test_archives_without_exactly_one_model_folder_are_rejected(tmp_path: Path) -> None:

@@ -208,6 +208,30 @@ def test_a_manifest_must_match_its_folder(repo: ModelRepository, tmp_path: Path)
         repo.get(DET, 1)
 
 
+@pytest.mark.parametrize(
+    "listed",
+    ["../outside.onnx", "../../outside.onnx", "/etc/hostname", "sub/model.onnx",
+     "sub\\model.onnx", "..", ".", ""],
+    ids=["parent", "grandparent", "absolute", "subfolder", "backslash", "dotdot", "dot",
+         "empty"],
+)
+def test_a_manifest_may_list_only_names_inside_its_folder(
+        repo: ModelRepository, tmp_path: Path, listed: str) -> None:
+    model = repo.install_dir(DET, onnx_dir(tmp_path / "src"), source="x")
+    outside = model.path.parent / "outside.onnx"  # a real file the name could reach
+    outside.write_bytes(b"onnx bytes")
+    manifest = model.path / "manifest.json"
+    raw = json.loads(manifest.read_text())
+    digest = hashlib.sha256(b"onnx bytes").hexdigest()
+    manifest.write_text(json.dumps({**raw, "files": {**raw["files"], listed: digest},
+                                    "sizes": {**raw["sizes"], listed: 10}}))
+    with pytest.raises(ModelError, match=r"manifest lists .*, not a file name in its folder"):
+        repo.get(DET, 1)
+    assert repo.list() == []  # skipped by the scan, never served
+    [problem] = repo.verify(DET)
+    assert f"manifest lists {listed!r}" in problem
+
+
 def test_remove_one_version_then_all(repo: ModelRepository, tmp_path: Path) -> None:
     for seed in (b"1", b"2", b"3"):
         repo.install_dir(DET, paddle_dir(tmp_path / seed.decode(), seed=seed), source="x")

@@ -214,7 +214,7 @@ def _skip_passes_this_cpu_cannot_run() -> None:
             return
     except OSError:
         return  # not Linux: nothing known to avoid
-    from paddle import inference  # type: ignore[import-not-found]
+    inference: Any = importlib.import_module("paddle.inference")  # Any: patched below
 
     create = inference.create_predictor
     if getattr(create, "skips_avx512_passes", False):

@@ -176,14 +176,16 @@ def link(path: Path, target: Path) -> None:
 @pytest.fixture(scope="module")
 def mtls(pki: dict[str, KeyPair], model_repository: Path,
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Path]]:
-    """An mTLS server whose tls_cert_file and tls_key_file are symlinks into ``..data``."""
+    """An mTLS server whose tls_cert_file and tls_key_file are symlinks into ``..data``,
+    with the ModelService on a port of its own (each port has its own credentials)."""
     mounted = tmp_path_factory.mktemp("secret")
     link(mounted / "tls.crt", pki["server"].cert)
     link(mounted / "tls.key", pki["server"].key)
-    with ServerProcess(["--workers", "0", "--no-admin-enabled",
+    with ServerProcess(["--workers", "0", "--admin-port", str(free_port("127.0.0.1")),
                         *tls_flags(mounted / "tls.crt", mounted / "tls.key"),
                         "--tls-client-ca-file", str(pki["ca"].cert)],
-                       env={"OCR_MODEL_REPOSITORY": str(model_repository)},
+                       env={"OCR_MODEL_REPOSITORY": str(model_repository),
+                            "OCR_ADMIN_TOKEN": ADMIN_TOKEN},
                        health_port=True) as proc:
         yield proc, mounted
 
@@ -215,6 +217,14 @@ def test_new_certificates_serve_new_connections_without_a_restart(
         assert client.get_server_info().server_version
     with tls_client(server, pki["ca"], **identity) as old, pytest.raises(Unavailable):
         old.get_server_info()
+    # The admin port reloads too: a fetcher of its own, on the same files.
+    with AdminClient(admin_target(server), token=ADMIN_TOKEN, timeout=30,
+                     root_certificates=new_ca.cert, **identity) as admin:
+        assert {slot.slot for slot in admin.list_slots()} >= {"det", "rec"}
+    with AdminClient(admin_target(server), token=ADMIN_TOKEN, timeout=30,
+                     root_certificates=pki["ca"].cert, **identity) as stale, \
+            pytest.raises(Unavailable):
+        stale.list_slots()
     assert "previous certificates stay in force" in server.log()
     assert "TLS certificates reloaded" in server.log()
     assert renewed.key.read_text() not in server.log()

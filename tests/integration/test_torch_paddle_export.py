@@ -85,16 +85,23 @@ def flip_a_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_a_damaged_export_is_detected_and_exported_again(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def damaged_export(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the cls model exported once, then its kept export damaged: (model
+    folder, export file)."""
     folder = tmp_path / CLS
     shutil.copytree(REPOSITORY / CLS, folder)
     load_runtime("torch", folder, "paddle", OPTIONS).close()
-    export, stamp_path = exports_dir(folder) / EXPORT_FILE, exports_dir(folder) / STAMP_FILE
-    stamp = json.loads(stamp_path.read_text())
-    assert stamp["export"]["size"] == export.stat().st_size
+    export = exports_dir(folder) / EXPORT_FILE
     flip_a_byte(export)
+    return folder, export
+
+
+def test_a_damaged_export_is_detected_and_exported_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder, export = damaged_export(tmp_path)
+    stamp_path = exports_dir(folder) / STAMP_FILE
+    assert json.loads(stamp_path.read_text())["export"]["size"] == export.stat().st_size
     with caplog.at_level(logging.WARNING, logger=paddle_export.__name__):
         runtime = load_runtime("torch", folder, "paddle", OPTIONS)
     assert f"the kept ONNX export {export} does not match its sha256" in caplog.text
@@ -107,11 +114,7 @@ def test_a_damaged_export_is_detected_and_exported_again(
 def test_a_damaged_export_that_cannot_be_redone_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = tmp_path / CLS
-    shutil.copytree(REPOSITORY / CLS, folder)
-    load_runtime("torch", folder, "paddle", OPTIONS).close()
-    export = exports_dir(folder) / EXPORT_FILE
-    flip_a_byte(export)
+    folder, export = damaged_export(tmp_path)
     damaged = export.read_bytes()
     # The exporter cannot finish in time: the real child process is killed.
     monkeypatch.setattr(paddle_export, "EXPORT_TIMEOUT_S", 0.01)

@@ -38,6 +38,15 @@ ARENAS = 2
 #: buffers came from the heap, where they fragment it and stay.  A fixed threshold
 #: keeps images and tensors (hundreds of KiB and up) out of the heap for good.
 MMAP_THRESHOLD = 256 * 1024
+#: The front-ends' threshold: above a 1080p frame (6.2 MB decoded), below an A4 scan
+#: (26 MB).  Every mapped buffer is faulted in and zeroed page by page when first
+#: written and unmapped when freed; a front-end makes several per image (the decoded
+#: image, the detector's input, its output map, the crops).  From the heap they are
+#: reused instead: on the 720p set a threshold of 4 MiB took ~5 ms of front-end CPU
+#: off each image (decode 13.5 -> 10.3 ms, the detector's and recognizer's inputs
+#: 1 ms each), and ``ocr-bench memory`` still found both front-ends at +0 % after
+#: the burst of large pages (BENCHMARKS.md, "Front-end buffers from the heap").
+FRONTEND_MMAP_THRESHOLD = 8 * MIB
 
 
 def _libc() -> ctypes.CDLL | None:

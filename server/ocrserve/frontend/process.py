@@ -20,7 +20,7 @@ from ocrserve.frontend.fair_executor import FairExecutor
 from ocrserve.frontend.server import create_server
 from ocrserve.frontend.spread import LoadBoard, SiblingSockets, Spreader
 from ocrserve.logs import configure_logging
-from ocrserve.memory import limit_arenas
+from ocrserve.memory import FRONTEND_MMAP_THRESHOLD, limit_arenas
 from ocrserve.parent import exit_with_parent
 from ocrserve.settings import Settings
 
@@ -146,7 +146,7 @@ def frontend_main(settings: Settings, engine_sockets: Sequence[str], parent_pid:
     from ocrserve.engine.router import EngineRouter
     from ocrserve.engine.transport import EngineClient
 
-    limit_arenas()
+    limit_arenas(mmap_threshold=FRONTEND_MMAP_THRESHOLD)
     single_threaded_opencv()
     exit_with_parent(parent_pid)
     configure_logging(settings.log_level, settings.log_format)

@@ -7,6 +7,7 @@ reference's dtypes step by step (float32 where it computes in float32), so boxes
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -287,30 +288,32 @@ def _unclip(points: np.ndarray, unclip_ratio: float) -> list[list[list[int]]]:
 def polygon_area_length(points: np.ndarray) -> tuple[float, float]:
     """Area and perimeter of a polygon, bit-identical to shapely's Polygon(points).area/.length.
 
-    GEOS sums the shoelace terms relative to the first x, and the edge lengths, in order; we
-    do the same in float64 with sequential (cumulative) sums rather than numpy's pairwise ones.
+    GEOS sums the shoelace terms relative to the first x, and the edge lengths, in order, in
+    float64; so does this, one term at a time (math.sqrt and numpy's are both correctly
+    rounded).  Plain Python: the polygons here have a handful of points, where numpy's
+    per-call cost is most of the time.
     """
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    if not np.array_equal(pts[0], pts[-1]):
-        pts = np.vstack([pts, pts[:1]])
-    x = pts[:, 0] - pts[0, 0]
-    y = pts[:, 1]
-    terms = x[1:-1] * (y[:-2] - y[2:])
-    area = abs(float(np.cumsum(terms)[-1]) / 2.0) if terms.size else 0.0
-    dx, dy = np.diff(pts[:, 0]), np.diff(pts[:, 1])
-    length = float(np.cumsum(np.sqrt(dx * dx + dy * dy))[-1])
-    return area, length
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2).tolist()
+    if pts[0] != pts[-1]:
+        pts.append(pts[0])
+    x0 = pts[0][0]
+    area = 0.0
+    for (_, y_before), (x, _), (_, y_after) in zip(pts, pts[1:-1], pts[2:], strict=False):
+        area += (x - x0) * (y_before - y_after)
+    length = 0.0
+    for (xa, ya), (xb, yb) in itertools.pairwise(pts):
+        dx, dy = xb - xa, yb - ya
+        length += math.sqrt(dx * dx + dy * dy)
+    return abs(area / 2.0), length
 
 
 def _rescale_quad(quad: np.ndarray, map_shape: tuple[int, ...], dest_w: int,
                   dest_h: int) -> np.ndarray:
     # float32 throughout, as numpy 1.x's value-based casting made the reference compute it
     height, width = map_shape
-    out = quad.copy()
-    for axis, size, dest in ((0, width, dest_w), (1, height, dest_h)):
-        scaled = np.round(quad[:, axis] / np.float32(size) * np.float32(dest))
-        out[:, axis] = np.clip(scaled, 0, np.float32(dest))
-    return out.astype(np.int32)
+    dest = np.array([dest_w, dest_h], np.float32)
+    scaled = np.round(quad / np.array([width, height], np.float32) * dest)
+    return np.clip(scaled, 0, dest).astype(np.int32)
 
 
 def _rescale_poly(poly: np.ndarray, map_shape: tuple[int, ...], dest_w: int,
@@ -351,15 +354,22 @@ def filter_det_boxes(boxes: Sequence[np.ndarray], scores: Sequence[float], img_h
 
 
 def order_points_clockwise(pts: np.ndarray) -> np.ndarray:
-    """Top-left (min x+y), top-right, bottom-right (max x+y), bottom-left as float32 4×2."""
+    """Top-left (min x+y), top-right, bottom-right (max x+y), bottom-left as float32 4×2.
+
+    Sums and differences are numpy's, in the points' dtype, as the reference computes them;
+    the picking is plain Python over a handful of points (first minimum and maximum, as
+    argmin and argmax choose), several times faster than np.delete and np.diff on 4 rows.
+    """
+    sums = pts.sum(axis=1).tolist()
+    diffs = (pts[:, 1] - pts[:, 0]).tolist()
+    first = min(range(len(sums)), key=sums.__getitem__)
+    last = max(range(len(sums)), key=sums.__getitem__)
+    rest = [k for k in range(len(sums)) if k not in (first, last)]
     rect = np.zeros((4, 2), dtype=np.float32)
-    s = pts.sum(axis=1)
-    rect[0] = pts[np.argmin(s)]
-    rect[2] = pts[np.argmax(s)]
-    rest = np.delete(pts, (np.argmin(s), np.argmax(s)), axis=0)
-    diff = np.diff(np.array(rest), axis=1)
-    rect[1] = rest[np.argmin(diff)]
-    rect[3] = rest[np.argmax(diff)]
+    rect[0] = pts[first]
+    rect[2] = pts[last]
+    rect[1] = pts[min(rest, key=diffs.__getitem__)]
+    rect[3] = pts[max(rest, key=diffs.__getitem__)]
     return rect
 
 

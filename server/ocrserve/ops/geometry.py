@@ -25,12 +25,13 @@ def min_area_quad(points: np.ndarray) -> tuple[np.ndarray, float]:
     Corner order follows PaddleOCR's get_mini_boxes: corners stably sorted by x, then within
     the left and the right pair the one with the smaller y comes first.
     """
-    rect = cv2.minAreaRect(np.asarray(points).reshape(-1, 1, 2).astype(np.int32))
+    rect = cv2.minAreaRect(np.asarray(points).reshape(-1, 1, 2).astype(np.int32, copy=False))
     corners = cv2.boxPoints(rect)
-    pts = corners[np.argsort(corners[:, 0], kind="stable")]
-    top_left, bottom_left = (0, 1) if pts[1, 1] > pts[0, 1] else (1, 0)
-    top_right, bottom_right = (2, 3) if pts[3, 1] > pts[2, 1] else (3, 2)
-    return pts[[top_left, top_right, bottom_right, bottom_left]], min(rect[1])
+    xs, ys = corners[:, 0].tolist(), corners[:, 1].tolist()
+    a, b, c, d = sorted(range(4), key=xs.__getitem__)  # stable, as argsort(kind="stable")
+    top_left, bottom_left = (a, b) if ys[b] > ys[a] else (b, a)
+    top_right, bottom_right = (c, d) if ys[d] > ys[c] else (d, c)
+    return corners[[top_left, top_right, bottom_right, bottom_left]], min(rect[1])
 
 
 def sort_order(boxes: Sequence[np.ndarray]) -> list[int]:

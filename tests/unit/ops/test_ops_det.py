@@ -177,6 +177,28 @@ def test_order_points_clockwise_from_top_left() -> None:
     assert order_points_clockwise(shuffled).tolist() == [[10, 10], [50, 10], [50, 40], [10, 40]]
 
 
+def _reference_order(pts: np.ndarray) -> np.ndarray:
+    """PaddleOCR's order_points_clockwise, numpy as it is written there."""
+    rect = np.zeros((4, 2), dtype=np.float32)
+    s = pts.sum(axis=1)
+    rect[0], rect[2] = pts[np.argmin(s)], pts[np.argmax(s)]
+    rest = np.delete(pts, (np.argmin(s), np.argmax(s)), axis=0)
+    diff = np.diff(np.array(rest), axis=1)
+    rect[1], rect[3] = rest[np.argmin(diff)], rest[np.argmax(diff)]
+    return rect
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.float32])
+def test_order_points_clockwise_picks_as_argmin_and_argmax_do(dtype: type) -> None:
+    """Ties included: small coordinates make equal sums and differences common, and a
+    quad of one repeated point makes the first minimum and maximum the same corner."""
+    rng = np.random.default_rng(7)
+    quads = [rng.integers(0, 4, (4, 2)).astype(dtype) for _ in range(500)]
+    quads.append(np.full((4, 2), 3, dtype))
+    for quad in quads:
+        assert order_points_clockwise(quad).tolist() == _reference_order(quad).tolist()
+
+
 def test_filter_orders_clips_and_drops_thin_boxes() -> None:
     boxes = [
         np.array([[60, 5], [95, 5], [95, -3], [60, -3]], np.int32),  # clipped at y=0, 35×5

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ocrserve.errors import ModelError
+from ocrserve.errors import InvalidInput, ModelError
 from ocrserve.runtimes import RuntimeOptions, load_runtime
 
 torch = pytest.importorskip("torch")
@@ -136,6 +136,46 @@ def _det_input(page: Path) -> tuple[np.ndarray, Any]:
     return det_ops.det_preprocess(cv2.imread(str(page)), _det_params())
 
 
+def test_the_device_lookup_gives_the_hosts_bits() -> None:
+    """lookup_nchw (the normalisation the torch runtime runs on its device) against the
+    host's cv2.LUT path, compared as raw float32 bits, on every uint8 value."""
+    from ocrserve.ops.det import DET_TABLES, det_normalize
+    from ocrserve.runtimes.torch import lookup_nchw
+
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, (2, 64, 96, 3), dtype=np.uint8)
+    images[0, 0, :, :] = np.arange(256, dtype=np.uint8)[:96, None]  # every value appears
+    images[1, 0, :, :] = np.arange(160, 256, dtype=np.uint8)[:, None]
+    tables = torch.from_numpy(DET_TABLES.reshape(-1))
+    offsets = torch.arange(3, dtype=torch.int64) * DET_TABLES.shape[1]
+    got = lookup_nchw(torch.from_numpy(images), tables, offsets).numpy()
+    expected = np.stack([det_normalize(image) for image in images])
+    assert got.shape == expected.shape and got.dtype == np.float32
+    np.testing.assert_array_equal(got.view(np.uint32), expected.view(np.uint32))
+
+
+def test_images_in_give_the_detector_output_tensors_in_give(sign: Path) -> None:
+    """A runtime that accepted images computes the same map from the uint8 page as from
+    the host-normalised tensor (the model's input is the same bits), and refuses images
+    before it accepted them; the other backends decline."""
+    import cv2
+
+    from ocrserve.ops import det as det_ops
+
+    folder = REPOSITORY / "ch_PP-OCRv2_det/1"
+    page, _ = det_ops.det_prepare(cv2.imread(str(sign)), _det_params())
+    runtime = load_runtime("torch", folder, "onnx", OPTIONS)
+    with pytest.raises(InvalidInput, match="float32"):
+        runtime.run(page[None])
+    assert runtime.accept_images(det_ops.DET_TABLES)
+    from_tensor = runtime.run(det_ops.det_normalize(page)[None])
+    np.testing.assert_array_equal(runtime.run(page[None]), from_tensor)
+    with pytest.raises(InvalidInput, match="dimension 1 must be 3"):
+        runtime.run(np.zeros((1, 64, 64, 4), np.uint8))
+    assert not load_runtime("onnxruntime", folder, "onnx", OPTIONS).accept_images(
+        det_ops.DET_TABLES)
+
+
 def test_static_values_are_planned_once_per_shape() -> None:
     runtime = load_runtime("torch", REPOSITORY / "ch_PP-OCRv2_rec/1", "onnx", OPTIONS)
     graph = runtime._graph  # type: ignore[attr-defined]
@@ -174,6 +214,8 @@ def test_the_pipeline_reads_the_same_text_on_torch_as_on_onnxruntime(sign: Path)
             params = convert.ocr_params(settings, pb.DetectionParams(),
                                         pb.ClassificationParams(), pb.RecognitionParams(), None)
             lines = (await Pipeline(engine).ocr(image, params)).value
+            det = engine._table.entries["det"].serving  # type: ignore[attr-defined]
+            assert not det.shaper.images_to_runtime  # a CPU: the host's LUT is faster
             return [(line.text, line.score) for line in lines]
         finally:
             await engine.close()
@@ -220,4 +262,41 @@ def test_shapes_beyond_the_captured_ones_run_eagerly_with_the_same_results() -> 
     for shape in [(6, 3, 32, 320), (3, 3, 32, 96), (6, 3, 32, 320)]:
         x = batch(shape)
         assert float(np.abs(cuda.run(x) - cpu.run(x)).max()) < 1e-4, shape
-    assert list(cuda._captured) == [(6, 3, 32, 320)]  # type: ignore[attr-defined]
+    assert list(cuda._captured) == [("<f4", (6, 3, 32, 320))]  # type: ignore[attr-defined]
+
+
+@needs_cuda
+def test_the_engine_hands_a_gpu_the_detectors_images() -> None:
+    from ocrserve.engine.engine import Engine
+    from ocrserve.settings import Settings
+
+    async def shapers() -> dict[str, bool]:
+        settings = Settings(backend="torch", model_repository=str(REPOSITORY),
+                            slot=("det=ch_PP-OCRv2_det",))
+        engine = Engine.from_settings(settings, "cuda:0")
+        await engine.start()
+        try:
+            det = engine._table.entries["det"].serving  # type: ignore[attr-defined]
+            return {"images": det.shaper.images_to_runtime}
+        finally:
+            await engine.close()
+
+    assert asyncio.run(shapers()) == {"images": True}
+
+
+@needs_cuda
+def test_cuda_graphs_capture_the_lookup_of_images(sign: Path) -> None:
+    """Images in on CUDA: the lookup is captured with the model, and a replay on another
+    page gives what the CPU computes from that page's host-normalised tensor."""
+    import cv2
+
+    from ocrserve.ops import det as det_ops
+
+    folder = REPOSITORY / "ch_PP-OCRv2_det/1"
+    cpu = load_runtime("torch", folder, "onnx", OPTIONS)
+    cuda = load_runtime("torch", folder, "onnx", RuntimeOptions(device="cuda:0"))
+    assert cuda.accept_images(det_ops.DET_TABLES)
+    page, _ = det_ops.det_prepare(cv2.imread(str(sign)), _det_params())
+    for flipped in (page, np.ascontiguousarray(page[::-1])):  # capture, then replay
+        expected = cpu.run(det_ops.det_normalize(flipped)[None])
+        assert float(np.abs(cuda.run(flipped[None]) - expected).max()) < 1e-4

@@ -10,7 +10,10 @@ a ``group_key``; a shaper decides that key and how to pad:
   results equal PaddleOCR's.  With buckets an item is zero-padded (after
   normalisation) bottom/right to its bucket and the output map cropped back:
   different sizes batch together and every shape can be warmed, at the price
-  of small box differences near the padded edges.
+  of small box differences near the padded edges.  ``images_to_runtime``
+  (a runtime that normalises on its device, see ``Runtime.accept_images``):
+  the batch stays uint8 NHWC, the images merely stacked; only without
+  buckets, as padding must be zero after normalisation, which no uint8 is.
 - cls: fixed 3x48x192 inputs; everything batches together.
 - rec: an item is a crop resized to the model height and already padded as
   PaddleOCR would pad it (``pipeline.rec_tensors``).  By default only items
@@ -74,6 +77,12 @@ class DetShaper:
     #: Inputs larger than this are rare (the default limit_side_len is 960): their
     #: buckets are not warmed.
     warm_limit: int = 960
+    #: Batches of uint8 NHWC images for a runtime that accepted them (module docstring).
+    images_to_runtime: bool = False
+
+    def __post_init__(self) -> None:
+        if self.images_to_runtime and self.buckets:
+            raise ValueError("image batches cannot be padded to buckets")
 
     def check(self, item: np.ndarray) -> None:
         if item.dtype != np.uint8 or item.ndim != 3 or item.shape[2] != 3:
@@ -93,6 +102,8 @@ class DetShaper:
 
     def assemble(self, items: Sequence[np.ndarray]) -> np.ndarray:
         h, w = self.bucket(max(i.shape[0] for i in items), max(i.shape[1] for i in items))
+        if self.images_to_runtime:  # no buckets: every item is h x w
+            return np.stack(items)
         if all(i.shape[:2] == (h, w) for i in items):  # no padding: normalise in place
             batch = np.empty((len(items), 3, h, w), np.float32)
             for n, item in enumerate(items):
@@ -112,6 +123,8 @@ class DetShaper:
     def warmup_batches(self, max_batch_size: int) -> list[np.ndarray]:
         sides = [b for b in self.buckets if b <= bucket_up(self.warm_limit, self.buckets, 32)]
         sides = sides or [self.warm_limit // 32 * 32]  # no buckets: warm one typical shape
+        if self.images_to_runtime:
+            return [np.zeros((1, h, w, 3), np.uint8) for h in sides for w in sides]
         return [np.zeros((1, 3, h, w), np.float32) for h in sides for w in sides]
 
 

@@ -31,6 +31,7 @@ from ocrserve.memory import in_use_bytes
 from ocrserve.models.catalog import rec_num_classes
 from ocrserve.models.repository import InstalledModel, file_problems
 from ocrserve.models.slots import SlotSpec
+from ocrserve.ops.det import DET_TABLES
 from ocrserve.runtimes import Runtime, RuntimeOptions, load_runtime
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,14 @@ def _flow() -> str | None:
     return None if current == NO_REQUEST else current
 
 
-def make_shaper(cfg: SlotConfig) -> Shaper:
+def make_shaper(cfg: SlotConfig, runtime: Runtime) -> Shaper:
     model = cfg.model
     if model.kind == "det":
-        return DetShaper(cfg.det_buckets, cfg.det_warm_limit)
+        # Without buckets, a runtime that normalises on its GPU gets the images.  Not on
+        # a CPU: cv2.LUT is ~10x faster there than torch's gather (BENCHMARKS.md).
+        on_device = (not cfg.det_buckets and cfg.runtime.gpu_id is not None
+                     and runtime.accept_images(DET_TABLES))
+        return DetShaper(cfg.det_buckets, cfg.det_warm_limit, images_to_runtime=on_device)
     shape = model.input_shape
     if model.kind == "cls":
         return ClsShaper(int(shape[1] or 48), int(shape[2] or 192))
@@ -99,7 +104,7 @@ class LoadedSlot:
     def __init__(self, cfg: SlotConfig, runtime: Runtime, executor: Executor) -> None:
         self.cfg = cfg
         self.runtime = runtime
-        self.shaper = make_shaper(cfg)
+        self.shaper = make_shaper(cfg, runtime)
         self.executor = executor
         self.metrics = SlotMetrics(cfg.slot, cfg.model.name, cfg.model.version)
         self.batcher = DynamicBatcher(self._run_batch, cfg.policy, name=cfg.slot,

@@ -130,20 +130,20 @@ def det_input_size(height: int, width: int, limit_side_len: int,
 
 def imagenet_normalize(img: np.ndarray) -> np.ndarray:
     """NormalizeImage's float32 arithmetic on a BGR uint8 (H, W, 3) image, in HWC: the
-    definition :data:`_NORMALIZED` tabulates."""
+    definition :data:`DET_TABLES` tabulates."""
     normalized: np.ndarray = (img.astype(np.float32) * _SCALE - _MEAN) / _STD
     return normalized
 
 
 #: imagenet_normalize of each uint8 value per channel (see ocrserve.ops.lookup)
-_NORMALIZED = value_tables(imagenet_normalize)
+DET_TABLES = value_tables(imagenet_normalize)
 
 
 def det_normalize(img: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """BGR uint8 (H, W, 3) -> CHW float32 ``(x / 255 - mean) / std`` with ImageNet statistics:
     :func:`imagenet_normalize` transposed, bit for bit, through lookup tables (into ``out``
     when given, see :func:`ocrserve.ops.lookup.lookup_chw`)."""
-    return lookup_chw(img, _NORMALIZED, out)
+    return lookup_chw(img, DET_TABLES, out)
 
 
 def det_prepare(img: np.ndarray, params: DetParams) -> tuple[np.ndarray, ShapeInfo]:

@@ -105,6 +105,18 @@ class Runtime(Protocol):
         """
         ...
 
+    def accept_images(self, tables: np.ndarray) -> bool:
+        """Offer uint8 images instead of normalised tensors, from now on.
+
+        ``tables`` are per-channel lookup tables ((C, 256) float32, see
+        :mod:`ocrserve.ops.lookup`).  True: :meth:`run` takes, besides NCHW float32
+        batches, NHWC uint8 batches of images and maps each sample through its channel's
+        table on the model's device, giving bit for bit what the host would give.  On a
+        GPU that is a quarter of the bytes to copy and no per-pixel work on the engine's
+        CPU.  False: only float32 batches, normalised by the caller.
+        """
+        ...
+
     def release_memory(self) -> None:
         """Give back memory the library holds beyond what the model needs (called when
         the engine is idle; blocking, on the runtime's thread).  May do nothing."""
@@ -151,15 +163,29 @@ def check_batch(batch: np.ndarray, declared: Shape) -> np.ndarray:
         raise InvalidInput(f"batch must be float32, got {batch.dtype}")
     if batch.ndim != 4:
         raise InvalidInput(f"batch must be 4-D NCHW, got shape {batch.shape}")
-    if 0 in batch.shape:
-        raise InvalidInput(f"batch has an empty dimension: {batch.shape}")
-    for axis, (got, want) in enumerate(zip(batch.shape, declared, strict=False)):
+    _check_nchw(batch.shape, declared, "batch shape")
+    return np.ascontiguousarray(batch)
+
+
+def check_images(batch: np.ndarray, declared: Shape) -> np.ndarray:
+    """:func:`check_batch` for an NHWC uint8 batch of images (see ``accept_images``)."""
+    if batch.dtype != np.uint8 or batch.ndim != 4:
+        raise InvalidInput(f"an image batch must be 4-D NHWC uint8, got {batch.dtype} "
+                           f"{batch.shape}")
+    n, height, width, channels = batch.shape
+    _check_nchw((n, channels, height, width), declared, f"image batch {batch.shape} (NHWC) as")
+    return np.ascontiguousarray(batch)
+
+
+def _check_nchw(shape: tuple[int, ...], declared: Shape, what: str) -> None:
+    if 0 in shape:
+        raise InvalidInput(f"{what} {shape} has an empty dimension")
+    for axis, (got, want) in enumerate(zip(shape, declared, strict=False)):
         if want is not None and got != want:
             raise InvalidInput(
-                f"batch shape {batch.shape} does not match the model's declared "
+                f"{what} {shape} does not match the model's declared "
                 f"input {declared}: dimension {axis} must be {want}"
             )
-    return np.ascontiguousarray(batch)
 
 
 def as_output(array: np.ndarray) -> np.ndarray:

@@ -89,6 +89,9 @@ class OnnxRuntime:
             ) from exc
         return as_output(output)
 
+    def accept_images(self, tables: np.ndarray) -> bool:
+        return False  # takes host arrays: the engine normalises them first (cv2.LUT)
+
     def release_memory(self) -> None:
         """Shrink the arena to what a run needs.  onnxruntime shrinks only at the end
         of a run, so the smallest input seen is run once more, with that option."""

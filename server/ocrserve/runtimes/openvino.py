@@ -116,6 +116,9 @@ class OpenVinoRuntime:
             raise ModelError(f"openvino inference failed on a {batch.shape} batch: {exc}") from exc
         return as_output(outputs[0] if len(outputs) == 1 else np.concatenate(outputs))
 
+    def accept_images(self, tables: np.ndarray) -> bool:
+        return False  # takes host arrays: the engine normalises them first (cv2.LUT)
+
     def release_memory(self) -> None:
         """After an oversized input, compile again and rewarm the recent shapes (see the
         module docstring); otherwise nothing holds memory beyond the model's needs."""

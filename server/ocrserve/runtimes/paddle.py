@@ -85,6 +85,9 @@ class PaddleRuntime:
             raise ModelError(f"paddle inference failed on a {batch.shape} batch: {exc}") from exc
         return as_output(output)
 
+    def accept_images(self, tables: np.ndarray) -> bool:
+        return False  # takes host arrays: the engine normalises them first (cv2.LUT)
+
     def release_memory(self) -> None:
         """Nothing to do: Paddle's CPU allocator frees to the heap, which the engine trims,
         and its per-shape MKLDNN cache is capped (``shape_cache_size``)."""

@@ -27,6 +27,14 @@ slots measure the device's memory at load, memory.py).
 TF32 is off: with it, det differs from Paddle by 2e-2, without it by at most
 4e-5 (docs/facts.md).
 
+Images in.  The engine's detector hands this runtime the resized pages as uint8
+(``accept_images``): they cross to the device at a quarter of the float32 bytes,
+and the normalisation runs there, inside the captured graph, as a lookup of
+every sample in its channel's table (:func:`lookup_nchw`).  The tables are the
+host's (ops/lookup.py), so the model gets the same bits either way.  It works on
+the CPU too (``make test`` checks it there), but the engine asks for it on a GPU
+only: on a CPU torch's gather is ~10x slower than the host's cv2.LUT.
+
 ``precision=fp16`` runs weights and activations in float16 (onnx_graph.py casts
 the input on entry and the output back to float32 inside the graph call, so a
 captured CUDA graph holds the casts and the engine keeps float32).  The CPU runs
@@ -49,6 +57,7 @@ from ocrserve.runtimes.base import (
     Shape,
     as_output,
     check_batch,
+    check_images,
     declared_shape,
     require_file,
     require_format,
@@ -73,52 +82,75 @@ class TorchRuntime:
         self.output_shape = output_shape
         self._device = graph.device
         self._capacity = options.shape_cache_size
-        self._captured: dict[tuple[int, ...], tuple[Any, torch.Tensor, torch.Tensor]] = {}
+        self._captured: dict[tuple[str, tuple[int, ...]],
+                             tuple[Any, torch.Tensor, torch.Tensor]] = {}
+        #: (C * 256,) lookup tables and each channel's offset into them (accept_images)
+        self._tables: tuple[torch.Tensor, torch.Tensor] | None = None
         cuda = self._device.type == "cuda"
         self._pool = torch.cuda.graph_pool_handle() if cuda else None
         self._stream = torch.cuda.Stream(self._device) if cuda else None
 
+    def accept_images(self, tables: np.ndarray) -> bool:
+        channels, levels = tables.shape
+        if tables.dtype != np.float32 or channels != self.input_shape[1]:
+            raise ValueError(f"lookup tables {tables.dtype} {tables.shape} do not fit the "
+                             f"input {self.input_shape}")
+        flat = torch.from_numpy(np.ascontiguousarray(tables).reshape(-1)).to(self._device)
+        offsets = torch.arange(channels, device=self._device, dtype=torch.int64) * levels
+        self._tables = flat, offsets
+        return True
+
     def run(self, batch: np.ndarray) -> np.ndarray:
         if self._graph is None:
             raise FailedPrecondition("torch runtime is closed")
-        batch = check_batch(batch, self.input_shape)
+        if batch.dtype == np.uint8 and self._tables is not None:
+            batch = check_images(batch, self.input_shape)
+        else:
+            batch = check_batch(batch, self.input_shape)
         try:
             with torch.inference_mode():
                 if self._stream is not None:
                     with torch.cuda.stream(self._stream):
                         output = self._replay(batch).cpu()  # waits for this stream only
                 else:
-                    output = self._graph(torch.from_numpy(batch))
+                    output = self._forward(torch.from_numpy(batch))
                 return as_output(output.numpy())
         except (InvalidInput, ModelError):
             raise
         except Exception as exc:
             raise ModelError(f"torch inference failed on a {batch.shape} batch: {exc}") from exc
 
-    def _replay(self, batch: np.ndarray) -> torch.Tensor:
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """The model on a float32 NCHW batch, or on uint8 NHWC images (looked up first)."""
         assert self._graph is not None
-        entry = self._captured.get(batch.shape)
+        if batch.dtype == torch.uint8:
+            assert self._tables is not None  # run() checked
+            batch = lookup_nchw(batch, *self._tables)
+        return self._graph(batch)
+
+    def _replay(self, batch: np.ndarray) -> torch.Tensor:
+        key = (batch.dtype.str, batch.shape)
+        entry = self._captured.get(key)
         if entry is None:
             if len(self._captured) >= self._capacity:  # beyond the captured shapes: eager
-                return self._graph(torch.from_numpy(batch).to(self._device))
-            entry = self._captured[batch.shape] = self._capture(batch)
+                return self._forward(torch.from_numpy(batch).to(self._device))
+            entry = self._captured[key] = self._capture(batch)
         graph, static_input, static_output = entry
         static_input.copy_(torch.from_numpy(batch), non_blocking=False)
         graph.replay()
         return static_output
 
     def _capture(self, batch: np.ndarray) -> tuple[Any, torch.Tensor, torch.Tensor]:
-        assert self._graph is not None
         static_input = torch.from_numpy(batch).to(self._device)
         side = torch.cuda.Stream(self._device)
         side.wait_stream(torch.cuda.current_stream(self._device))
         with torch.cuda.stream(side):
             for _ in range(2):  # plans the shape's static values, warms the kernels
-                self._graph(static_input)
+                self._forward(static_input)
         torch.cuda.current_stream(self._device).wait_stream(side)
         cuda_graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(cuda_graph, pool=self._pool):
-            static_output = self._graph(static_input)
+            static_output = self._forward(static_input)
         return cuda_graph, static_input, static_output
 
     def release_memory(self) -> None:
@@ -129,6 +161,15 @@ class TorchRuntime:
         self._graph = None
         self._captured.clear()
         self.release_memory()
+
+
+def lookup_nchw(images: torch.Tensor, tables: torch.Tensor,
+                offsets: torch.Tensor) -> torch.Tensor:
+    """``tables[c * 256 + images[n, h, w, c]]`` as an NCHW float32 tensor, on the images'
+    device: :func:`ocrserve.ops.lookup.lookup_chw` for a batch.  One gather, nothing read
+    back to the host, so a CUDA graph can hold it."""
+    index = images.to(torch.int64) + offsets
+    return tables[index].permute(0, 3, 1, 2).contiguous()
 
 
 def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> TorchRuntime:

@@ -41,6 +41,23 @@ def test_det_batch_is_the_normalised_tensor_bit_for_bit() -> None:
         np.testing.assert_array_equal(batch[n], det_normalize(item))
 
 
+def test_det_images_for_a_runtime_that_normalises_them_are_only_stacked() -> None:
+    """A runtime that accepted images (torch: it normalises on its device) gets the uint8
+    pages as they came, and is warmed with images too; buckets would need padding, which
+    has no uint8 value, so they and images exclude each other."""
+    shaper = DetShaper((), images_to_runtime=True)
+    items = [image(64, 96, value) for value in (0, 7, 255)]
+    batch = shaper.assemble(items)
+    assert batch.dtype == np.uint8 and batch.shape == (3, 64, 96, 3)
+    np.testing.assert_array_equal(batch, np.stack(items))
+    np.testing.assert_array_equal(shaper.split(np.zeros((3, 1, 64, 96), np.float32), items)[0],
+                                  np.zeros((64, 96), np.float32))
+    assert [(b.dtype, b.shape) for b in shaper.warmup_batches(4)] == [
+        (np.uint8, (1, 960, 960, 3))]
+    with pytest.raises(ValueError, match="buckets"):
+        DetShaper((320, 640), images_to_runtime=True)
+
+
 def test_det_buckets_pad_and_crop_back() -> None:
     shaper = DetShaper((320, 640))
     a, b = image(320, 320, 1), image(288, 608, 2)

@@ -15,6 +15,7 @@ from ocrserve.runtimes.base import (
     RuntimeOptions,
     as_output,
     check_batch,
+    check_images,
     declared_shape,
     require_file,
 )
@@ -74,6 +75,24 @@ def test_check_batch_accepts_and_makes_contiguous() -> None:
 def test_check_batch_rejects(batch: np.ndarray, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         check_batch(batch, (None, 3, 48, None))
+
+
+@pytest.mark.parametrize(
+    ("images", "message"),
+    [
+        (np.zeros((1, 48, 8, 3), dtype=np.float32), "NHWC uint8"),
+        (np.zeros((48, 8, 3), dtype=np.uint8), "NHWC uint8"),
+        (np.zeros((1, 48, 0, 3), dtype=np.uint8), "empty"),
+        (np.zeros((1, 48, 8, 4), dtype=np.uint8),
+         r"\(1, 48, 8, 4\) \(NHWC\).*dimension 1 must be 3"),
+        (np.zeros((1, 32, 8, 3), dtype=np.uint8), "dimension 2 must be 48"),
+    ],
+)
+def test_check_images_rejects_in_the_callers_layout(images: np.ndarray, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        check_images(images, (None, 3, 48, None))
+    assert check_images(np.zeros((2, 48, 8, 3), np.uint8), (None, 3, 48, None)).shape == (
+        2, 48, 8, 3)
 
 
 def test_as_output_is_contiguous_float32() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,13 @@ def machine_description() -> str:
 
 
 def update_section(path: Path, doc: dict[str, Any], table: str) -> None:
-    command = " ".join(doc["argv"])
-    key = hashlib.sha1(command.encode()).hexdigest()[:8]
+    # The key hashes the plain join, as it always has, so sections written before the
+    # command was shown shell-quoted are still found; the line shows it runnable as is.
+    key = hashlib.sha1(" ".join(doc["argv"]).encode()).hexdigest()[:8]
     begin, end = f"<!-- bench:{key} begin -->", f"<!-- bench:{key} end -->"
     section = "\n".join([
         begin,
-        f"`{command}` — {doc['date']}, {doc['machine']}",
+        f"`{shlex.join(doc['argv'])}` — {doc['date']}, {doc['machine']}",
         "",
         table,
         end,

@@ -47,6 +47,9 @@ MMAP_THRESHOLD = 256 * 1024
 #: 1 ms each), and ``ocr-bench memory`` still found both front-ends at +0 % after
 #: the burst of large pages (BENCHMARKS.md, "Front-end buffers from the heap").
 FRONTEND_MMAP_THRESHOLD = 8 * MIB
+#: A front-end gives memory back when idle only after growing this much (IdleTrim): a
+#: trim costs it ~36 ms (gc.collect), and ``ocr-bench memory`` allows +25 % of ~80 MiB.
+FRONTEND_TRIM_GROWTH = 16 * MIB
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -132,23 +135,35 @@ def trim() -> None:
 
 
 class IdleTrim:
-    """Gives memory back soon after the process goes idle, at most once per ``interval_s``.
+    """Gives memory back once the process has been idle for ``delay_s``, at most once per
+    ``interval_s``.
 
-    A trim walks the heap (milliseconds for a few hundred MB), so it is done when
-    the last request in flight finishes, not after every one; and ``delay_s`` after
-    that moment, because the request and its response are still referenced while
-    gRPC sends the answer.  It runs on the event loop (a ``call_later``); without a
-    running loop, idle moments do nothing.
+    A trim collects garbage and walks the heap (tens of milliseconds in a front-end),
+    on the event loop (a ``call_later``), so it must not land inside a request: it is
+    scheduled when the last request in flight finishes (:meth:`idle`) and called off
+    when the next one starts (:meth:`busy`).  Before that was so, one caller sending
+    one image after another (each ~0.5 s) had a trim land in nearly every request: in
+    the front-end ~24 ms of CPU per 720p image, more than all its pixel work, and as
+    long a stall of its event loop (BENCHMARKS.md, "Idle trims").  ``delay_s`` also
+    lets gRPC finish sending the answer, which holds the request and its response.
+    With ``min_growth_bytes`` an idle moment gives back only when the process's RSS
+    has grown that much since the last time it did: with light traffic a front-end is
+    idle between nearly every two requests, and most of those moments find nothing to
+    give back.  Without a running loop, idle moments do nothing.
     """
 
     def __init__(self, interval_s: float = 1.0, delay_s: float = 0.5, *,
-                 release: Callable[[], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 release: Callable[[], None] | None = None, min_growth_bytes: int = 0,
+                 clock: Callable[[], float] = time.monotonic,
+                 rss: Callable[[], int] = rss_bytes) -> None:
         """``release`` does the giving back (default :func:`trim`)."""
         self._release = release or trim
         self._interval_s = interval_s
         self._delay_s = delay_s
+        self._min_growth = min_growth_bytes
         self._clock = clock
+        self._rss = rss
+        self._floor = 0  # RSS after the last release
         self._last = -float("inf")
         self._pending: asyncio.TimerHandle | None = None
         self.trims = 0
@@ -160,8 +175,17 @@ class IdleTrim:
         with contextlib.suppress(RuntimeError):  # no running loop
             self._pending = asyncio.get_running_loop().call_later(wait, self._trim)
 
+    def busy(self) -> None:
+        """A request started: a trim not yet begun waits for the next idle moment."""
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+
     def _trim(self) -> None:
         self._pending = None
+        if self._min_growth and self._rss() < self._floor + self._min_growth:
+            return
         self._last = self._clock()
         self.trims += 1
         self._release()
+        self._floor = self._rss() if self._min_growth else 0

@@ -109,6 +109,31 @@ def items(count: int = 2) -> list[np.ndarray]:
     return [rng.random((3, 32, 40 + 8 * i), dtype=np.float32) for i in range(count)]
 
 
+def test_the_engine_hears_when_it_goes_busy_and_idle(sock: Path) -> None:
+    """What the engine's IdleTrim is driven by: busy when a call arrives with none in
+    flight, idle when the last one ends; overlapping calls make one busy period."""
+    events: list[str] = []
+
+    async def main() -> None:
+        async with asyncio.timeout(5):
+            engine = Doubler()
+            server = EngineServer(engine, str(sock), on_idle=lambda: events.append("idle"),
+                                  on_busy=lambda: events.append("busy"))
+            await server.start()
+            client = EngineClient(str(sock), connect_timeout_s=1)
+            try:
+                await client.start()
+                events.clear()  # the client's own describe call on connecting
+                await client.infer("rec", items(1))
+                await asyncio.gather(client.infer("rec", items(1)), client.infer("rec", items(2)))
+                await asyncio.sleep(0.05)  # the idle callback follows the reply
+            finally:
+                await client.close()
+                await server.close(grace_s=0)
+    asyncio.run(main())
+    assert events == ["busy", "idle", "busy", "idle"]
+
+
 def test_slots_are_described_and_results_come_back_equal(sock: Path) -> None:
     async def scenario(engine: Doubler, client: EngineClient, server: EngineServer) -> None:
         assert client.slots() == SLOTS

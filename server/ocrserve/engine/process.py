@@ -48,7 +48,8 @@ async def serve_engine(settings: Settings, device: str, socket_path: str) -> Non
         background.add(task)  # keep a reference until it is done
         task.add_done_callback(background.discard)
 
-    server = EngineServer(engine, socket_path, on_idle=IdleTrim(release=release).idle)
+    trim = IdleTrim(release=release)
+    server = EngineServer(engine, socket_path, on_idle=trim.idle, on_busy=trim.busy)
     await server.start()
     log.info("engine on %s serving %s at %s", device, ", ".join(engine.slots()), socket_path)
     await stop.wait()

@@ -244,6 +244,7 @@ class _Peer(_FrameProtocol):
             if task is not None:
                 task.cancel()
             return
+        self._server.call_started()
         task = asyncio.create_task(self._answer(header, tensors))
         self.tasks[call_id] = task
         task.add_done_callback(lambda _: self._done(call_id))
@@ -299,11 +300,14 @@ class EngineServer:
     """
 
     def __init__(self, engine: ServedInference, path: str,
-                 on_idle: Callable[[], None] | None = None) -> None:
-        """``on_idle`` is called each time the last call in flight ends."""
+                 on_idle: Callable[[], None] | None = None,
+                 on_busy: Callable[[], None] | None = None) -> None:
+        """``on_idle`` is called each time the last call in flight ends, ``on_busy`` when
+        a call starts with none in flight (memory.IdleTrim)."""
         self.path = path
         self._engine = engine
         self._on_idle = on_idle
+        self._on_busy = on_busy
         self._server: asyncio.Server | None = None
         self._peers: set[_Peer] = set()
         self._listening = False  # to the engine's slot changes
@@ -339,6 +343,11 @@ class EngineServer:
             await self._server.wait_closed()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
+
+    def call_started(self) -> None:
+        """A call is about to start (called by the peer)."""
+        if self._on_busy is not None and not any(peer.tasks for peer in self._peers):
+            self._on_busy()
 
     def call_done(self) -> None:
         """A call ended (called by the peer)."""

@@ -26,8 +26,10 @@ class Admission:
 
     def __init__(self, budget: int, per_request: int,
                  on_idle: Callable[[], None] | None = None,
-                 on_change: Callable[[int], None] | None = None) -> None:
-        """``on_idle`` is called each time the last request in flight finishes;
+                 on_change: Callable[[int], None] | None = None,
+                 on_busy: Callable[[], None] | None = None) -> None:
+        """``on_idle`` is called each time the last request in flight finishes and
+        ``on_busy`` when one starts with none in flight (memory.IdleTrim);
         ``on_change`` with the pixels in flight whenever they change (spread.py's board)."""
         if per_request > budget:
             raise ValueError(f"a request limit of {per_request} over the budget {budget} "
@@ -35,6 +37,7 @@ class Admission:
         self.budget = budget
         self.per_request = per_request
         self._on_idle = on_idle
+        self._on_busy = on_busy
         self._on_change = on_change
         self.in_flight = 0
         self.requests = 0
@@ -58,6 +61,8 @@ class Admission:
                 reason=Reason.SERVER_OVERLOADED,
                 metadata={"limit": self.budget, "value": self.in_flight + cost,
                           "setting": "max_inflight_pixels"})
+        if not self.requests and self._on_busy is not None:
+            self._on_busy()
         self.in_flight += cost
         self.requests += 1
         self._changed()

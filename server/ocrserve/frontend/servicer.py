@@ -41,7 +41,7 @@ from ocrserve.frontend.admission import Admission
 from ocrserve.frontend.errors import status_of
 from ocrserve.frontend.response_cache import ResponseCache, cache_key
 from ocrserve.frontend.stream import FrameStream, StreamCounters
-from ocrserve.memory import IdleTrim
+from ocrserve.memory import FRONTEND_TRIM_GROWTH, IdleTrim
 from ocrserve.metrics import families
 from ocrserve.metrics.cpu import cpu_of, metered
 from ocrserve.models.catalog import load_catalog
@@ -121,10 +121,11 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
         self._inference = inference
         self._settings = settings
         self._executor = executor
+        # a burst of large images leaves no peak behind
+        trim = IdleTrim(min_growth_bytes=FRONTEND_TRIM_GROWTH)
         self._admission = admission or Admission(
             settings.max_inflight_pixels, settings.max_request_pixels,
-            on_idle=IdleTrim().idle,  # a burst of large images leaves no peak behind
-            on_change=on_load)
+            on_idle=trim.idle, on_busy=trim.busy, on_change=on_load)
         self.cache = ResponseCache(settings.response_cache_mb * 1024 * 1024)
         self.streams = StreamCounters()
 

@@ -52,6 +52,17 @@ def test_idle_is_reported_when_the_last_request_ends() -> None:
     assert idle == [1]
 
 
+def test_busy_is_reported_when_the_first_request_starts() -> None:
+    events: list[str] = []
+    admission = Admission(budget=10, per_request=5, on_idle=lambda: events.append("idle"),
+                          on_busy=lambda: events.append("busy"))
+    with admission.admit(5), admission.admit(5):
+        assert events == ["busy"]
+    with admission.admit(1):
+        pass
+    assert events == ["busy", "idle", "busy", "idle"]
+
+
 def test_a_limit_over_the_budget_is_refused() -> None:
     with pytest.raises(ValueError):
         Admission(budget=10, per_request=11)

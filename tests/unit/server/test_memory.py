@@ -33,6 +33,50 @@ def test_a_quiet_moment_releases_once_after_the_delay() -> None:
     asyncio.run(scenario())
 
 
+def test_a_request_that_starts_calls_off_the_pending_trim() -> None:
+    """A trim is for a process that stays idle: one caller sending image after image
+    leaves it idle for moments only, and a trim must not land inside the next request."""
+    async def scenario() -> None:
+        released: list[float] = []
+        idle = IdleTrim(interval_s=0.0, delay_s=0.05, release=lambda: released.append(1))
+        for _ in range(3):  # back to back: busy again 10 ms after each idle moment
+            idle.idle()
+            await asyncio.sleep(0.01)
+            idle.busy()
+            await asyncio.sleep(0.06)
+        assert released == []
+        idle.idle()  # then quiet for good
+        await asyncio.sleep(0.08)
+        assert released == [1]
+        idle.busy()  # nothing pending: nothing to call off
+        assert idle.trims == 1
+
+    asyncio.run(scenario())
+
+
+def test_with_a_growth_floor_only_a_grown_process_gives_back() -> None:
+    """The first idle moment gives back and sets the floor; later ones give back only
+    once the RSS has grown ``min_growth_bytes`` past what the last release left."""
+    async def scenario() -> list[int]:
+        rss = [100]
+        released: list[int] = []
+
+        def release() -> None:
+            released.append(rss[0])
+            rss[0] -= 30  # what giving back gave back
+
+        idle = IdleTrim(interval_s=0.0, delay_s=0.01, release=release, min_growth_bytes=50,
+                        rss=lambda: rss[0])
+        for size in (120, 119, 130, 150):  # the first release leaves 90: the floor
+            rss[0] = size
+            idle.idle()
+            await asyncio.sleep(0.03)
+        assert idle.trims == 2
+        return released
+
+    assert asyncio.run(scenario()) == [120, 150]
+
+
 def test_idle_outside_an_event_loop_does_nothing() -> None:
     released: list[int] = []
     IdleTrim(release=lambda: released.append(1)).idle()

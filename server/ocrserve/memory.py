@@ -143,7 +143,7 @@ class IdleTrim:
     scheduled when the last request in flight finishes (:meth:`idle`) and called off
     when the next one starts (:meth:`busy`).  Before that was so, one caller sending
     one image after another (each ~0.5 s) had a trim land in nearly every request: in
-    the front-end ~24 ms of CPU per 720p image, more than all its pixel work, and as
+    the front-end ~30 ms of CPU per 720p image, more than all its pixel work, and as
     long a stall of its event loop (BENCHMARKS.md, "Idle trims").  ``delay_s`` also
     lets gRPC finish sending the answer, which holds the request and its response.
     With ``min_growth_bytes`` an idle moment gives back only when the process's RSS
@@ -188,4 +188,4 @@ class IdleTrim:
         self._last = self._clock()
         self.trims += 1
         self._release()
-        self._floor = self._rss() if self._min_growth else 0
+        self._floor = self._rss()

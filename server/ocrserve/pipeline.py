@@ -39,8 +39,6 @@ from ocrserve.output_memo import FrameMemo
 
 T = TypeVar("T")
 
-#: Widest recognizer input; wider crops are squeezed (PaddleOCR issue 7454: OOM).
-REC_MAX_WIDTH = 3200
 #: Model kinds whose outputs a stream's memo may answer (crops repeat; whole frames
 #: are StreamOcr's dedup).
 MEMO_KINDS = ("cls", "rec")
@@ -354,7 +352,7 @@ def rec_tensors(crops: Sequence[np.ndarray], height: int, group: int) -> list[np
     changes ~1 text in 10.  So each crop is padded here exactly as PaddleOCR
     would pad it; the engine then batches only crops of equal padded width,
     from any request, and the result does not depend on what else is queued.
-    Widths are capped at REC_MAX_WIDTH so a pathological aspect ratio cannot
+    Widths are capped at rec_ops.REC_MAX_WIDTH so a pathological aspect ratio cannot
     exhaust memory (PaddleOCR issue 7454).
     """
     ratios = np.array([c.shape[1] / float(c.shape[0]) for c in crops])
@@ -364,7 +362,7 @@ def rec_tensors(crops: Sequence[np.ndarray], height: int, group: int) -> list[np
         members = order[start:start + group]
         ratio = rec_ops.rec_max_wh_ratio([crops[i].shape[:2] for i in members], height,
                                          rec_ops.REC_BASE_WIDTH)
-        ratio = min(ratio, REC_MAX_WIDTH / height)
+        ratio = min(ratio, rec_ops.REC_MAX_WIDTH / height)
         for i in members:
             out[i] = rec_ops.rec_preprocess(crops[i], height, ratio)
     return out

@@ -165,6 +165,9 @@ class Settings:
     enable_mkldnn: bool = _opt(True, "use oneDNN (MKLDNN) with Paddle on CPU")
     gpu_memory_mb: int = _opt(500, "Paddle's initial GPU memory pool per slot, MiB")
     use_tensorrt: bool = _opt(False, "TensorRT on GPU (Paddle or onnxruntime)")
+    tensorrt_cache_dir: str = _opt(
+        "", "directory where TensorRT engines are kept across restarts (building one takes "
+        "minutes); empty: rebuilt at every load")
     precision: str = _opt(
         "fp32", "fp32 | fp16 (GPU; on the CPU: backend torch, or openvino where the CPU has "
         "fp16; onnxruntime and paddle run fp32 there)")
@@ -411,7 +414,8 @@ class Settings:
         return RuntimeOptions(
             device=device, cpu_threads=self.cpu_threads, cpu_streams=self.cpu_streams,
             enable_mkldnn=self.enable_mkldnn, gpu_memory_mb=self.gpu_memory_mb,
-            use_tensorrt=self.use_tensorrt, precision=self.precision,
+            use_tensorrt=self.use_tensorrt, tensorrt_cache_dir=self.tensorrt_cache_dir,
+            precision=self.precision,
             performance_hint=self.performance_hint, shape_cache_size=self.shape_cache_size,
         )
 

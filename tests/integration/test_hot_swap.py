@@ -489,3 +489,14 @@ def test_polling_swaps_in_new_versions_of_slots_that_follow_the_latest(
 
     engine = engine_for(repo, {"cls": f"{CLS}@onnx", "cls:pinned": f"{CLS}@1"}, poll_s=0.1)
     run(engine, scenario)
+
+
+def test_each_slot_gets_the_input_range_of_its_model(model_repository: Path) -> None:
+    """What TensorRT builds its engines for follows each slot's kind and batch size."""
+    settings = Settings(model_repository=str(model_repository), rec_max_batch_size=8,
+                        det_max_side_len=2048)
+    factory = SlotFactory.from_settings(settings, "cpu")
+    det = factory.config(parse_slot_spec(f"det={DET}")).runtime.input_range
+    rec = factory.config(parse_slot_spec(f"rec={REC}")).runtime.input_range
+    assert det is not None and det.max == (settings.det_max_batch_size, 3, 2048, 2048)
+    assert rec is not None and rec.max == (8, 3, 32, 3200)

@@ -303,3 +303,32 @@ def test_openvino_gives_back_the_memory_of_an_oversized_input() -> None:
         assert grown - before > 300  # the compiled model kept the large input's memory
         assert _rss_mb() - before < 100
         np.testing.assert_array_equal(runtime.run(small), expected)
+
+
+@needs_paddle
+def test_paddle_takes_the_tensorrt_shape_range() -> None:
+    """set_trt_dynamic_shape_info runs on a CPU build too: the arguments the GPU path
+    passes are the ones a real Config accepts."""
+    import paddle.inference as paddle_infer
+
+    from ocrserve.runtimes.base import ShapeRange
+    from ocrserve.runtimes.paddle import trt_shape_info
+
+    shapes = ShapeRange((1, 3, 32, 32), (4, 3, 960, 960), (4, 3, 4096, 4096))
+    low, high, opt = trt_shape_info("x", shapes)
+    assert (low, high, opt) == ({"x": [1, 3, 32, 32]}, {"x": [4, 3, 4096, 4096]},
+                                {"x": [4, 3, 960, 960]})
+    config = paddle_infer.Config()
+    config.set_trt_dynamic_shape_info(low, high, opt)
+    assert config.tensorrt_dynamic_shape_enabled()
+
+
+@needs_paddle
+def test_paddle_without_cuda_refuses_a_gpu_instead_of_using_the_cpu() -> None:
+    import paddle
+
+    if paddle.device.is_compiled_with_cuda():
+        pytest.skip("this paddlepaddle has CUDA")
+    options = RuntimeOptions(device="cuda:0")
+    with pytest.raises(ModelError, match="paddlepaddle-gpu"):
+        load_runtime("paddle", model_dir(CLS, "paddle"), "paddle", options)

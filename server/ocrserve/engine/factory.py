@@ -9,10 +9,11 @@ reads manifests only; nothing here loads a model.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ocrserve.engine.policy import BatchPolicy
+from ocrserve.engine.shapes import input_range
 from ocrserve.engine.slots import SlotConfig
 from ocrserve.errors import InvalidInput
 from ocrserve.models.repository import ModelRepository
@@ -30,6 +31,7 @@ class SlotFactory:
     det_buckets: tuple[int, ...] = ()
     rec_width_step: int = 1
     det_warm_limit: int = 960
+    det_max_side_len: int = 4096
     warmup: bool = True
 
     @classmethod
@@ -39,14 +41,21 @@ class SlotFactory:
             backend=settings.backend, runtime=settings.runtime_options(device),
             policy=settings.batch_policy, det_buckets=settings.det_buckets,
             rec_width_step=settings.rec_width_step,
-            det_warm_limit=settings.det_limit_side_len, warmup=settings.warmup,
+            det_warm_limit=settings.det_limit_side_len,
+            det_max_side_len=settings.det_max_side_len, warmup=settings.warmup,
         )
 
     def config(self, spec: SlotSpec) -> SlotConfig:
         """Resolve ``spec`` in the repository: NotFound, or InvalidInput for a wrong kind."""
+        model = resolve_model(self.repository, spec)
+        policy = self.policy(spec.slot)
+        shapes = input_range(model.kind, tuple(model.input_shape), policy.max_batch_size,
+                             det_limit=self.det_warm_limit, det_max_side=self.det_max_side_len,
+                             det_buckets=self.det_buckets, rec_width_step=self.rec_width_step)
         return SlotConfig(
-            slot=spec.slot, model=resolve_model(self.repository, spec), backend=self.backend,
-            runtime=self.runtime, policy=self.policy(spec.slot), det_buckets=self.det_buckets,
+            slot=spec.slot, model=model, backend=self.backend,
+            runtime=replace(self.runtime, input_range=shapes), policy=policy,
+            det_buckets=self.det_buckets,
             rec_width_step=self.rec_width_step, det_warm_limit=self.det_warm_limit,
             warmup=self.warmup, spec=spec,
         )

@@ -34,7 +34,8 @@ import numpy as np
 
 from ocrserve.errors import InvalidInput, ModelError
 from ocrserve.ops.det import det_normalize
-from ocrserve.ops.rec import REC_BASE_WIDTH
+from ocrserve.ops.rec import REC_BASE_WIDTH, REC_MAX_WIDTH
+from ocrserve.runtimes.base import Shape, ShapeRange
 
 #: Wider recognizer inputs are rare (a line over 20x as wide as tall) and costly to
 #: warm with Paddle on CPU: they pay their first-run cost when used.
@@ -166,6 +167,8 @@ class RecShaper:
 
     def check(self, item: np.ndarray) -> None:
         _check_chw(item, 3, self.height)
+        if item.shape[2] > REC_MAX_WIDTH:  # the front-ends squeeze wider crops
+            raise InvalidInput(f"recognizer input width {item.shape[2]} exceeds {REC_MAX_WIDTH}")
 
     def group_key(self, item: np.ndarray) -> Hashable:
         return self.padded_width(item.shape[2])
@@ -203,3 +206,36 @@ class RecShaper:
         widths = range(self.min_width, REC_WARM_MAX_WIDTH + 1, max(self.width_step, 64))
         return [np.zeros((n, 3, self.height, w), np.float32)
                 for w in widths for n in sorted({1, max_batch_size})]
+
+
+def input_range(kind: str, chw: Shape, max_batch_size: int, *, det_limit: int,
+                det_max_side: int, det_buckets: Sequence[int] = (),
+                rec_width_step: int = 1) -> ShapeRange:
+    """Every NCHW input the engine can give a ``kind`` model, and the one to tune for.
+
+    The bounds are the ones the server enforces: det sides are multiples of 32 up
+    to ``det_max_side_len`` (or the largest bucket), rec widths from PaddleOCR's 320
+    up to REC_MAX_WIDTH (after the width step), cls inputs are fixed.  Tuned for full batches at the
+    usual size (a ``det_limit`` square, a 320-wide line): the load at which speed
+    matters.  Used for TensorRT, whose engines accept nothing outside the range.
+    ``chw`` is the model's declared [C, H, W] (None where dynamic).
+    """
+    channels = chw[0] or 3
+    if kind == "det":
+        side = max(det_limit // 32 * 32, 32)
+        largest = max(det_max_side // 32 * 32, *det_buckets, side)
+        return ShapeRange((1, channels, 32, 32), (max_batch_size, channels, side, side),
+                          (max_batch_size, channels, largest, largest))
+    height, width = chw[1] or 48, chw[2] or 192  # cls defaults as in make_shaper
+    if kind == "cls":
+        shape = (channels, height, width)
+        return ShapeRange((1, *shape), (max_batch_size, *shape), (max_batch_size, *shape))
+    if kind == "rec":
+        if not chw[1]:
+            raise ModelError("unknown recognizer input height; set it on import")
+        shaper = RecShaper(height, rec_width_step)
+        narrowest, widest = shaper.padded_width(REC_BASE_WIDTH), shaper.padded_width(REC_MAX_WIDTH)
+        return ShapeRange((1, channels, height, narrowest),
+                          (max_batch_size, channels, height, narrowest),
+                          (max_batch_size, channels, height, widest))
+    raise ModelError(f"unknown model kind {kind!r}")

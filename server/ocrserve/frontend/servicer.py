@@ -45,8 +45,8 @@ from ocrserve.memory import FRONTEND_TRIM_GROWTH, IdleTrim
 from ocrserve.metrics import families
 from ocrserve.metrics.cpu import cpu_of, metered
 from ocrserve.models.catalog import load_catalog
+from ocrserve.ops.rec import REC_MAX_WIDTH
 from ocrserve.pipeline import (
-    REC_MAX_WIDTH,
     OcrParams,
     Pipeline,
     Request,

@@ -24,6 +24,8 @@ _LTR_RUN = re.compile(r"[a-zA-Z0-9 :*./%+-]")
 
 
 REC_BASE_WIDTH = 320  # PaddleOCR's rec_image_shape width: no recognizer batch is narrower
+#: Widest recognizer input; wider crops are squeezed (PaddleOCR issue 7454: OOM).
+REC_MAX_WIDTH = 3200
 
 
 # --------------------------------------------------------------------------- pre-processing

@@ -28,6 +28,31 @@ PERFORMANCE_HINTS = ("latency", "throughput")
 _DEVICE = re.compile(r"cpu|cuda:(\d+)")
 
 Shape = tuple[int | None, ...]
+Dims = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ShapeRange:
+    """The NCHW input shapes a model will be given: the smallest, the one to tune for,
+    the largest.
+
+    TensorRT builds an engine for one such range (Paddle's dynamic shape info,
+    onnxruntime's explicit profile); without it Paddle-TensorRT fails on the first
+    shape that differs from the one it was built for and onnxruntime rebuilds its
+    engine, minutes on a GPU, for each new shape.  The engine derives the range from
+    what its shapers can produce (``engine.shapes.input_range``).
+    """
+
+    min: Dims
+    opt: Dims
+    max: Dims
+
+    def __post_init__(self) -> None:
+        if not len(self.min) == len(self.opt) == len(self.max):
+            raise InvalidInput(f"shape range {self} mixes ranks")
+        dims = zip(self.min, self.opt, self.max, strict=True)
+        if not all(0 < lo <= mid <= hi for lo, mid, hi in dims):
+            raise InvalidInput(f"shape range {self} is not 0 < min <= opt <= max per dimension")
 
 
 @dataclass(frozen=True)
@@ -49,6 +74,10 @@ class RuntimeOptions:
     cpu_streams: int = 1  # OpenVINO: a batch runs as this many parallel slices
     performance_hint: str = "latency"  # OpenVINO: latency | throughput
     shape_cache_size: int = 128  # per-shape kernel caches (Paddle MKLDNN, OpenVINO)
+    #: The model's input shapes, set per slot by the engine: TensorRT engines need them.
+    input_range: ShapeRange | None = None
+    #: Where TensorRT keeps built engines across restarts ("" = rebuild at each load).
+    tensorrt_cache_dir: str = ""
 
     def __post_init__(self) -> None:
         if _DEVICE.fullmatch(self.device) is None:

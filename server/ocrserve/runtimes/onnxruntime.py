@@ -13,6 +13,10 @@ Provider choice follows ``options.device``:
   only a warning, since CUDA still serves the request on the GPU.
 
 ``precision`` fp16 reaches TensorRT only; plain CUDA runs the graph as stored.
+TensorRT gets one explicit profile, the range of shapes the engine can send
+(``options.input_range``): without one it rebuilds its engine, minutes on a
+GPU, whenever a batch falls outside the shapes seen so far.  Built engines are
+kept in ``tensorrt_cache_dir`` when one is set.
 onnxruntime's ``InferenceSession.run`` is thread-safe, but the engine still
 drives one runtime per thread, like every backend.
 """
@@ -30,6 +34,7 @@ from ocrserve.errors import FailedPrecondition, ModelError
 from ocrserve.runtimes.base import (
     RuntimeOptions,
     Shape,
+    ShapeRange,
     as_output,
     check_batch,
     declared_shape,
@@ -108,7 +113,9 @@ def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> OnnxRun
     """Load ``model_dir/model.onnx`` on the providers ``options.device`` asks for."""
     require_format("onnxruntime", model_format, "onnx")
     model_file = require_file(model_dir / MODEL_FILE)
-    providers = select_providers(options, ort.get_available_providers())
+    available = ort.get_available_providers()
+    input_name = _input_name(model_file) if TENSORRT in available else None
+    providers = select_providers(options, available, input_name)
     try:
         session = ort.InferenceSession(
             str(model_file), sess_options=_session_options(options), providers=providers
@@ -122,10 +129,12 @@ def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> OnnxRun
         raise ModelError(f"{model_file} must have exactly one input and one output") from exc
 
 
-def select_providers(options: RuntimeOptions, available: list[str]) -> list[Provider]:
+def select_providers(options: RuntimeOptions, available: list[str],
+                     input_name: str | None = None) -> list[Provider]:
     """The execution providers for ``options``, best first, from ``available``.
 
-    Pure so that the GPU choice is testable on a CPU-only machine.
+    ``input_name`` names the model's input in TensorRT's shape profile.  Pure so
+    that the GPU choice is testable on a CPU-only machine.
     """
     gpu_id = options.gpu_id
     if gpu_id is None:
@@ -138,14 +147,48 @@ def select_providers(options: RuntimeOptions, available: list[str]) -> list[Prov
     providers: list[Provider] = []
     if options.use_tensorrt:
         if TENSORRT in available:
-            providers.append(
-                (TENSORRT, {"device_id": gpu_id, "trt_fp16_enable": options.precision == "fp16"})
-            )
+            providers.append((TENSORRT, tensorrt_options(options, gpu_id, input_name)))
         else:
             log.warning("%s not available; running on CUDA without TensorRT", TENSORRT)
     providers.append((CUDA, {"device_id": gpu_id}))
     providers.append((CPU, {}))
     return providers
+
+
+def tensorrt_options(options: RuntimeOptions, gpu_id: int,
+                     input_name: str | None) -> dict[str, Any]:
+    """TensorRT's provider options: device, precision, its profile and engine cache."""
+    trt: dict[str, Any] = {"device_id": gpu_id, "trt_fp16_enable": options.precision == "fp16"}
+    if options.input_range is not None and input_name is not None:
+        trt.update(trt_profile(input_name, options.input_range))
+    if options.tensorrt_cache_dir:
+        trt.update(trt_engine_cache_enable=True, trt_engine_cache_path=options.tensorrt_cache_dir)
+    return trt
+
+
+def trt_profile(input_name: str, shapes: ShapeRange) -> dict[str, str]:
+    """One explicit TensorRT profile in onnxruntime's syntax (``name:1x3x32x32``)."""
+    def spec(dims: tuple[int, ...]) -> str:
+        return f"{input_name}:{'x'.join(map(str, dims))}"
+
+    return {"trt_profile_min_shapes": spec(shapes.min), "trt_profile_opt_shapes": spec(shapes.opt),
+            "trt_profile_max_shapes": spec(shapes.max)}
+
+
+def _input_name(model_file: Path) -> str | None:
+    """The model's input name, from a bare CPU session (TensorRT's profile needs it
+    before the real session exists); None when the file does not load, which the
+    real session then reports."""
+    session_options = ort.SessionOptions()
+    session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session_options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(model_file), sess_options=session_options,
+                                       providers=[CPU])
+    except Exception:
+        return None
+    name: str = session.get_inputs()[0].name
+    return name
 
 
 def _session_options(options: RuntimeOptions) -> ort.SessionOptions:

@@ -7,11 +7,15 @@ two deliberate differences: the thread count applies with or without MKLDNN
 off when MKLDNN is on, because on Paddle 3.x that combination breaks det
 (docs/facts.md#runtime-quirks).
 
-The GPU path (``cuda:N``, optionally TensorRT) mirrors PaddleOCR's but cannot
-be exercised here (no paddlepaddle-gpu on the test machines), so it is kept
-to the minimum: device, memory pool, precision, and a TensorRT engine without
-PaddleOCR's collected dynamic-shape ranges (so TensorRT may reject or
-rebuild on varying shapes: treat ``use_tensorrt`` with Paddle as experimental).
+The GPU path (``cuda:N``, optionally TensorRT) mirrors PaddleOCR's: device,
+memory pool, precision, and a TensorRT subgraph engine.  PaddleOCR collects
+its TensorRT shape ranges by running sample images first; here they come from
+the engine, which knows every shape it can send (``options.input_range``),
+and built engines are kept in ``tensorrt_cache_dir`` when one is set.  A
+Paddle built without CUDA (or TensorRT) is refused at load, rather than
+quietly running on the CPU.  The CUDA and TensorRT calls themselves cannot run
+on the test machines (no paddlepaddle-gpu there); the shape ranges and the
+refusals are tested.
 
 Not thread-safe: a predictor owns its input/output buffers, so one
 :class:`PaddleRuntime` must be driven by one thread at a time.
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -29,6 +33,7 @@ from ocrserve.errors import FailedPrecondition, ModelError
 from ocrserve.runtimes.base import (
     RuntimeOptions,
     Shape,
+    ShapeRange,
     as_output,
     check_batch,
     declared_shape,
@@ -106,12 +111,12 @@ def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> PaddleR
     model_file = require_file(model_dir / MODEL_FILE)
     params_file = require_file(model_dir / PARAMS_FILE)
     # Parsed before Paddle sees the file: Paddle segfaults on a corrupt program.
-    input_shape, output_shape = _read_signature(model_file)
+    signature = _read_signature(model_file)
     config = paddle_infer.Config(str(model_file), str(params_file))
     if options.gpu_id is None:
         _configure_cpu(config, options)
     else:
-        _configure_gpu(config, options, options.gpu_id)
+        _configure_gpu(config, options, options.gpu_id, signature.input_name)
     _configure_common(config)
     try:
         predictor = paddle_infer.create_predictor(config)
@@ -119,7 +124,7 @@ def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> PaddleR
         raise ModelError(f"paddle could not load {model_dir}: {exc}") from exc
     # MKLDNN (CPU) and TensorRT (GPU) build kernels or engines per input shape.
     specialized = options.enable_mkldnn if options.gpu_id is None else options.use_tensorrt
-    return PaddleRuntime(predictor, input_shape, output_shape, specialized)
+    return PaddleRuntime(predictor, signature.input_shape, signature.output_shape, specialized)
 
 
 def _configure_cpu(config: Any, options: RuntimeOptions) -> None:
@@ -135,8 +140,11 @@ def _configure_cpu(config: Any, options: RuntimeOptions) -> None:
             config.enable_new_ir(False)
 
 
-def _configure_gpu(config: Any, options: RuntimeOptions, gpu_id: int) -> None:
-    """Untested here (see module docstring)."""
+def _configure_gpu(config: Any, options: RuntimeOptions, gpu_id: int, input_name: str) -> None:
+    if not paddle.device.is_compiled_with_cuda():
+        # Paddle would only log this and run on the CPU.
+        raise ModelError(f"device {options.device} requested but this paddlepaddle was built "
+                         "without CUDA; install paddlepaddle-gpu")
     precision = (
         paddle_infer.PrecisionType.Half
         if options.precision == "fp16"
@@ -145,17 +153,30 @@ def _configure_gpu(config: Any, options: RuntimeOptions, gpu_id: int) -> None:
     if not options.use_tensorrt:
         config.enable_use_gpu(options.gpu_memory_mb, gpu_id, precision)
         return
+    if paddle_infer.get_trt_compile_version() == (0, 0, 0):
+        raise ModelError("use_tensorrt is set but this paddlepaddle-gpu was built without "
+                         "TensorRT")
+    if options.input_range is None:
+        raise ModelError("TensorRT with Paddle needs the model's input shape range")
     # With TensorRT the precision belongs to the engine, as in PaddleOCR.
     config.enable_use_gpu(options.gpu_memory_mb, gpu_id)
     config.enable_tensorrt_engine(
         workspace_size=1 << 30,
-        # PaddleOCR's defaults; it also tunes dynamic shapes, which we do not yet.
-        max_batch_size=10,
-        min_subgraph_size=15,
+        max_batch_size=options.input_range.max[0],
+        min_subgraph_size=15,  # PaddleOCR's
         precision_mode=precision,
-        use_static=False,
+        use_static=bool(options.tensorrt_cache_dir),  # serialise built engines
         use_calib_mode=False,
     )
+    if options.tensorrt_cache_dir:
+        config.set_optim_cache_dir(options.tensorrt_cache_dir)
+    config.set_trt_dynamic_shape_info(*trt_shape_info(input_name, options.input_range))
+
+
+def trt_shape_info(input_name: str, shapes: ShapeRange) -> tuple[dict[str, list[int]], ...]:
+    """``set_trt_dynamic_shape_info``'s arguments: min, max and optimal shapes by input."""
+    return ({input_name: list(shapes.min)}, {input_name: list(shapes.max)},
+            {input_name: list(shapes.opt)})
 
 
 def _configure_common(config: Any) -> None:
@@ -167,8 +188,14 @@ def _configure_common(config: Any) -> None:
     config.switch_ir_optim(True)
 
 
-def _read_signature(model_file: Path) -> tuple[Shape, Shape]:
-    """Read the declared input and output shapes from the program description.
+class Signature(NamedTuple):
+    input_name: str
+    input_shape: Shape
+    output_shape: Shape
+
+
+def _read_signature(model_file: Path) -> Signature:
+    """Read the input's name and the declared shapes from the program description.
 
     A predictor reports shape ``[0]`` until its first run, so the program (a
     protobuf) is the only place that says e.g. rec v4 takes height 48 and
@@ -181,7 +208,8 @@ def _read_signature(model_file: Path) -> tuple[Shape, Shape]:
         variables = {var.name: var for var in block.vars}
         (input_name,) = _op_vars(block, "feed", "Out")
         (output_name,) = _op_vars(block, "fetch", "X")
-        return _var_shape(variables[input_name]), _var_shape(variables[output_name])
+        return Signature(input_name, _var_shape(variables[input_name]),
+                         _var_shape(variables[output_name]))
     except Exception as exc:
         raise ModelError(
             f"{model_file} is not a single-input, single-output Paddle program: {exc!r}"

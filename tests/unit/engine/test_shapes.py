@@ -3,9 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ocrserve.engine.shapes import ClsShaper, DetShaper, RecShaper, bucket_up
+from ocrserve.engine.shapes import ClsShaper, DetShaper, RecShaper, bucket_up, input_range
 from ocrserve.errors import InvalidInput, ModelError
 from ocrserve.ops.det import det_normalize
+from ocrserve.ops.rec import REC_MAX_WIDTH
+from ocrserve.runtimes.base import ShapeRange
 
 
 def chw(h: int, w: int, value: float = 1.0) -> np.ndarray:
@@ -113,3 +115,55 @@ def test_rec_class_count_mismatch_is_a_model_error() -> None:
     with pytest.raises(ModelError, match="dictionary"):
         RecShaper(32, 32, num_classes=6625).split(np.zeros((1, 5, 97), np.float32),
                                                   [chw(32, 320)])
+
+
+def within(shape: tuple[int, ...], shapes: ShapeRange) -> bool:
+    return all(lo <= d <= hi for lo, d, hi in zip(shapes.min, shape, shapes.max, strict=True))
+
+
+def test_every_batch_a_shaper_builds_lies_in_its_input_range() -> None:
+    """TensorRT engines refuse shapes outside their range: the range must cover the
+    warm-up batches and the extremes the server lets through."""
+    det = input_range("det", (3, None, None), 4, det_limit=960, det_max_side=4096,
+                      det_buckets=(640, 960))
+    assert det == ShapeRange((1, 3, 32, 32), (4, 3, 960, 960), (4, 3, 4096, 4096))
+    shaper = DetShaper((640, 960))
+    for batch in shaper.warmup_batches(4):
+        assert within(batch.shape, det)
+    assert within(shaper.assemble([image(32, 4096)] * 4).shape, det)
+
+    rec = input_range("rec", (3, 48, None), 6, det_limit=960, det_max_side=4096,
+                      rec_width_step=64)
+    assert rec == ShapeRange((1, 3, 48, 320), (6, 3, 48, 320), (6, 3, 48, 3200))
+    rec_shaper = RecShaper(48, width_step=64)
+    for batch in rec_shaper.warmup_batches(6):
+        assert within(batch.shape, rec)
+    assert within(rec_shaper.assemble([chw(48, REC_MAX_WIDTH)]).shape, rec)
+
+    cls = input_range("cls", (3, 48, 192), 32, det_limit=960, det_max_side=4096)
+    assert cls.min == (1, 3, 48, 192) and cls.opt == cls.max == (32, 3, 48, 192)
+    for batch in ClsShaper().warmup_batches(32):
+        assert within(batch.shape, cls)
+
+
+def test_input_range_reaches_a_bucket_past_the_largest_side() -> None:
+    det = input_range("det", (3, None, None), 2, det_limit=960, det_max_side=1000,
+                      det_buckets=(1280,))
+    assert det.max == (2, 3, 1280, 1280)
+    with pytest.raises(ModelError, match="height"):
+        input_range("rec", (3, None, None), 6, det_limit=960, det_max_side=4096)
+
+
+def test_rec_refuses_inputs_wider_than_the_front_ends_send() -> None:
+    RecShaper(32).check(chw(32, REC_MAX_WIDTH))
+    with pytest.raises(InvalidInput, match="exceeds"):
+        RecShaper(32).check(chw(32, REC_MAX_WIDTH + 1))
+
+
+@pytest.mark.parametrize(("low", "mid", "high"), [
+    ((1, 3), (2, 3), (1, 3)), ((0, 3), (1, 3), (1, 3)), ((1, 3), (1, 3, 1), (1, 3)),
+])
+def test_a_shape_range_must_be_ordered(low: tuple[int, ...], mid: tuple[int, ...],
+                                       high: tuple[int, ...]) -> None:
+    with pytest.raises(InvalidInput, match="shape range"):
+        ShapeRange(low, mid, high)

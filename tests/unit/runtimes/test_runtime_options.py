@@ -13,6 +13,7 @@ from ocrserve.errors import InvalidInput, ModelError
 from ocrserve.runtimes import load_runtime, resolve_backend
 from ocrserve.runtimes.base import (
     RuntimeOptions,
+    ShapeRange,
     as_output,
     check_batch,
     check_images,
@@ -20,6 +21,8 @@ from ocrserve.runtimes.base import (
     require_file,
 )
 from ocrserve.runtimes.onnxruntime import CPU, CUDA, TENSORRT, select_providers
+
+REC_RANGE = ShapeRange((1, 3, 48, 320), (6, 3, 48, 320), (6, 3, 48, 3200))
 
 
 @pytest.mark.parametrize(("device", "gpu_id"), [("cpu", None), ("cuda:0", 0), ("cuda:12", 12)])
@@ -124,6 +127,19 @@ def test_cuda_prefers_tensorrt_then_cuda_then_cpu() -> None:
         (CUDA, {"device_id": 1}),
         (CPU, {}),
     ]
+
+
+def test_tensorrt_gets_the_engines_shape_range_and_cache() -> None:
+    options = RuntimeOptions(device="cuda:0", use_tensorrt=True, input_range=REC_RANGE,
+                             tensorrt_cache_dir="/var/cache/trt")
+    (name, trt), *_ = select_providers(options, [TENSORRT, CUDA, CPU], input_name="x")
+    assert name == TENSORRT
+    assert trt == {
+        "device_id": 0, "trt_fp16_enable": False,
+        "trt_profile_min_shapes": "x:1x3x48x320", "trt_profile_opt_shapes": "x:6x3x48x320",
+        "trt_profile_max_shapes": "x:6x3x48x3200",
+        "trt_engine_cache_enable": True, "trt_engine_cache_path": "/var/cache/trt",
+    }
 
 
 def test_cuda_without_tensorrt_request_skips_it() -> None:

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,14 @@ def bench(*args: str, cwd: Path | None = None,
     return doc
 
 
+def ocr_calls(metrics_url: str) -> int:
+    """The server's successful Ocr calls, from /metrics."""
+    text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
+    line = next(x for x in text.splitlines()
+                if x.startswith('ocr_request_success_total{rpc="Ocr"}'))
+    return int(float(line.split()[-1]))
+
+
 def test_load_sweep_reports_each_step(model_repository: Path, small_image_set: list[Path],
                                       tmp_path: Path) -> None:
     report = tmp_path / "BENCHMARKS.md"
@@ -39,12 +48,16 @@ def test_load_sweep_reports_each_step(model_repository: Path, small_image_set: l
     env = {"OCR_MODEL_REPOSITORY": str(model_repository.resolve())}
     with ServerProcess(["--workers", "1"], env=env, cwd=elsewhere) as server:
         doc = bench("load", "--server", server.target, "--images", str(small_image_set[0].parent),
-                    "--concurrency", "1,3", "--duration", "2", "--update", str(report),
-                    cwd=elsewhere)
+                    "--concurrency", "1,3", "--duration", "2", "--warmup", "2",
+                    "--update", str(report), cwd=elsewhere)
+        served = ocr_calls(server.metrics_url)
     steps = doc["steps"]
     assert isinstance(steps, list) and [s["step"] for s in steps] == ["concurrency 1",
                                                                      "concurrency 3"]
     assert all(s["images"] > 0 and s["p50_ms"] > 0 and not s["errors"] for s in steps)
+    # One call per connection, two untimed passes over the set, then the timed calls.
+    assert doc["inputs"] == len(small_image_set)
+    assert served == 2 + 2 * len(small_image_set) + sum(s["images"] for s in steps)
     assert steps[1]["rec_mean_batch"] >= 1.0
     text = report.read_text()
     assert "Prose that must survive." in text and "| concurrency 3 |" in text

@@ -129,11 +129,11 @@ def _check_peer(peer: str, model_set: ModelSet) -> None:
 
 
 def _run_peer(peer: str, model_set: str, repo: ModelRepository, python: str,
-              images: list[Path], repeat: int = 1) -> dict[str, Any]:
-    """The peer's pipeline, one image at a time, on ``images``: the runner's JSON plus how
-    tables name it."""
+              images: list[Path], repeat: int = 1, warmup: int = 1) -> dict[str, Any]:
+    """The peer's pipeline, one image at a time, on ``images`` after ``warmup`` untimed
+    passes: the runner's JSON plus how tables name it."""
     ref = run_reference(Path(python), BENCH_MODEL_SETS[model_set].models(repo), images,
-                        repeat=repeat, pipeline=peer)
+                        repeat=repeat, warmup=warmup, pipeline=peer)
     version = ref.get("version") or ref.get("paddleocr", "")
     return {**ref, "label": f"{PEERS[peer]} {version}".strip()}
 
@@ -306,8 +306,14 @@ async def _load_steps(address: str, args: argparse.Namespace, payloads: list[byt
         clients = [await stack.enter_async_context(AsyncOcrClient(address, timeout=120,
                                                                   retries=0))
                    for _ in range(max(args.connections))]
-        for client in clients:  # connect and warm outside the measurement
+        for client in clients:  # connect outside the measurement
             await getattr(client, args.rpc)([payloads[0]])
+        # Untimed passes over every input, as the peer gets (reference_runner --warmup):
+        # the first call at each new input shape is slow on OpenVINO and Paddle (MKLDNN),
+        # and a step shorter than a pass over the set would otherwise time mostly those.
+        for _ in range(args.warmup):
+            for payload in payloads:
+                await getattr(clients[0], args.rpc)([payload])
         plan = ([("rate", r) for r in args.rate] if args.rate
                 else [("concurrency", c) for c in args.concurrency])
         for kind, value in plan:
@@ -401,10 +407,12 @@ def cmd_load(args: argparse.Namespace) -> dict[str, Any]:
     payloads = _payloads(args.rpc, images)
     doc: dict[str, Any] = {"command": "load", "rpc": args.rpc, "inputs": len(payloads),
                            "server": shlex.join(spawn) if spawn is not None else args.server,
-                           "model_set": args.model_set, "duration_s": args.duration}
+                           "model_set": args.model_set, "duration_s": args.duration,
+                           "warmup_passes": args.warmup}
     if with_peer:
         assert repo is not None
-        ref = _run_peer(args.peer, args.model_set, repo, args.reference_python, images)
+        ref = _run_peer(args.peer, args.model_set, repo, args.reference_python, images,
+                        warmup=args.warmup)
         per_image = [img["seconds"] for img in ref["images"]]
         doc["peer"] = {"pipeline": args.peer, "label": ref["label"],
                        "model_set": args.model_set,
@@ -477,6 +485,10 @@ def load_table(doc: dict[str, Any]) -> str:
     spread = _one_connection_ratios(doc["steps"])
     if spread:
         lines += ["", "; ".join(spread)]
+    passes = doc.get("warmup_passes")
+    if passes:
+        lines += ["", f"Timed after {passes} untimed pass(es) over the {doc['inputs']} inputs"
+                  + (", the peer too." if "peer" in doc else ".")]
     cpu = cpu_table(doc["steps"])
     if cpu:
         lines += ["", "CPU milliseconds per image served, by process role and, inside the "
@@ -704,6 +716,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--rate", type=lambda s: [float(x) for x in s.split(",")],
                       help="open loop: requests per second (comma-separated steps)")
     load.add_argument("--duration", type=float, default=20.0, help="seconds per step")
+    load.add_argument("--warmup", type=int, default=1,
+                      help="untimed passes over the inputs before the first step (the peer "
+                           "gets as many)")
     load.add_argument("--connections", type=_int_list, default=[2],
                       help="client channels (TCP connections) the requests are spread over; "
                       "a list (1,4) runs every step once per value")

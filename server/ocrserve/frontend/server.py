@@ -48,8 +48,11 @@ MODEL_SERVICE = models_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name
 SERVICE_NAMES = (OCR_SERVICE, MODEL_SERVICE)
 
 
-#: How often health is brought in line with the inference's readiness.
-HEALTH_POLL_S = 0.1
+#: How often health is brought in line with the inference's readiness (a lost or
+#: restarted engine; a drain updates it at once).  Kubelet probes run at most once a
+#: second, and an engine restart takes seconds.  Each poll wakes the event loop: at
+#: 10 Hz an idle front-end spent ~5 ms of CPU per second, at 2 Hz ~2 (BENCHMARKS.md).
+HEALTH_POLL_S = 0.5
 
 
 class FrontendServer:

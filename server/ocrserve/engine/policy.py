@@ -10,13 +10,13 @@ The rules:
 - Only items with equal ``group_key`` (a shape bucket) share a batch.
 - A group is *ready* when it holds ``max_batch_size`` items, when it can form a preferred
   size, when its oldest item has waited ``max_queue_delay_us``, or when the batcher drains.
-- Every item belongs to a ``flow`` (one request).  Its *rank* is the number of its
-  flow's items served so far plus its place among the flow's queued items (oldest
-  first, then by ``sort_key``).  Lowest rank first makes the queue serve the request
-  that has had the least service (least attained service): a large request's
-  hundredth crop waits behind a small request's first, so one caller's big request
-  cannot hold up another's small one for its whole length, and small requests
-  finish quickly under load.
+- Every item belongs to a ``flow`` (one request).  Its *rank* is its flow's
+  ``served`` count plus its place among the flow's queued items (oldest first, then
+  by ``sort_key``).  The batcher starts a flow's count where the flow served furthest
+  stands when it arrives (start-time fair queueing), so lowest rank first serves the
+  flows in turn: a large request's hundredth crop waits behind a small request's
+  first, so one caller's big request cannot hold up another's small one for its
+  whole length, and a stream of newcomers cannot hold up a request half done.
 - Among ready groups, the one holding the most urgent item runs first: lowest ``priority``
   value, then lowest rank, then earliest ``enqueued_at``, then admission order.
 - A batch takes the largest preferred size that fits the group and ``max_batch_size``,

@@ -479,3 +479,36 @@ def test_requests_are_served_round_robin_by_flow() -> None:
         assert rec.calls[1] == ["b0", "b1", "s0", "s1"]
 
     asyncio.run(scenario())
+
+
+def test_a_stream_of_new_requests_does_not_starve_one_half_done() -> None:
+    """Closed loop: each time a batch ends, a new request of a full batch arrives.  Counting
+    each newcomer from zero would put all of them ahead of the big request's rest for
+    as long as they keep coming; level with the furthest-served flow, the big request
+    gets its turn in every batch."""
+    async def scenario() -> None:
+        rec = Recorder(hold=True)
+        batcher = DynamicBatcher(rec, BatchPolicy(max_batch_size=4, max_queue_delay_us=0))
+        big = asyncio.create_task(batcher.submit_many([f"b{i}" for i in range(12)], flow="big"))
+        await rec.entered.wait()  # b0-b3 run
+        newcomers = []
+        for n in range(6):
+            newcomers.append(asyncio.create_task(
+                batcher.submit_many([f"n{n}-{i}" for i in range(4)], flow=f"new{n}")))
+            await settle()
+            rec.gate.set()  # let the running batch end; the next one forms at once
+            await settle()
+            rec.gate.clear()
+        rec.gate.set()
+        await asyncio.gather(big, *newcomers)
+        await batcher.close()
+        # Every batch while "big" had items left took some of them.
+        left = 12
+        for call in rec.calls:
+            if left == 0:
+                break
+            taken = sum(payload.startswith("b") for payload in call)
+            assert taken > 0, rec.calls
+            left -= taken
+
+    asyncio.run(scenario())

@@ -226,7 +226,7 @@ def input_range(kind: str, chw: Shape, max_batch_size: int, *, det_limit: int,
         largest = max(det_max_side // 32 * 32, *det_buckets, side)
         return ShapeRange((1, channels, 32, 32), (max_batch_size, channels, side, side),
                           (max_batch_size, channels, largest, largest))
-    height, width = chw[1] or 48, chw[2] or 192  # cls defaults as in make_shaper
+    height, width = chw[1] or ClsShaper.height, chw[2] or ClsShaper.width
     if kind == "cls":
         shape = (channels, height, width)
         return ShapeRange((1, *shape), (max_batch_size, *shape), (max_batch_size, *shape))

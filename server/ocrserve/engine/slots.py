@@ -76,7 +76,7 @@ def make_shaper(cfg: SlotConfig, runtime: Runtime) -> Shaper:
         return DetShaper(cfg.det_buckets, cfg.det_warm_limit, images_to_runtime=on_device)
     shape = model.input_shape
     if model.kind == "cls":
-        return ClsShaper(int(shape[1] or 48), int(shape[2] or 192))
+        return ClsShaper(int(shape[1] or ClsShaper.height), int(shape[2] or ClsShaper.width))
     if model.kind == "rec":
         if not shape[1]:
             raise ModelError(f"{model.name}: unknown input height; set it on import")

@@ -114,7 +114,9 @@ def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> OnnxRun
     require_format("onnxruntime", model_format, "onnx")
     model_file = require_file(model_dir / MODEL_FILE)
     available = ort.get_available_providers()
-    input_name = _input_name(model_file) if TENSORRT in available else None
+    # The name costs a second load of the file: only when TensorRT will build an engine.
+    wants_trt = options.use_tensorrt and options.gpu_id is not None and TENSORRT in available
+    input_name = _input_name(model_file) if wants_trt else None
     providers = select_providers(options, available, input_name)
     try:
         session = ort.InferenceSession(

@@ -256,7 +256,7 @@ class Pipeline:
             _, height, width = info.input_shape
             shape = (3, int(height or 48), int(width or 192))
             return await self._cpu("cls_preprocess", _map,
-                                   partial(cls_ops.cls_preprocess, image_shape=shape), crops)
+                                   partial(cls_ops.cls_input, image_shape=shape), crops)
 
         outputs = await self._infer_prepared(slot, "cls", prepare, req)
         if not outputs.value:
@@ -349,22 +349,23 @@ def rec_tensors(crops: Sequence[np.ndarray], height: int, group: int) -> list[np
     PaddleOCR sorts an image's crops by aspect ratio, takes them ``group``
     (rec_batch_num) at a time and pads each group to its widest crop; the
     recognizers (BiLSTM, SVTR) see that padding, and in our measurements it
-    changes ~1 text in 10.  So each crop is padded here exactly as PaddleOCR
-    would pad it; the engine then batches only crops of equal padded width,
+    changes ~1 text in 10.  So each crop is resized and given the padded width
+    PaddleOCR would give it here (uint8, its padding marked: ``ops.rec.rec_input``;
+    the engine normalises); the engine then batches only crops of equal padded width,
     from any request, and the result does not depend on what else is queued.
     Widths are capped at rec_ops.REC_MAX_WIDTH so a pathological aspect ratio cannot
     exhaust memory (PaddleOCR issue 7454).
     """
     ratios = np.array([c.shape[1] / float(c.shape[0]) for c in crops])
     order = np.argsort(ratios)  # PaddleOCR's (unstable) argsort, so ties order the same
-    out: list[np.ndarray] = [np.empty(0, np.float32)] * len(crops)
+    out: list[np.ndarray] = [np.empty(0, np.uint8)] * len(crops)
     for start in range(0, len(crops), group):
         members = order[start:start + group]
         ratio = rec_ops.rec_max_wh_ratio([crops[i].shape[:2] for i in members], height,
                                          rec_ops.REC_BASE_WIDTH)
-        ratio = min(ratio, rec_ops.REC_MAX_WIDTH / height)
+        width = rec_ops.rec_padded_width(height, min(ratio, rec_ops.REC_MAX_WIDTH / height))
         for i in members:
-            out[i] = rec_ops.rec_preprocess(crops[i], height, ratio)
+            out[i] = rec_ops.rec_input(crops[i], height, width)
     return out
 
 

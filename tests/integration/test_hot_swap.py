@@ -37,6 +37,7 @@ from ocrserve.errors import (
 )
 from ocrserve.models.repository import ModelRepository
 from ocrserve.models.slots import parse_slot_spec
+from ocrserve.ops.rec import rec_input
 from ocrserve.settings import Settings
 
 CLS = "ch_ppocr_mobile_v2.0_cls"
@@ -72,7 +73,8 @@ def run(engine: Engine, scenario: Callable[[Engine], Awaitable[None]],
 
 
 def cls_items(count: int = 1) -> list[np.ndarray]:
-    return [np.random.default_rng(i).random((3, 48, 192), dtype=np.float32)
+    """Classifier inputs as the front-end sends them (ops.rec.rec_input): random crops."""
+    return [rec_input(np.random.default_rng(i).integers(0, 256, (30, 100, 3), np.uint8), 48, 192)
             for i in range(count)]
 
 
@@ -97,7 +99,7 @@ def test_a_swap_under_traffic_fails_nothing_and_frees_the_old_model(
                     inferred = await engine.infer("cls", cls_items(1 + index))
                 except OcrError as exc:
                     failures.append(exc)
-                    continue
+                    return  # a refusal comes back at once: retrying would never yield
                 assert len(inferred.outputs) == 1 + index
                 seen[index].extend(m.version for m in inferred.models)
 
@@ -116,7 +118,7 @@ def test_a_swap_under_traffic_fails_nothing_and_frees_the_old_model(
             assert versions == sorted(versions) and versions[0] == 1 and versions[-1] == 2
         assert engine.slots()["cls"].version == 2
         with pytest.raises(FailedPrecondition, match="closed"):
-            old.runtime.run(np.stack(cls_items()))
+            old.runtime.run(old.shaper.assemble(cls_items()))
         collected = weakref.ref(old)
         del old
         gc.collect()
@@ -198,7 +200,8 @@ def test_a_recognizer_without_its_dictionary_does_not_replace_the_old_one(
             assert info.value.reason == Reason.MODEL_LOAD_FAILED
             slot = engine.slots()["rec"]
             assert (slot.state, slot.version) == ("READY", 1) and text in slot.error
-            inferred = await engine.infer("rec", [np.zeros((3, 32, 100), np.float32)])
+            inferred = await engine.infer("rec", [rec_input(np.zeros((32, 100, 3), np.uint8),
+                                                            32, 320)])
             assert [m.version for m in inferred.models] == [1]
 
     run(engine_for(repo, {"rec": f"{REC}@1"}), scenario)

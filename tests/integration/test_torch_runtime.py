@@ -100,7 +100,7 @@ def test_fp16_recognizer_keeps_the_argmax_on_real_crops(sign: Path) -> None:
 
     from ocrserve.ops import det as det_ops
     from ocrserve.ops.geometry import crop_quad
-    from ocrserve.ops.rec import pad_batch, rec_resize_normalize
+    from ocrserve.ops.rec import rec_input, rec_normalize
 
     image = cv2.imread(str(sign))
     tensor, shape_info = _det_input(sign)
@@ -109,7 +109,7 @@ def test_fp16_recognizer_keeps_the_argmax_on_real_crops(sign: Path) -> None:
     crops = [crop_quad(image, box.astype(np.float32)) for box in boxes]
     assert len(crops) >= 5
     width = max(320, int(np.ceil(32 * max(c.shape[1] / c.shape[0] for c in crops))))
-    x = pad_batch([rec_resize_normalize(c, 32, width) for c in crops], width)
+    x = np.stack([rec_normalize(rec_input(c, 32, width)) for c in crops])
     folder = REPOSITORY / "ch_PP-OCRv2_rec/1"
     expected = load_runtime("onnxruntime", folder, "onnx", OPTIONS).run(x)
     got = load_runtime("torch", folder, "onnx", FP16).run(x)
@@ -154,6 +154,47 @@ def test_the_device_lookup_gives_the_hosts_bits() -> None:
     np.testing.assert_array_equal(got.view(np.uint32), expected.view(np.uint32))
 
 
+def test_the_device_lookup_of_marked_crops_gives_the_hosts_bits() -> None:
+    """With a fourth channel (the padding mark of ops.rec.rec_input), lookup_nchw gives
+    rec_normalize's bits: the crop's samples looked up, 0.0 wherever the mark is 0."""
+    from ocrserve.ops.rec import CROP, REC_TABLES, rec_normalize
+    from ocrserve.runtimes.torch import lookup_nchw
+
+    rng = np.random.default_rng(6)
+    items = rng.integers(0, 256, (3, 32, 320, 4), dtype=np.uint8)
+    items[..., 3] = CROP
+    items[0, :, 200:] = 0  # padding as rec_input leaves it
+    items[1, :, 250:, 3] = 0  # samples that are not 0 but unmarked
+    items[2, 0, :256, 0] = np.arange(256, dtype=np.uint8)  # every value appears
+    tables = torch.from_numpy(REC_TABLES.reshape(-1))
+    offsets = torch.arange(3, dtype=torch.int64) * REC_TABLES.shape[1]
+    got = lookup_nchw(torch.from_numpy(items), tables, offsets).numpy()
+    expected = np.stack([rec_normalize(item) for item in items])
+    np.testing.assert_array_equal(got.view(np.uint32), expected.view(np.uint32))
+
+
+def test_marked_crops_in_give_the_recognizer_output_tensors_in_give(sign: Path) -> None:
+    """The recognizer on a batch of uint8 crops (padding marked) equals it on the same
+    crops normalised on the host, on real lines of a page."""
+    import cv2
+
+    from ocrserve.engine.shapes import RecShaper
+    from ocrserve.ops import det as det_ops
+    from ocrserve.ops.geometry import crop_quad
+    from ocrserve.ops.rec import REC_TABLES, rec_input
+
+    image = cv2.imread(str(sign))
+    tensor, shape_info = _det_input(sign)
+    det = load_runtime("onnxruntime", REPOSITORY / "ch_PP-OCRv2_det/1", "onnx", OPTIONS)
+    boxes, _ = det_ops.db_postprocess(det.run(tensor[None])[0, 0], shape_info, _det_params())
+    items = [rec_input(crop_quad(image, box.astype(np.float32)), 32, 416) for box in boxes[:6]]
+    runtime = load_runtime("torch", REPOSITORY / "ch_PP-OCRv2_rec/1", "onnx", OPTIONS)
+    from_tensor = runtime.run(RecShaper(32).assemble(items))
+    assert runtime.accept_images(REC_TABLES)
+    from_images = runtime.run(RecShaper(32, images_to_runtime=True).assemble(items))
+    np.testing.assert_array_equal(from_images, from_tensor)
+
+
 def test_images_in_give_the_detector_output_tensors_in_give(sign: Path) -> None:
     """A runtime that accepted images computes the same map from the uint8 page as from
     the host-normalised tensor (the model's input is the same bits), and refuses images
@@ -171,7 +212,7 @@ def test_images_in_give_the_detector_output_tensors_in_give(sign: Path) -> None:
     from_tensor = runtime.run(det_ops.det_normalize(page)[None])
     np.testing.assert_array_equal(runtime.run(page[None]), from_tensor)
     with pytest.raises(InvalidInput, match="dimension 1 must be 3"):
-        runtime.run(np.zeros((1, 64, 64, 4), np.uint8))
+        runtime.run(np.zeros((1, 64, 64, 5), np.uint8))
     assert not load_runtime("onnxruntime", folder, "onnx", OPTIONS).accept_images(
         det_ops.DET_TABLES)
 
@@ -266,22 +307,24 @@ def test_shapes_beyond_the_captured_ones_run_eagerly_with_the_same_results() -> 
 
 
 @needs_cuda
-def test_the_engine_hands_a_gpu_the_detectors_images() -> None:
+def test_the_engine_hands_a_gpu_the_pages_and_the_crops_as_images() -> None:
     from ocrserve.engine.engine import Engine
     from ocrserve.settings import Settings
 
     async def shapers() -> dict[str, bool]:
         settings = Settings(backend="torch", model_repository=str(REPOSITORY),
-                            slot=("det=ch_PP-OCRv2_det",))
+                            slot=("det=ch_PP-OCRv2_det", "cls=ch_ppocr_mobile_v2.0_cls",
+                                  "rec=ch_PP-OCRv2_rec"))
         engine = Engine.from_settings(settings, "cuda:0")
         await engine.start()
         try:
-            det = engine._table.entries["det"].serving  # type: ignore[attr-defined]
-            return {"images": det.shaper.images_to_runtime}
+            entries = engine._table.entries  # type: ignore[attr-defined]
+            return {slot: entries[slot].serving.shaper.images_to_runtime
+                    for slot in ("det", "cls", "rec")}
         finally:
             await engine.close()
 
-    assert asyncio.run(shapers()) == {"images": True}
+    assert asyncio.run(shapers()) == {"det": True, "cls": True, "rec": True}
 
 
 @needs_cuda
@@ -300,3 +343,23 @@ def test_cuda_graphs_capture_the_lookup_of_images(sign: Path) -> None:
     for flipped in (page, np.ascontiguousarray(page[::-1])):  # capture, then replay
         expected = cpu.run(det_ops.det_normalize(flipped)[None])
         assert float(np.abs(cuda.run(flipped[None]) - expected).max()) < 1e-4
+
+
+@needs_cuda
+def test_cuda_graphs_capture_the_lookup_and_mask_of_crops() -> None:
+    """Marked uint8 crops in on CUDA: lookup and mask are captured with the recognizer,
+    and a replay with other crops gives what the CPU computes from them normalised."""
+    from ocrserve.engine.shapes import RecShaper
+    from ocrserve.ops.rec import REC_TABLES, rec_input
+
+    folder = REPOSITORY / "ch_PP-OCRv2_rec/1"
+    cpu = load_runtime("torch", folder, "onnx", OPTIONS)
+    cuda = load_runtime("torch", folder, "onnx", RuntimeOptions(device="cuda:0"))
+    assert cuda.accept_images(REC_TABLES)
+    rng = np.random.default_rng(8)
+    for _ in range(2):  # capture, then replay
+        items = [rec_input(rng.integers(0, 256, (30, int(w), 3), np.uint8), 32, 320)
+                 for w in rng.integers(40, 300, 6)]
+        expected = cpu.run(RecShaper(32).assemble(items))
+        got = cuda.run(RecShaper(32, images_to_runtime=True).assemble(items))
+        assert float(np.abs(got - expected).max()) < 1e-4

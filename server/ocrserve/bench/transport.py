@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 
 #: (name, shape, dtype) of what crosses the socket per item with the default models: the
-#: detector gets the resized page (uint8; the engine normalises it, see engine/shapes.py).
+#: detector gets the resized page, the recognizer the resized crop and its padding mark
+#: (uint8; the engine normalises them, see engine/shapes.py).
 PAYLOADS: list[tuple[str, tuple[int, ...], type[np.generic]]] = [
     ("det input 544x960x3 u8", (544, 960, 3), np.uint8),
     ("det output 544x960 f32", (544, 960), np.float32),
-    ("rec input 3x32x320 f32", (3, 32, 320), np.float32),
+    ("rec input 32x320x4 u8", (32, 320, 4), np.uint8),
     ("rec output 80x2 f32", (80, 2), np.float32),
 ]
 

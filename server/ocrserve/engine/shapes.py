@@ -14,19 +14,23 @@ a ``group_key``; a shaper decides that key and how to pad:
   (a runtime that normalises on its device, see ``Runtime.accept_images``):
   the batch stays uint8 NHWC, the images merely stacked; only without
   buckets, as padding must be zero after normalisation, which no uint8 is.
-- cls: fixed 3x48x192 inputs; everything batches together.
-- rec: an item is a crop resized to the model height and already padded as
-  PaddleOCR would pad it (``pipeline.rec_tensors``).  By default only items
-  of equal width share a batch, so nothing changes the model's input; a
-  width step > 1 pads further so more items batch together.  The
-  output is reduced on the engine to per-timestep (argmax, max prob): CTC
-  greedy decoding needs nothing else, and it is ~3000x smaller.
+- cls and rec: an item is a crop resized to the model height, uint8 HxWx4: BGR
+  and a fourth channel marking the crop (``ops.rec.rec_input``), 0 over the
+  padding PaddleOCR would add; normalised here into the batch
+  (``ops.rec.rec_normalize``), the padding 0.0.  cls items are a fixed 48x192
+  and all batch together.  A rec item has the width PaddleOCR would pad it to
+  (``pipeline.rec_tensors``); by default only items of equal width share a
+  batch, so nothing changes the model's input; a width step > 1 pads further
+  so more items batch together.  The rec output is reduced on the engine to
+  per-timestep (argmax, max prob): CTC greedy decoding needs nothing else, and
+  it is ~3000x smaller.  With ``images_to_runtime`` the batch stays uint8
+  NHWC, mask included, and the runtime normalises and masks on its device.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,7 +38,7 @@ import numpy as np
 
 from ocrserve.errors import InvalidInput, ModelError
 from ocrserve.ops.det import det_normalize
-from ocrserve.ops.rec import REC_BASE_WIDTH, REC_MAX_WIDTH
+from ocrserve.ops.rec import REC_BASE_WIDTH, REC_MAX_WIDTH, rec_normalize
 from ocrserve.runtimes.base import Shape, ShapeRange
 
 #: Wider recognizer inputs are rare (a line over 20x as wide as tall) and costly to
@@ -48,6 +52,16 @@ def bucket_up(value: int, buckets: Sequence[int], step: int) -> int:
     if i < len(buckets):
         return buckets[i]
     return -(-value // step) * step
+
+
+def model_elements(array: np.ndarray) -> int:
+    """The model-input elements an item or a batch is, or becomes once normalised: a
+    float32 NCHW tensor as it is; uint8 pages (HxWx3) and marked crops (HxWx4), items or
+    NHWC batches, three a pixel, since a crop's mark is no input (for the padding
+    metrics: slots.py)."""
+    if array.dtype == np.float32:
+        return array.size
+    return array.size // array.shape[-1] * 3
 
 
 class Shaper(Protocol):
@@ -64,12 +78,47 @@ class Shaper(Protocol):
     def warmup_batches(self, max_batch_size: int) -> list[np.ndarray]: ...
 
 
-def _check_chw(item: np.ndarray, channels: int, height: int | None) -> None:
-    if item.dtype != np.float32 or item.ndim != 3 or item.shape[0] != channels:
-        raise InvalidInput(f"expected a float32 {channels}xHxW tensor, got {item.dtype} "
+def _check_crop(item: np.ndarray, height: int) -> None:
+    """A cls/rec item: a resized crop with its padding mark (``ops.rec.rec_input``)."""
+    if item.dtype != np.uint8 or item.ndim != 3 or item.shape[2] != 4:
+        raise InvalidInput(f"expected a uint8 HxWx4 crop (BGR and its mark), got {item.dtype} "
                            f"{tuple(item.shape)}")
-    if height is not None and item.shape[1] != height:
-        raise InvalidInput(f"expected height {height}, got {item.shape[1]}")
+    if item.shape[0] != height:
+        raise InvalidInput(f"expected height {height}, got {item.shape[0]}")
+
+
+def _crop_batch(items: Sequence[np.ndarray], width: int, images: bool) -> np.ndarray:
+    """cls/rec items as one batch ``width`` wide: normalised NCHW float32, or (``images``)
+    the uint8 NHWC items themselves, zero (unmarked) to the right of each."""
+    height = items[0].shape[0]
+    if images:
+        batch = np.zeros((len(items), height, width, 4), np.uint8)
+        for n, item in enumerate(items):
+            batch[n, :, : item.shape[1]] = item
+        return batch
+    return _normalised(items, height, width, rec_normalize)
+
+
+def _normalised(items: Sequence[np.ndarray], height: int, width: int,
+                normalize: Callable[..., np.ndarray]) -> np.ndarray:
+    """HWC uint8 items ``normalize``d into one NCHW float32 batch, each zero-padded
+    bottom and right to ``height`` x ``width``; ``normalize(item, out=...)`` writes
+    into a C-contiguous (3, h, w) float32 array, so unpadded items need no copy."""
+    if all(item.shape[:2] == (height, width) for item in items):
+        batch = np.empty((len(items), 3, height, width), np.float32)
+        for n, item in enumerate(items):
+            normalize(item, out=batch[n])
+        return batch
+    batch = np.zeros((len(items), 3, height, width), np.float32)
+    for n, item in enumerate(items):
+        batch[n, :, : item.shape[0], : item.shape[1]] = normalize(item)
+    return batch
+
+
+def _crop_warmup(n: int, height: int, width: int, images: bool) -> np.ndarray:
+    if images:
+        return np.zeros((n, height, width, 4), np.uint8)
+    return np.zeros((n, 3, height, width), np.float32)
 
 
 @dataclass(frozen=True)
@@ -105,15 +154,7 @@ class DetShaper:
         h, w = self.bucket(max(i.shape[0] for i in items), max(i.shape[1] for i in items))
         if self.images_to_runtime:  # no buckets: every item is h x w
             return np.stack(items)
-        if all(i.shape[:2] == (h, w) for i in items):  # no padding: normalise in place
-            batch = np.empty((len(items), 3, h, w), np.float32)
-            for n, item in enumerate(items):
-                det_normalize(item, out=batch[n])
-            return batch
-        batch = np.zeros((len(items), 3, h, w), np.float32)
-        for n, item in enumerate(items):
-            batch[n, :, : item.shape[0], : item.shape[1]] = det_normalize(item)
-        return batch
+        return _normalised(items, h, w, det_normalize)
 
     def split(self, output: np.ndarray, items: Sequence[np.ndarray]) -> list[np.ndarray]:
         if output.ndim != 4 or output.shape[1] != 1:
@@ -133,11 +174,13 @@ class DetShaper:
 class ClsShaper:
     height: int = 48
     width: int = 192
+    #: Batches of uint8 NHWC items for a runtime that accepted them (module docstring).
+    images_to_runtime: bool = False
 
     def check(self, item: np.ndarray) -> None:
-        _check_chw(item, 3, self.height)
-        if item.shape[2] != self.width:
-            raise InvalidInput(f"expected width {self.width}, got {item.shape[2]}")
+        _check_crop(item, self.height)
+        if item.shape[1] != self.width:
+            raise InvalidInput(f"expected width {self.width}, got {item.shape[1]}")
 
     def group_key(self, item: np.ndarray) -> Hashable:
         return None
@@ -146,7 +189,7 @@ class ClsShaper:
         return 0.0
 
     def assemble(self, items: Sequence[np.ndarray]) -> np.ndarray:
-        return np.stack(items)
+        return _crop_batch(items, self.width, self.images_to_runtime)
 
     def split(self, output: np.ndarray, items: Sequence[np.ndarray]) -> list[np.ndarray]:
         if output.ndim != 2:
@@ -154,8 +197,8 @@ class ClsShaper:
         return [np.ascontiguousarray(row) for row in output]
 
     def warmup_batches(self, max_batch_size: int) -> list[np.ndarray]:
-        shape = (3, self.height, self.width)
-        return [np.zeros((n, *shape), np.float32) for n in sorted({1, max_batch_size})]
+        return [_crop_warmup(n, self.height, self.width, self.images_to_runtime)
+                for n in sorted({1, max_batch_size})]
 
 
 @dataclass(frozen=True)
@@ -164,28 +207,27 @@ class RecShaper:
     width_step: int = 1
     num_classes: int | None = None
     min_width: int = REC_BASE_WIDTH
+    #: Batches of uint8 NHWC items for a runtime that accepted them (module docstring).
+    images_to_runtime: bool = False
 
     def check(self, item: np.ndarray) -> None:
-        _check_chw(item, 3, self.height)
-        if item.shape[2] > REC_MAX_WIDTH:  # the front-ends squeeze wider crops
-            raise InvalidInput(f"recognizer input width {item.shape[2]} exceeds {REC_MAX_WIDTH}")
+        _check_crop(item, self.height)
+        if item.shape[1] > REC_MAX_WIDTH:  # the front-ends squeeze wider crops
+            raise InvalidInput(f"recognizer input width {item.shape[1]} exceeds {REC_MAX_WIDTH}")
 
     def group_key(self, item: np.ndarray) -> Hashable:
-        return self.padded_width(item.shape[2])
+        return self.padded_width(item.shape[1])
 
     def padded_width(self, width: int) -> int:
         """The item's width rounded up to the step, never below PaddleOCR's 320."""
         return max(self.min_width, -(-width // self.width_step) * self.width_step)
 
     def sort_key(self, item: np.ndarray) -> float:
-        return float(item.shape[2])
+        return float(item.shape[1])
 
     def assemble(self, items: Sequence[np.ndarray]) -> np.ndarray:
-        width = self.padded_width(max(i.shape[2] for i in items))
-        batch = np.zeros((len(items), 3, self.height, width), np.float32)
-        for n, item in enumerate(items):
-            batch[n, :, :, : item.shape[2]] = item
-        return batch
+        width = self.padded_width(max(i.shape[1] for i in items))
+        return _crop_batch(items, width, self.images_to_runtime)
 
     def split(self, output: np.ndarray, items: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Return per item a (T, 2) float32 array: argmax class, its probability."""
@@ -204,7 +246,7 @@ class RecShaper:
 
     def warmup_batches(self, max_batch_size: int) -> list[np.ndarray]:
         widths = range(self.min_width, REC_WARM_MAX_WIDTH + 1, max(self.width_step, 64))
-        return [np.zeros((n, 3, self.height, w), np.float32)
+        return [_crop_warmup(n, self.height, w, self.images_to_runtime)
                 for w in widths for n in sorted({1, max_batch_size})]
 
 

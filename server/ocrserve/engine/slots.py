@@ -24,7 +24,7 @@ from ocrserve.context import NO_REQUEST, request_id
 from ocrserve.engine.batcher import DynamicBatcher
 from ocrserve.engine.policy import BatchPolicy
 from ocrserve.engine.protocol import Inferred, ModelVersion, SlotInfo
-from ocrserve.engine.shapes import ClsShaper, DetShaper, RecShaper, Shaper
+from ocrserve.engine.shapes import ClsShaper, DetShaper, RecShaper, Shaper, model_elements
 from ocrserve.engine.slot_metrics import SlotMetrics
 from ocrserve.errors import ModelError, OcrError
 from ocrserve.memory import in_use_bytes
@@ -32,6 +32,7 @@ from ocrserve.models.catalog import rec_num_classes
 from ocrserve.models.repository import InstalledModel, file_problems
 from ocrserve.models.slots import SlotSpec
 from ocrserve.ops.det import DET_TABLES
+from ocrserve.ops.rec import REC_TABLES
 from ocrserve.runtimes import Runtime, RuntimeOptions, load_runtime
 
 log = logging.getLogger(__name__)
@@ -75,12 +76,17 @@ def make_shaper(cfg: SlotConfig, runtime: Runtime) -> Shaper:
                      and runtime.accept_images(DET_TABLES))
         return DetShaper(cfg.det_buckets, cfg.det_warm_limit, images_to_runtime=on_device)
     shape = model.input_shape
+    # Crops are small: on a CPU the host's cv2.LUT is the cheaper normalisation, as above.
+    crops_on_device = (model.kind in ("cls", "rec") and cfg.runtime.gpu_id is not None
+                       and runtime.accept_images(REC_TABLES))
     if model.kind == "cls":
-        return ClsShaper(int(shape[1] or ClsShaper.height), int(shape[2] or ClsShaper.width))
+        return ClsShaper(int(shape[1] or ClsShaper.height), int(shape[2] or ClsShaper.width),
+                         images_to_runtime=crops_on_device)
     if model.kind == "rec":
         if not shape[1]:
             raise ModelError(f"{model.name}: unknown input height; set it on import")
-        return RecShaper(int(shape[1]), cfg.rec_width_step, model.num_classes)
+        return RecShaper(int(shape[1]), cfg.rec_width_step, model.num_classes,
+                         images_to_runtime=crops_on_device)
     raise ModelError(f"{model.name}: unknown model kind {model.kind!r}")
 
 
@@ -198,8 +204,8 @@ class LoadedSlot:
 
     def _run_sync(self, items: list[np.ndarray]) -> list[np.ndarray]:
         batch = self.shaper.assemble(items)
-        self.metrics.batch_elements.inc(batch.size)
-        self.metrics.item_elements.inc(sum(item.size for item in items))
+        self.metrics.batch_elements.inc(model_elements(batch))
+        self.metrics.item_elements.inc(sum(model_elements(item) for item in items))
         try:
             output = self.runtime.run(batch)
         except OcrError:

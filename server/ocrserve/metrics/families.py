@@ -80,11 +80,11 @@ INFERENCE_PENDING = Gauge(
     "ocr_inference_pending_items", "items queued or running in a slot's batcher", ["slot"],
     multiprocess_mode="livesum")
 INFERENCE_BATCH_ELEMENTS = Counter(
-    "ocr_inference_batch_elements", "tensor elements of batches as run (padding included)",
-    MODEL)
+    "ocr_inference_batch_elements", "model-input elements of batches as run (padding "
+    "included)", MODEL)
 INFERENCE_ITEM_ELEMENTS = Counter(
-    "ocr_inference_item_elements", "tensor elements of the items in them; batch_elements / "
-    "item_elements - 1 is the padding waste", MODEL)
+    "ocr_inference_item_elements", "model-input elements of the items in them; "
+    "batch_elements / item_elements - 1 is the padding waste", MODEL)
 MODEL_STATE = Gauge(
     "ocr_model_state", "engines where the slot serves this model in this state (1 per "
     "engine; LOADING, WARMING, READY, DRAINING, FAILED, COLD)", [*MODEL, "state"],

@@ -2,7 +2,8 @@
 
 The classifier's input is built exactly like a recognition crop, with a fixed width: resize to
 the model height keeping the aspect ratio (at most the model width), scale to [-1, 1], zero-pad
-on the right.
+on the right.  The front-end does the resize (:func:`cls_input`); the engine scales and pads
+(``ops.rec.rec_normalize``), as for the recognizer.
 """
 
 from __future__ import annotations
@@ -13,16 +14,17 @@ import cv2
 import numpy as np
 
 from ocrserve.errors import ModelError
-from ocrserve.ops.rec import pad_batch, rec_resize_normalize
+from ocrserve.ops.rec import rec_input
 
 #: The v2.0 classifier's labels, in output order (PaddleOCR's label_list).
 LABELS = ("0", "180")
 
 
-def cls_preprocess(crop: np.ndarray, image_shape: tuple[int, int, int]) -> np.ndarray:
-    """The classifier's CHW float32 input for one BGR crop (resize_norm_img)."""
+def cls_input(crop: np.ndarray, image_shape: tuple[int, int, int]) -> np.ndarray:
+    """The classifier's input for one BGR crop before normalisation: the (H, W, 4) uint8
+    item of ``ops.rec.rec_input`` at the model's fixed size."""
     _, height, width = image_shape
-    return pad_batch([rec_resize_normalize(crop, height, width)], width)[0]
+    return rec_input(crop, height, width)
 
 
 def cls_decode(probs: np.ndarray,

@@ -15,7 +15,7 @@ depends only on that element, so the table holds exactly the value the image's p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -56,6 +56,13 @@ def lookup_chw(img: np.ndarray, tables: np.ndarray, out: np.ndarray | None = Non
           or not out.flags.c_contiguous):
         raise ValueError(f"out must be a C-contiguous float32 {(channels, height, width)}, "
                          f"got {out.dtype} {out.shape}")
-    for plane, table, row in zip(cv2.split(img), tables, out, strict=True):
+    return lookup_planes(cv2.split(img), tables, out)
+
+
+def lookup_planes(planes: Sequence[np.ndarray], tables: np.ndarray,
+                  out: np.ndarray) -> np.ndarray:
+    """:func:`lookup_chw` on an image already split into its (H, W) uint8 planes, one per
+    table, into ``out`` (checked by the caller)."""
+    for plane, table, row in zip(planes, tables, out, strict=True):
         cv2.LUT(plane, table, dst=row)
     return out

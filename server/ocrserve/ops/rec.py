@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ocrserve.errors import ModelError
-from ocrserve.ops.lookup import lookup_chw, value_tables
+from ocrserve.ops.lookup import lookup_planes, value_tables
 
 #: characters PaddleOCR keeps in reading order when reversing right-to-left (Arabic) text
 _LTR_RUN = re.compile(r"[a-zA-Z0-9 :*./%+-]")
@@ -51,44 +51,64 @@ def rec_target_width(crop_h: int, crop_w: int, image_height: int, max_wh_ratio: 
                                                                           max_wh_ratio))
 
 
-def rec_resize_normalize(crop: np.ndarray, image_height: int, max_width: int) -> np.ndarray:
-    """Resize a BGR crop to height H (width per rec_target_width's rule, at most ``max_width``)
-    and scale to [-1, 1]: the unpadded CHW float32 part of the model input.
+#: The fourth channel of a recognizer input (:func:`rec_input`) over the resized crop; it
+#: is 0 over the padding.
+CROP = 255
+
+
+def rec_input(crop: np.ndarray, image_height: int, width: int) -> np.ndarray:
+    """A BGR crop as the engine takes it: (H, ``width``, 4) uint8, not yet normalised.
+
+    The crop is resized to height H (width per rec_target_width's rule, at most
+    ``width``) into the first three channels, and the fourth is :data:`CROP` over it
+    and 0 over the padding to ``width``.  PaddleOCR pads with zeros *after*
+    normalising, and no uint8 sample normalises to 0.0, so the padding must be marked;
+    :func:`rec_normalize` (or a runtime on its device) turns the item into the model's
+    input.  A quarter of the float32 input's bytes, for the transport and the GPU copy.
     """
-    width = _resized_width(crop.shape[0], crop.shape[1], image_height, max_width)
-    return lookup_chw(cv2.resize(crop, (width, image_height)), _SCALED)
+    resized_width = _resized_width(crop.shape[0], crop.shape[1], image_height, width)
+    item = np.zeros((image_height, width, 4), np.uint8)
+    item[:, :resized_width, :3] = cv2.resize(crop, (resized_width, image_height))
+    item[:, :resized_width, 3] = CROP
+    return item
+
+
+def rec_normalize(item: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The CHW float32 model input of a :func:`rec_input` item: resize_norm_img's scaling
+    of every crop sample (through lookup tables, ops/lookup.py) and 0.0 wherever the
+    fourth channel is 0.  ``out``: a C-contiguous (3, H, W) float32 array to write to."""
+    height, width, channels = item.shape
+    if item.dtype != np.uint8 or channels != 4:
+        raise ValueError(f"expected an (H, W, 4) uint8 item, got {item.dtype} {item.shape}")
+    if out is None:
+        out = np.empty((3, height, width), np.float32)
+    elif out.shape != (3, height, width) or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float32 {(3, height, width)}, "
+                         f"got {out.dtype} {out.shape}")
+    *planes, marks = cv2.split(item)
+    lookup_planes(planes, REC_TABLES, out)
+    np.copyto(out, 0.0, where=(marks == 0)[None])
+    return out
 
 
 def unit_scale(img: np.ndarray) -> np.ndarray:
     """resize_norm_img's float32 arithmetic on uint8 samples, in its operation order
-    (/255, -0.5, /0.5): the definition :data:`_SCALED` tabulates."""
+    (/255, -0.5, /0.5): the definition :data:`REC_TABLES` tabulates."""
     scaled: np.ndarray = img.astype(np.float32) / 255
     scaled -= 0.5
     scaled /= 0.5
     return scaled
 
 
-#: unit_scale of each uint8 value per channel (see ocrserve.ops.lookup)
-_SCALED = value_tables(unit_scale)
-
-
-def pad_batch(items: Sequence[np.ndarray], width: int) -> np.ndarray:
-    """Stack CHW items into NCHW float32, zero-padding each on the right to ``width``."""
-    if not items:
-        raise ValueError("pad_batch needs at least one item")
-    c, h = items[0].shape[:2]
-    batch = np.zeros((len(items), c, h, width), dtype=np.float32)
-    for i, item in enumerate(items):
-        if item.shape[:2] != (c, h) or item.shape[2] > width:
-            raise ValueError(f"item {i} of shape {item.shape} does not fit ({c}, {h}, {width})")
-        batch[i, :, :, : item.shape[2]] = item
-    return batch
+#: unit_scale of each uint8 value per channel (see ocrserve.ops.lookup): also what a
+#: runtime that normalises on its device is given (``Runtime.accept_images``)
+REC_TABLES = value_tables(unit_scale)
 
 
 def rec_preprocess(crop: np.ndarray, image_height: int, max_wh_ratio: float) -> np.ndarray:
     """resize_norm_img: the crop resized, normalized and padded to the batch width (CHW)."""
-    width = rec_padded_width(image_height, max_wh_ratio)
-    return pad_batch([rec_resize_normalize(crop, image_height, width)], width)[0]
+    return rec_normalize(rec_input(crop, image_height,
+                                   rec_padded_width(image_height, max_wh_ratio)))
 
 
 def _resized_width(crop_h: int, crop_w: int, image_height: int, max_width: int) -> int:

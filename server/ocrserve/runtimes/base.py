@@ -140,9 +140,12 @@ class Runtime(Protocol):
         ``tables`` are per-channel lookup tables ((C, 256) float32, see
         :mod:`ocrserve.ops.lookup`).  True: :meth:`run` takes, besides NCHW float32
         batches, NHWC uint8 batches of images and maps each sample through its channel's
-        table on the model's device, giving bit for bit what the host would give.  On a
-        GPU that is a quarter of the bytes to copy and no per-pixel work on the engine's
-        CPU.  False: only float32 batches, normalised by the caller.
+        table on the model's device, giving bit for bit what the host would give.  An
+        image batch may have one channel more than the tables: a mask, and every
+        sample of a pixel whose mask is 0 becomes 0.0 (padding after normalisation, as
+        PaddleOCR pads recognizer crops: ``ops.rec.rec_input``).  On a GPU that is a
+        quarter of the bytes to copy and no per-pixel work on the engine's CPU.  False:
+        only float32 batches, normalised by the caller.
         """
         ...
 
@@ -196,13 +199,15 @@ def check_batch(batch: np.ndarray, declared: Shape) -> np.ndarray:
     return np.ascontiguousarray(batch)
 
 
-def check_images(batch: np.ndarray, declared: Shape) -> np.ndarray:
-    """:func:`check_batch` for an NHWC uint8 batch of images (see ``accept_images``)."""
+def check_images(batch: np.ndarray, declared: Shape, masked: bool = False) -> np.ndarray:
+    """:func:`check_batch` for an NHWC uint8 batch of images (see ``accept_images``);
+    ``masked``: its last channel is the mask, beyond the model's channels."""
     if batch.dtype != np.uint8 or batch.ndim != 4:
         raise InvalidInput(f"an image batch must be 4-D NHWC uint8, got {batch.dtype} "
                            f"{batch.shape}")
     n, height, width, channels = batch.shape
-    _check_nchw((n, channels, height, width), declared, f"image batch {batch.shape} (NHWC) as")
+    _check_nchw((n, channels - masked, height, width), declared,
+                f"image batch {batch.shape} (NHWC{', masked' if masked else ''}) as")
     return np.ascontiguousarray(batch)
 
 

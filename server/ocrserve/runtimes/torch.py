@@ -27,10 +27,11 @@ slots measure the device's memory at load, memory.py).
 TF32 is off: with it, det differs from Paddle by 2e-2, without it by at most
 4e-5 (docs/facts.md).
 
-Images in.  The engine's detector hands this runtime the resized pages as uint8
-(``accept_images``): they cross to the device at a quarter of the float32 bytes,
-and the normalisation runs there, inside the captured graph, as a lookup of
-every sample in its channel's table (:func:`lookup_nchw`).  The tables are the
+Images in.  The engine hands this runtime the resized pages and line crops as
+uint8 (``accept_images``; a crop's padding marked in a fourth channel): they
+cross to the device at a quarter of the float32 bytes, and the normalisation
+runs there, inside the captured graph, as a lookup of every sample in its
+channel's table (:func:`lookup_nchw`).  The tables are the
 host's (ops/lookup.py), so the model gets the same bits either way.  It works on
 the CPU too (``make test`` checks it there), but the engine asks for it on a GPU
 only: on a CPU torch's gather is ~10x slower than the host's cv2.LUT.
@@ -104,7 +105,8 @@ class TorchRuntime:
         if self._graph is None:
             raise FailedPrecondition("torch runtime is closed")
         if batch.dtype == np.uint8 and self._tables is not None:
-            batch = check_images(batch, self.input_shape)
+            masked = batch.ndim == 4 and batch.shape[3] == len(self._tables[1]) + 1
+            batch = check_images(batch, self.input_shape, masked)
         else:
             batch = check_batch(batch, self.input_shape)
         try:
@@ -166,10 +168,15 @@ class TorchRuntime:
 def lookup_nchw(images: torch.Tensor, tables: torch.Tensor,
                 offsets: torch.Tensor) -> torch.Tensor:
     """``tables[c * 256 + images[n, h, w, c]]`` as an NCHW float32 tensor, on the images'
-    device: :func:`ocrserve.ops.lookup.lookup_chw` for a batch.  One gather, nothing read
-    back to the host, so a CUDA graph can hold it."""
-    index = images.to(torch.int64) + offsets
-    return tables[index].permute(0, 3, 1, 2).contiguous()
+    device: :func:`ocrserve.ops.lookup.lookup_chw` for a batch.  With one channel more
+    than ``offsets``, that last channel is a mask (``Runtime.accept_images``): 0.0
+    wherever it is 0, as ``ops.rec.rec_normalize``.  A gather and a select, nothing
+    read back to the host, so a CUDA graph can hold them."""
+    channels = len(offsets)
+    values = tables[images[..., :channels].to(torch.int64) + offsets]
+    if images.shape[-1] > channels:
+        values = torch.where(images[..., channels:] == 0, 0.0, values)
+    return values.permute(0, 3, 1, 2).contiguous()
 
 
 def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> TorchRuntime:

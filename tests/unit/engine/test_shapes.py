@@ -3,15 +3,25 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ocrserve.engine.shapes import ClsShaper, DetShaper, RecShaper, bucket_up, input_range
+from ocrserve.engine.shapes import (
+    ClsShaper,
+    DetShaper,
+    RecShaper,
+    bucket_up,
+    input_range,
+    model_elements,
+)
 from ocrserve.errors import InvalidInput, ModelError
 from ocrserve.ops.det import det_normalize
-from ocrserve.ops.rec import REC_MAX_WIDTH
+from ocrserve.ops.rec import CROP, REC_MAX_WIDTH, REC_TABLES
 from ocrserve.runtimes.base import ShapeRange
 
 
-def chw(h: int, w: int, value: float = 1.0) -> np.ndarray:
-    return np.full((3, h, w), value, np.float32)
+def crop(h: int, w: int, value: int = 1) -> np.ndarray:
+    """A cls/rec item as the front-end sends it: a resized crop, marked over all its width."""
+    item = np.full((h, w, 4), value, np.uint8)
+    item[:, :, 3] = CROP
+    return item
 
 
 def test_bucket_up_uses_buckets_then_steps() -> None:
@@ -78,7 +88,7 @@ def test_det_rejects_sides_not_multiple_of_32_and_float_tensors() -> None:
     with pytest.raises(InvalidInput, match="multiples of 32"):
         DetShaper(()).check(image(100, 320))
     with pytest.raises(InvalidInput, match="uint8 HxWx3"):
-        DetShaper(()).check(chw(320, 320))
+        DetShaper(()).check(np.zeros((3, 320, 320), np.float32))
 
 
 def test_det_warmup_covers_buckets_up_to_the_limit() -> None:
@@ -88,33 +98,60 @@ def test_det_warmup_covers_buckets_up_to_the_limit() -> None:
 
 def test_cls_stacks_fixed_shapes_and_checks_them() -> None:
     shaper = ClsShaper()
-    assert shaper.assemble([chw(48, 192)] * 3).shape == (3, 3, 48, 192)
+    batch = shaper.assemble([crop(48, 192, 255)] * 3)
+    assert batch.shape == (3, 3, 48, 192) and batch.dtype == np.float32 and (batch == 1.0).all()
     with pytest.raises(InvalidInput):
-        shaper.check(chw(48, 100))
-    rows = shaper.split(np.array([[0.1, 0.9], [0.8, 0.2]], np.float32), [chw(48, 192)] * 2)
+        shaper.check(crop(48, 100))
+    with pytest.raises(InvalidInput, match="HxWx4"):
+        shaper.check(np.zeros((3, 48, 192), np.float32))  # the float32 CHW of old
+    rows = shaper.split(np.array([[0.1, 0.9], [0.8, 0.2]], np.float32), [crop(48, 192)] * 2)
     assert [r.tolist() for r in rows] == [pytest.approx([0.1, 0.9]), pytest.approx([0.8, 0.2])]
 
 
 def test_rec_pads_to_the_step_and_never_below_320() -> None:
     shaper = RecShaper(48, 32)
-    assert shaper.group_key(chw(48, 100)) == 320
-    assert shaper.group_key(chw(48, 321)) == 352
-    batch = shaper.assemble([chw(48, 330, 1.0), chw(48, 340, 2.0)])
+    assert shaper.group_key(crop(48, 100)) == 320
+    assert shaper.group_key(crop(48, 321)) == 352
+    batch = shaper.assemble([crop(48, 330, 1), crop(48, 340, 2)])
     assert batch.shape == (2, 3, 48, 352)
-    assert batch[0, :, :, 330:].sum() == 0 and batch[1, :, :, :340].min() == 2.0
+    assert (batch[0, :, :, :330] == REC_TABLES[:, 1, None, None]).all()
+    assert (batch[1, :, :, :340] == REC_TABLES[:, 2, None, None]).all()
+    assert not batch[0, :, :, 330:].any() and not batch[1, :, :, 340:].any()
+
+
+def test_unmarked_samples_are_padding_wherever_they_are() -> None:
+    item = crop(32, 320, 200)
+    item[:, 300:, 3] = 0  # the padding rec_input leaves, though its samples are not 0
+    item[5, 7, 3] = 0
+    (normalised,) = RecShaper(32).assemble([item])
+    assert not normalised[:, :, 300:].any() and not normalised[:, 5, 7].any()
+    assert (normalised[:, :, :300].sum(axis=0) != 0).sum() == 32 * 300 - 1
+
+
+def test_a_runtime_that_normalises_gets_the_items_padded_with_unmarked_zeros() -> None:
+    shaper = RecShaper(48, 32, images_to_runtime=True)
+    batch = shaper.assemble([crop(48, 330, 7), crop(48, 340, 9)])
+    assert batch.dtype == np.uint8 and batch.shape == (2, 48, 352, 4)
+    assert (batch[0, :, :330] == [7, 7, 7, CROP]).all() and not batch[0, :, 330:].any()
+    assert (batch[1, :, :340] == [9, 9, 9, CROP]).all() and not batch[1, :, 340:].any()
+    assert all(b.dtype == np.uint8 and b.shape[1:] == (48, b.shape[2], 4)
+               for b in shaper.warmup_batches(6))
+    images = ClsShaper(images_to_runtime=True)
+    assert images.assemble([crop(48, 192)] * 2).shape == (2, 48, 192, 4)
+    assert {b.shape for b in images.warmup_batches(8)} == {(1, 48, 192, 4), (8, 48, 192, 4)}
 
 
 def test_rec_reduces_to_argmax_and_max_prob() -> None:
     shaper = RecShaper(32, 32, num_classes=4)
     probs = np.array([[[0.1, 0.7, 0.1, 0.1], [0.9, 0.05, 0.03, 0.02]]], np.float32)
-    (out,) = shaper.split(probs, [chw(32, 320)])
+    (out,) = shaper.split(probs, [crop(32, 320)])
     assert out.tolist() == [[1.0, pytest.approx(0.7)], [0.0, pytest.approx(0.9)]]
 
 
 def test_rec_class_count_mismatch_is_a_model_error() -> None:
     with pytest.raises(ModelError, match="dictionary"):
         RecShaper(32, 32, num_classes=6625).split(np.zeros((1, 5, 97), np.float32),
-                                                  [chw(32, 320)])
+                                                  [crop(32, 320)])
 
 
 def within(shape: tuple[int, ...], shapes: ShapeRange) -> bool:
@@ -138,7 +175,7 @@ def test_every_batch_a_shaper_builds_lies_in_its_input_range() -> None:
     rec_shaper = RecShaper(48, width_step=64)
     for batch in rec_shaper.warmup_batches(6):
         assert within(batch.shape, rec)
-    assert within(rec_shaper.assemble([chw(48, REC_MAX_WIDTH)]).shape, rec)
+    assert within(rec_shaper.assemble([crop(48, REC_MAX_WIDTH)]).shape, rec)
 
     cls = input_range("cls", (3, 48, 192), 32, det_limit=960, det_max_side=4096)
     assert cls.min == (1, 3, 48, 192) and cls.opt == cls.max == (32, 3, 48, 192)
@@ -155,9 +192,9 @@ def test_input_range_reaches_a_bucket_past_the_largest_side() -> None:
 
 
 def test_rec_refuses_inputs_wider_than_the_front_ends_send() -> None:
-    RecShaper(32).check(chw(32, REC_MAX_WIDTH))
+    RecShaper(32).check(crop(32, REC_MAX_WIDTH))
     with pytest.raises(InvalidInput, match="exceeds"):
-        RecShaper(32).check(chw(32, REC_MAX_WIDTH + 1))
+        RecShaper(32).check(crop(32, REC_MAX_WIDTH + 1))
 
 
 @pytest.mark.parametrize(("low", "mid", "high"), [
@@ -167,3 +204,14 @@ def test_a_shape_range_must_be_ordered(low: tuple[int, ...], mid: tuple[int, ...
                                        high: tuple[int, ...]) -> None:
     with pytest.raises(InvalidInput, match="shape range"):
         ShapeRange(low, mid, high)
+
+
+def test_model_elements_count_what_the_model_gets_not_the_mark() -> None:
+    """batch_elements / item_elements - 1 is the padding metric: items and batches must
+    count in the same units whatever crosses (float32, pages, marked crops)."""
+    items = [crop(32, 330), crop(32, 340)]
+    for images in (False, True):
+        batch = RecShaper(32, 32, images_to_runtime=images).assemble(items)
+        assert model_elements(batch) == 2 * 3 * 32 * 352
+    assert sum(model_elements(i) for i in items) == 3 * 32 * (330 + 340)
+    assert model_elements(image(64, 96)) == model_elements(np.zeros((1, 3, 64, 96), np.float32))

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ocrserve.errors import ModelError
-from ocrserve.ops.cls import LABELS, apply_angle, cls_decode, cls_preprocess, turns_crop
+from ocrserve.ops.cls import LABELS, apply_angle, cls_decode, cls_input, turns_crop
+from ocrserve.ops.rec import rec_normalize
 
 
 def test_labels_are_paddleocrs() -> None:
@@ -14,14 +15,14 @@ def test_labels_are_paddleocrs() -> None:
 
 
 def test_narrow_crop_is_padded_with_zeros_on_the_right() -> None:
-    chw = cls_preprocess(np.full((24, 48, 3), 255, np.uint8), (3, 48, 192))
+    chw = rec_normalize(cls_input(np.full((24, 48, 3), 255, np.uint8), (3, 48, 192)))
     assert chw.shape == (3, 48, 192) and chw.dtype == np.float32
     assert (chw[:, :, :96] == 1.0).all()  # white -> 1.0, resized to 48×96
     assert (chw[:, :, 96:] == 0.0).all()
 
 
 def test_wide_crop_is_squeezed_to_the_model_width() -> None:
-    chw = cls_preprocess(np.zeros((10, 1000, 3), np.uint8), (3, 48, 192))
+    chw = rec_normalize(cls_input(np.zeros((10, 1000, 3), np.uint8), (3, 48, 192)))
     assert chw.shape == (3, 48, 192) and (chw == -1.0).all()  # black -> -1.0, no padding
 
 

@@ -16,7 +16,7 @@ import pytest
 from ocrserve.ops.det import det_normalize, det_resize
 from ocrserve.ops.image import decode_image
 from ocrserve.ops.lookup import lookup_chw, value_tables
-from ocrserve.ops.rec import rec_resize_normalize
+from ocrserve.ops.rec import rec_input, rec_normalize
 
 
 def _det_arithmetic(img: np.ndarray) -> np.ndarray:
@@ -53,7 +53,7 @@ def test_det_normalize_matches_arithmetic_for_every_value_and_channel() -> None:
 def test_rec_normalize_matches_arithmetic_for_every_value_and_channel() -> None:
     img = _every_value_image()
     # height 16 and max width 16: the crop is not resized, so every value reaches the tables
-    _assert_same_bits(np.ascontiguousarray(rec_resize_normalize(img, 16, 16)),
+    _assert_same_bits(np.ascontiguousarray(rec_normalize(rec_input(img, 16, 16))),
                       _rec_arithmetic(img))
 
 
@@ -63,7 +63,7 @@ def test_normalizing_a_real_page_is_bit_identical(sign: Path) -> None:
     _assert_same_bits(det_normalize(resized), _det_arithmetic(resized))
     crop = page[100:148, 50:400]
     expected = _rec_arithmetic(cv2.resize(crop, (350, 48)))
-    _assert_same_bits(np.ascontiguousarray(rec_resize_normalize(crop, 48, 3200)), expected)
+    _assert_same_bits(np.ascontiguousarray(rec_normalize(rec_input(crop, 48, 350))), expected)
 
 
 def test_value_tables_hold_each_channel_in_a_row() -> None:

@@ -7,12 +7,14 @@ import pytest
 
 from ocrserve.errors import ModelError
 from ocrserve.ops.rec import (
+    CROP,
+    REC_TABLES,
     CtcDecoder,
-    pad_batch,
+    rec_input,
     rec_max_wh_ratio,
+    rec_normalize,
     rec_padded_width,
     rec_preprocess,
-    rec_resize_normalize,
     rec_target_width,
 )
 
@@ -37,27 +39,30 @@ def test_preprocess_pads_with_zeros_to_the_batch_width() -> None:
     assert (chw[:, :, :40] == 1.0).all() and (chw[:, :, 40:] == 0.0).all()
 
 
-def test_unpadded_items_padded_per_batch_equal_rec_preprocess() -> None:
+def test_an_item_marks_the_resized_crop_and_leaves_the_padding_zero() -> None:
     rng = np.random.default_rng(3)
     crops = [rng.integers(0, 256, size=(int(rng.integers(8, 60)), int(rng.integers(5, 700)), 3),
                           dtype=np.uint8) for _ in range(6)]
+    channels = np.arange(3)[:, None, None]
     for height in (32, 48):
         ratio = rec_max_wh_ratio((c.shape[:2] for c in crops), height, 320)
         width = rec_padded_width(height, ratio)
-        items = [rec_resize_normalize(c, height, width) for c in crops]
-        assert [i.shape[2] for i in items] == [
-            rec_target_width(c.shape[0], c.shape[1], height, ratio) for c in crops]
-        batch = pad_batch(items, width)
-        assert batch.shape == (6, 3, height, width)
-        np.testing.assert_array_equal(batch, np.stack([rec_preprocess(c, height, ratio)
-                                                       for c in crops]))
+        for c in crops:
+            item = rec_input(c, height, width)
+            resized = rec_target_width(c.shape[0], c.shape[1], height, ratio)
+            assert item.shape == (height, width, 4) and item.dtype == np.uint8
+            assert (item[:, :resized, 3] == CROP).all() and not item[:, resized:].any()
+            normalised = rec_normalize(item)
+            samples = item[:, :resized, :3].transpose(2, 0, 1)
+            assert (normalised[:, :, :resized] == REC_TABLES[channels, samples]).all()
+            assert not normalised[:, :, resized:].any()
 
 
-def test_pad_batch_rejects_items_that_do_not_fit() -> None:
-    with pytest.raises(ValueError, match="does not fit"):
-        pad_batch([np.zeros((3, 32, 50), np.float32)], 40)
-    with pytest.raises(ValueError, match="does not fit"):
-        pad_batch([np.zeros((3, 32, 5), np.float32), np.zeros((3, 48, 5), np.float32)], 40)
+def test_rec_normalize_refuses_what_is_not_an_item() -> None:
+    with pytest.raises(ValueError, match="4"):
+        rec_normalize(np.zeros((32, 50, 3), np.uint8))
+    with pytest.raises(ValueError, match="out"):
+        rec_normalize(np.zeros((32, 50, 4), np.uint8), out=np.empty((3, 32, 40), np.float32))
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 import pytest
 
+from ocrserve.engine.shapes import ClsShaper, RecShaper
 from ocrserve.models.catalog import dictionary_lines
-from ocrserve.ops.cls import cls_decode, cls_preprocess
+from ocrserve.ops.cls import cls_decode, cls_input
 from ocrserve.ops.det import (
     DetParams,
     db_postprocess,
@@ -32,11 +33,10 @@ from ocrserve.ops.geometry import crop_min_area_rect, crop_quad, sort_order
 from ocrserve.ops.image import composite_over_white
 from ocrserve.ops.rec import (
     CtcDecoder,
-    pad_batch,
+    rec_input,
     rec_max_wh_ratio,
     rec_padded_width,
     rec_preprocess,
-    rec_resize_normalize,
 )
 
 pytestmark = pytest.mark.reference
@@ -304,14 +304,15 @@ def test_rec_preprocess_matches(ref: Ref) -> None:
             expected = _theirs(d, f"rec_{height}_{start}")
             np.testing.assert_array_equal(
                 np.stack([rec_preprocess(c, height, ratio) for c in group]), expected)
+            # what the front-end sends and the engine's shaper makes of it
             width = rec_padded_width(height, ratio)
-            items = [rec_resize_normalize(c, height, width) for c in group]
-            np.testing.assert_array_equal(pad_batch(items, width), expected)
+            items = [rec_input(c, height, width) for c in group]
+            np.testing.assert_array_equal(RecShaper(height).assemble(items), expected)
 
 
 def test_cls_matches(ref: Ref) -> None:
     d, cases, out = ref
-    ours = np.stack([cls_preprocess(_ours(d, n), (3, 48, 192)) for n in cases["crops"]])
+    ours = ClsShaper().assemble([cls_input(_ours(d, n), (3, 48, 192)) for n in cases["crops"]])
     np.testing.assert_array_equal(ours, _theirs(d, "cls"))
     assert [list(r) for r in cls_decode(_ours(d, "cls_probs"))] == out["cls"]
 

@@ -79,7 +79,7 @@ class FakeInference:
             return (item[:, :, 0] < 128).astype(np.float32)
         if kind == "cls":
             return np.asarray(self.cls_probs, np.float32)
-        steps = max(4, item.shape[2] // 4)
+        steps = max(4, item.shape[1] // 4)  # the crop item is H x W x 4
         reduced = np.zeros((steps, 2), np.float32)
         reduced[:, 1] = 0.9
         reduced[0, 0], reduced[2, 0] = 1, 2  # "a", blank, "b", blanks

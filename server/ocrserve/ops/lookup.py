@@ -50,13 +50,18 @@ def lookup_chw(img: np.ndarray, tables: np.ndarray, out: np.ndarray | None = Non
     if img.dtype != np.uint8 or channels != tables.shape[0]:
         raise ValueError(f"expected an (H, W, {tables.shape[0]}) uint8 image, "
                          f"got {img.dtype} {img.shape}")
+    return lookup_planes(cv2.split(img), tables, chw_output(out, channels, height, width))
+
+
+def chw_output(out: np.ndarray | None, channels: int, height: int, width: int) -> np.ndarray:
+    """``out`` checked to be a C-contiguous (C, H, W) float32 array, or a new one."""
     if out is None:
-        out = np.empty((channels, height, width), dtype=np.float32)
-    elif (out.shape != (channels, height, width) or out.dtype != np.float32
-          or not out.flags.c_contiguous):
+        return np.empty((channels, height, width), dtype=np.float32)
+    if (out.shape != (channels, height, width) or out.dtype != np.float32
+            or not out.flags.c_contiguous):
         raise ValueError(f"out must be a C-contiguous float32 {(channels, height, width)}, "
                          f"got {out.dtype} {out.shape}")
-    return lookup_planes(cv2.split(img), tables, out)
+    return out
 
 
 def lookup_planes(planes: Sequence[np.ndarray], tables: np.ndarray,

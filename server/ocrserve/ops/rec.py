@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ocrserve.errors import ModelError
-from ocrserve.ops.lookup import lookup_planes, value_tables
+from ocrserve.ops.lookup import chw_output, lookup_planes, value_tables
 
 #: characters PaddleOCR keeps in reading order when reversing right-to-left (Arabic) text
 _LTR_RUN = re.compile(r"[a-zA-Z0-9 :*./%+-]")
@@ -64,7 +64,7 @@ def rec_input(crop: np.ndarray, image_height: int, width: int) -> np.ndarray:
     and 0 over the padding to ``width``.  PaddleOCR pads with zeros *after*
     normalising, and no uint8 sample normalises to 0.0, so the padding must be marked;
     :func:`rec_normalize` (or a runtime on its device) turns the item into the model's
-    input.  A quarter of the float32 input's bytes, for the transport and the GPU copy.
+    input.  A third of the float32 input's bytes, for the transport and the GPU copy.
     """
     resized_width = _resized_width(crop.shape[0], crop.shape[1], image_height, width)
     item = np.zeros((image_height, width, 4), np.uint8)
@@ -80,11 +80,7 @@ def rec_normalize(item: np.ndarray, out: np.ndarray | None = None) -> np.ndarray
     height, width, channels = item.shape
     if item.dtype != np.uint8 or channels != 4:
         raise ValueError(f"expected an (H, W, 4) uint8 item, got {item.dtype} {item.shape}")
-    if out is None:
-        out = np.empty((3, height, width), np.float32)
-    elif out.shape != (3, height, width) or out.dtype != np.float32 or not out.flags.c_contiguous:
-        raise ValueError(f"out must be a C-contiguous float32 {(3, height, width)}, "
-                         f"got {out.dtype} {out.shape}")
+    out = chw_output(out, 3, height, width)
     *planes, marks = cv2.split(item)
     lookup_planes(planes, REC_TABLES, out)
     np.copyto(out, 0.0, where=(marks == 0)[None])

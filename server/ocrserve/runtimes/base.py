@@ -144,8 +144,8 @@ class Runtime(Protocol):
         image batch may have one channel more than the tables: a mask, and every
         sample of a pixel whose mask is 0 becomes 0.0 (padding after normalisation, as
         PaddleOCR pads recognizer crops: ``ops.rec.rec_input``).  On a GPU that is a
-        quarter of the bytes to copy and no per-pixel work on the engine's CPU.  False:
-        only float32 batches, normalised by the caller.
+        quarter to a third of the bytes to copy and no per-pixel work on the engine's
+        CPU.  False: only float32 batches, normalised by the caller.
         """
         ...
 

@@ -101,12 +101,6 @@ def unit_scale(img: np.ndarray) -> np.ndarray:
 REC_TABLES = value_tables(unit_scale)
 
 
-def rec_preprocess(crop: np.ndarray, image_height: int, max_wh_ratio: float) -> np.ndarray:
-    """resize_norm_img: the crop resized, normalized and padded to the batch width (CHW)."""
-    return rec_normalize(rec_input(crop, image_height,
-                                   rec_padded_width(image_height, max_wh_ratio)))
-
-
 def _resized_width(crop_h: int, crop_w: int, image_height: int, max_width: int) -> int:
     # the reference's expression, ceil(H * (w / h)), so float rounding cannot tell them apart
     wanted = math.ceil(image_height * (crop_w / float(crop_h)))

@@ -14,7 +14,6 @@ from ocrserve.ops.rec import (
     rec_max_wh_ratio,
     rec_normalize,
     rec_padded_width,
-    rec_preprocess,
     rec_target_width,
 )
 
@@ -34,7 +33,7 @@ def test_target_width_keeps_ratio_rounding_up_and_caps() -> None:
 
 def test_preprocess_pads_with_zeros_to_the_batch_width() -> None:
     crop = np.full((16, 20, 3), 255, np.uint8)
-    chw = rec_preprocess(crop, 32, 320 / 32)
+    chw = rec_normalize(rec_input(crop, 32, rec_padded_width(32, 320 / 32)))
     assert chw.shape == (3, 32, 320) and chw.dtype == np.float32
     assert (chw[:, :, :40] == 1.0).all() and (chw[:, :, 40:] == 0.0).all()
 

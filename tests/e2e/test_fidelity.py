@@ -48,11 +48,14 @@ pytestmark = [pytest.mark.reference, pytest.mark.slow]
 CASES = [("v4-paddle", "paddle", "installed"), ("v4-paddle", "onnxruntime", "converted"),
          ("v2-onnx", "onnxruntime", "installed"), ("v4-paddle", "openvino", "installed"),
          ("v2-onnx", "openvino", "installed"), ("v4-paddle", "torch", "installed")]
-CASE_IDS = ["-".join(c[:2]) for c in CASES]
 #: The stage-by-stage tests leave torch out: on the CPU it is the slowest backend (about
 #: 15 s of CI for them), the full pipeline above checks it end to end, and each model's
 #: outputs are held within 1e-4 of onnxruntime's in test_torch_runtime.py.
 STAGE_CASES = [c for c in CASES if c[1] != "torch"]
+
+
+def _ids(cases: list[tuple[str, str, str]]) -> list[str]:
+    return ["-".join(c[:2]) for c in cases]
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +76,7 @@ def _engine(model_set: ModelSet, backend: str, repository: Path) -> Engine:
     return Engine.from_settings(settings)
 
 
-@pytest.fixture(scope="module", params=CASES, ids=CASE_IDS)
+@pytest.fixture(scope="module", params=CASES, ids=_ids(CASES))
 def case(request: pytest.FixtureRequest, model_repository: Path, converted_repository: Path
          ) -> Iterator[tuple[str, Pipeline, asyncio.AbstractEventLoop]]:
     set_name, backend, which = request.param
@@ -119,8 +122,7 @@ def test_full_pipeline_matches_paddleocr(case: tuple[str, Pipeline, asyncio.Abst
     _check(aggregate(reports), f"{set_name} ocr")
 
 
-@pytest.mark.parametrize("case", STAGE_CASES, indirect=True,
-                         ids=["-".join(c[:2]) for c in STAGE_CASES])
+@pytest.mark.parametrize("case", STAGE_CASES, indirect=True, ids=_ids(STAGE_CASES))
 def test_detection_matches_paddleocr(case: tuple[str, Pipeline, asyncio.AbstractEventLoop],
                                      references: dict[str, dict[str, Any]],
                                      image_set: list[Path]) -> None:
@@ -177,8 +179,7 @@ def _agreement(pairs: list[tuple[str, float, str, float]]) -> tuple[float, float
     return same, diff
 
 
-@pytest.mark.parametrize("case", STAGE_CASES, indirect=True,
-                         ids=["-".join(c[:2]) for c in STAGE_CASES])
+@pytest.mark.parametrize("case", STAGE_CASES, indirect=True, ids=_ids(STAGE_CASES))
 def test_classifier_and_recognizer_match_paddleocr(
         case: tuple[str, Pipeline, asyncio.AbstractEventLoop], crops: dict[str, list[Path]],
         stage_references: dict[str, dict[str, Any]]) -> None:

@@ -30,10 +30,9 @@ TF32 is off: with it, det differs from Paddle by 2e-2, without it by at most
 Images in.  The engine hands this runtime the resized pages and line crops as
 uint8 (``accept_images``; a crop's padding marked in a fourth channel): they
 cross to the device at a quarter (pages) or a third (crops) of the float32
-bytes, and the normalisation
-runs there, inside the captured graph, as a lookup of every sample in its
-channel's table (:func:`lookup_nchw`).  The tables are the
-host's (ops/lookup.py), so the model gets the same bits either way.  It works on
+bytes, and the normalisation runs there, inside the captured graph, as a lookup
+of every sample in its channel's table (:func:`lookup_nchw`).  The tables are
+the host's (ops/lookup.py), so the model gets the same bits either way.  It works on
 the CPU too (``make test`` checks it there), but the engine asks for it on a GPU
 only: on a CPU torch's gather is ~10x slower than the host's cv2.LUT.
 

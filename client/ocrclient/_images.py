@@ -98,8 +98,12 @@ def is_single_image(obj: object) -> bool:
 
 
 def _is_instance_of(obj: object, module: str, cls: str) -> bool:
-    loaded = sys.modules.get(module)
-    return loaded is not None and isinstance(obj, getattr(loaded, cls))
+    """``isinstance(obj, module.cls)`` without importing ``module``: an object of a class
+    nobody imported cannot be one.  Another thread may be importing the module right now
+    (the CLI's ``--draw`` imports PIL while requests go out), so the class may not exist
+    yet: then nothing is an instance of it either."""
+    found = getattr(sys.modules.get(module), cls, None)
+    return isinstance(found, type) and isinstance(obj, found)
 
 
 def _nonempty(data: bytes, what: str) -> bytes:

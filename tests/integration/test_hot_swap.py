@@ -503,3 +503,13 @@ def test_each_slot_gets_the_input_range_of_its_model(model_repository: Path) -> 
     rec = factory.config(parse_slot_spec(f"rec={REC}")).runtime.input_range
     assert det is not None and det.max == (settings.det_max_batch_size, 3, 2048, 2048)
     assert rec is not None and rec.max == (8, 3, 32, 3200)
+
+
+def test_only_detector_slots_compile_shapes_on_their_own(model_repository: Path) -> None:
+    """det_static_shapes reaches det slots' runtimes; cls and rec gained nothing from
+    static shapes, so they stay dynamic (runtimes/openvino.py)."""
+    factory = SlotFactory.from_settings(
+        Settings(model_repository=str(model_repository), det_static_shapes=3), "cpu")
+    static = {spec.split("=")[0]: factory.config(parse_slot_spec(spec)).runtime.static_shapes
+              for spec in (f"det={DET}", f"rec={REC}", f"cls={CLS}@onnx")}
+    assert static == {"det": 3, "rec": 0, "cls": 0}

@@ -305,6 +305,43 @@ def test_openvino_gives_back_the_memory_of_an_oversized_input() -> None:
         np.testing.assert_array_equal(runtime.run(small), expected)
 
 
+@needs_openvino
+def test_openvino_compiles_the_shapes_that_come_back_on_their_own() -> None:
+    """A shape seen twice gets a model of its own (same bits as the dynamic model),
+    ``static_shapes`` of them at most (runtimes/static_shapes.py chooses); one-off
+    shapes, large batches and streamed runtimes stay on the dynamic model."""
+    from ocrserve.runtimes.openvino import OpenVinoRuntime
+
+    directory = model_dir(DET_V2, "onnx")
+    dynamic = load_runtime("openvino", directory, "onnx", OPTIONS)
+    static = load_runtime("openvino", directory, "onnx",
+                          RuntimeOptions(device="cpu", cpu_threads=2, static_shapes=2))
+    assert isinstance(static, OpenVinoRuntime)
+    a, b, c = random_batch(1, 3, 64, 96), random_batch(1, 3, 96, 64), random_batch(2, 3, 64, 64)
+    np.testing.assert_array_equal(static.run(a), dynamic.run(a))
+    assert static.static_shapes == []  # seen once: a one-off so far
+    np.testing.assert_array_equal(static.run(a), dynamic.run(a))
+    assert static.static_shapes == [a.shape]
+    for batch in (b, b, c, c):
+        np.testing.assert_array_equal(static.run(batch), dynamic.run(batch))
+    assert static.static_shapes == [a.shape, b.shape]  # c came no more often: no room
+    for large in (np.zeros((2, 3, 960, 960), np.float32),  # 22 MB in all
+                  np.zeros((1, 3, 1312, 1312), np.float32)):  # 20 MB an item
+        static.run(large)
+        static.run(large)
+        assert large.shape not in static.static_shapes
+    streamed = load_runtime("openvino", directory, "onnx", RuntimeOptions(
+        device="cpu", cpu_threads=2, cpu_streams=2, static_shapes=2))
+    assert isinstance(streamed, OpenVinoRuntime)
+    for _ in range(3):
+        streamed.run(a)
+    assert streamed.static_shapes == []
+    for runtime in (dynamic, static, streamed):
+        runtime.close()
+    with pytest.raises(FailedPrecondition):
+        static.run(a)
+
+
 @needs_paddle
 def test_paddle_takes_the_tensorrt_shape_range() -> None:
     """set_trt_dynamic_shape_info runs on a CPU build too: the arguments the GPU path

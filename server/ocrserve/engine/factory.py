@@ -32,6 +32,7 @@ class SlotFactory:
     rec_width_step: int = 1
     det_warm_limit: int = 960
     det_max_side_len: int = 4096
+    det_static_shapes: int = 0
     warmup: bool = True
 
     @classmethod
@@ -42,7 +43,8 @@ class SlotFactory:
             policy=settings.batch_policy, det_buckets=settings.det_buckets,
             rec_width_step=settings.rec_width_step,
             det_warm_limit=settings.det_limit_side_len,
-            det_max_side_len=settings.det_max_side_len, warmup=settings.warmup,
+            det_max_side_len=settings.det_max_side_len,
+            det_static_shapes=settings.det_static_shapes, warmup=settings.warmup,
         )
 
     def config(self, spec: SlotSpec) -> SlotConfig:
@@ -52,9 +54,12 @@ class SlotFactory:
         shapes = input_range(model.kind, tuple(model.input_shape), policy.max_batch_size,
                              det_limit=self.det_warm_limit, det_max_side=self.det_max_side_len,
                              det_buckets=self.det_buckets, rec_width_step=self.rec_width_step)
+        # Only the detector gained from static shapes (runtimes/openvino.py).
+        static = self.det_static_shapes if model.kind == "det" else 0
         return SlotConfig(
             slot=spec.slot, model=model, backend=self.backend,
-            runtime=replace(self.runtime, input_range=shapes), policy=policy,
+            runtime=replace(self.runtime, input_range=shapes, static_shapes=static),
+            policy=policy,
             det_buckets=self.det_buckets,
             rec_width_step=self.rec_width_step, det_warm_limit=self.det_warm_limit,
             warmup=self.warmup, spec=spec,

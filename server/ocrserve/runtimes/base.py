@@ -74,6 +74,9 @@ class RuntimeOptions:
     cpu_streams: int = 1  # OpenVINO: a batch runs as this many parallel slices
     performance_hint: str = "latency"  # OpenVINO: latency | throughput
     shape_cache_size: int = 128  # per-shape kernel caches (Paddle MKLDNN, OpenVINO)
+    #: OpenVINO: input shapes that came back compiled on their own, at most this many
+    #: (0: none); set per slot by the engine (runtimes/openvino.py, "Static shapes").
+    static_shapes: int = 0
     #: The model's input shapes, set per slot by the engine: TensorRT engines need them.
     input_range: ShapeRange | None = None
     #: Where TensorRT keeps built engines across restarts ("" = rebuild at each load).
@@ -97,6 +100,8 @@ class RuntimeOptions:
                                f"got {self.performance_hint!r}")
         if self.shape_cache_size < 1:
             raise InvalidInput(f"shape_cache_size must be >= 1, got {self.shape_cache_size}")
+        if self.static_shapes < 0:
+            raise InvalidInput(f"static_shapes must be >= 0, got {self.static_shapes}")
 
     @property
     def gpu_id(self) -> int | None:

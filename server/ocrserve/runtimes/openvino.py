@@ -22,6 +22,20 @@ per-shape state is bounded by ``shape_cache_size`` (OpenVINO's runtime cache).
 own stream with ``cpu_threads / cpu_streams`` threads: the "several one-thread
 inferences" alternative to one multi-thread inference.
 
+Static shapes.  A model compiled for one fixed input shape runs faster than the
+dynamic model at that shape, with the same output bit for bit: the v2 detector at
+1x3x544x960 took 19.6 against 25.5 ms, at 1x3x960x736 27.3 against 34.1 ms, while
+the recognizer gained nothing and a compilation costs ~120 ms (BENCHMARKS.md,
+"Detector shapes compiled on their own").  Fixing H and W but not the batch kept
+only ~5 % of that, so the shape is the whole NCHW shape.  With ``static_shapes`` >
+0, shapes that come back are compiled on their own, up to ``static_shapes`` of
+them, chosen by ``static_shapes.ShapeAdmission``: one-off shapes (photos of any
+size) stay on the dynamic model and cost no compilation; video frames and
+same-size scans run static from their second one.  Not with ``cpu_streams`` > 1
+(each stream's slice has a shape of its own) nor for batches over
+:data:`STATIC_MAX_BYTES`, so ``static_shapes`` models take a bounded amount of
+memory that the slot's load-time measure does not include.
+
 The compiled model keeps the memory of the largest input it has run (4 pages at
 limit_side_len 2048 left an engine at 2.2 GB), and only a new compilation gives it
 back.  So after an input with items over ``SHRINK_ABOVE`` the runtime compiles the
@@ -33,6 +47,7 @@ Not thread-safe: one infer request per stream, driven by one thread at a time.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -43,12 +58,16 @@ import openvino as ov
 
 from ocrserve.errors import FailedPrecondition, ModelError
 from ocrserve.runtimes.base import (
+    Dims,
     RuntimeOptions,
     Shape,
     as_output,
     check_batch,
     require_file,
 )
+from ocrserve.runtimes.static_shapes import ShapeAdmission
+
+log = logging.getLogger(__name__)
 
 #: The file OpenVINO reads for each model format the repository holds.
 MODEL_FILES = {"onnx": "model.onnx", "paddle": "inference.pdmodel"}
@@ -63,52 +82,26 @@ _HINT = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
 SHRINK_ABOVE = 16 * 1024 * 1024
 #: Shapes run again after such a compilation (the most recent ones).
 REWARM_SHAPES = 4
+#: Larger batches always run on the dynamic model: a static model keeps the memory of
+#: its shape for good (34-62 MiB measured for one det page at limit_side_len 960).
+STATIC_MAX_BYTES = 16 * 1024 * 1024
 
 
-class OpenVinoRuntime:
-    """One compiled model with an infer request per stream."""
+class _Compiled:
+    """A compiled model and one infer request per stream; a batch runs as one slice
+    per request (see the module docstring on streams)."""
 
-    backend = "openvino"
-    shape_specialized = True  # first run at a new shape is slow: warm the buckets
+    def __init__(self, compiled: Any, streams: int) -> None:
+        self.compiled = compiled
+        self.requests = [compiled.create_infer_request() for _ in range(streams)]
 
-    def __init__(self, compile_model: Callable[[], Any], input_shape: Shape,
-                 output_shape: Shape, streams: int) -> None:
-        self.input_shape = input_shape
-        self.output_shape = output_shape
-        self._compile_model = compile_model
-        self._streams = streams
-        self._compiled: Any = None
-        self._requests: list[Any] = []
-        self._compile()
-        self._recent: OrderedDict[tuple[int, ...], None] = OrderedDict()
-        self._oversized = False
-
-    def _compile(self) -> None:
-        self._requests = []
-        self._compiled = None  # the old model's memory goes before the new one is built
-        self._compiled = self._compile_model()
-        self._requests = [self._compiled.create_infer_request() for _ in range(self._streams)]
-
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        if self._compiled is None:
-            raise FailedPrecondition("openvino runtime is closed")
-        batch = check_batch(batch, self.input_shape)
-        if batch.nbytes // len(batch) > SHRINK_ABOVE:
-            self._oversized = True
-        else:
-            self._recent[batch.shape] = None
-            self._recent.move_to_end(batch.shape)
-            while len(self._recent) > REWARM_SHAPES:
-                self._recent.popitem(last=False)
-        return self._infer(batch)
-
-    def _infer(self, batch: np.ndarray) -> np.ndarray:
-        slices = np.array_split(batch, min(len(self._requests), len(batch)))
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        slices = np.array_split(batch, min(len(self.requests), len(batch)))
         try:
-            for request, part in zip(self._requests, slices, strict=False):
+            for request, part in zip(self.requests, slices, strict=False):
                 request.start_async({0: part})
             outputs = []
-            for request, _ in zip(self._requests, slices, strict=False):
+            for request, _ in zip(self.requests, slices, strict=False):
                 request.wait()
                 # The request reuses its output buffer on the next run: copy out.
                 outputs.append(np.array(request.get_output_tensor(0).data, copy=True))
@@ -116,23 +109,88 @@ class OpenVinoRuntime:
             raise ModelError(f"openvino inference failed on a {batch.shape} batch: {exc}") from exc
         return as_output(outputs[0] if len(outputs) == 1 else np.concatenate(outputs))
 
+
+class OpenVinoRuntime:
+    """The dynamic model, and the static ones of shapes that came back."""
+
+    backend = "openvino"
+    shape_specialized = True  # first run at a new shape is slow: warm the buckets
+
+    def __init__(self, compile_model: Callable[[Dims | None], Any], input_shape: Shape,
+                 output_shape: Shape, streams: int, static_shapes: int = 0) -> None:
+        """``compile_model(None)`` compiles the dynamic model, ``compile_model(shape)``
+        one for that input shape only."""
+        self.input_shape = input_shape
+        self.output_shape = output_shape
+        self._compile_model = compile_model
+        self._streams = streams
+        self._dynamic: _Compiled | None = None
+        self._compile()
+        self._recent: OrderedDict[Dims, None] = OrderedDict()
+        self._oversized = False
+        self._admission: ShapeAdmission[Dims] = ShapeAdmission(
+            static_shapes if streams == 1 else 0)
+        #: kept shapes -> their model (None: its compilation failed; the dynamic one runs it)
+        self._static: dict[Dims, _Compiled | None] = {}
+
+    def _compile(self) -> None:
+        self._dynamic = None  # the old model's memory goes before the new one is built
+        self._dynamic = _Compiled(self._compile_model(None), self._streams)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        if self._dynamic is None:
+            raise FailedPrecondition("openvino runtime is closed")
+        batch = check_batch(batch, self.input_shape)
+        if batch.nbytes // len(batch) > SHRINK_ABOVE:
+            self._oversized = True
+            return self._dynamic.infer(batch)
+        self._recent[batch.shape] = None
+        self._recent.move_to_end(batch.shape)
+        while len(self._recent) > REWARM_SHAPES:
+            self._recent.popitem(last=False)
+        static = self._static_model(batch.shape) if batch.nbytes <= STATIC_MAX_BYTES else None
+        return (static or self._dynamic).infer(batch)
+
+    def _static_model(self, shape: Dims) -> _Compiled | None:
+        """The model compiled for ``shape`` alone when it is one to keep (compiled now
+        if it has none yet); None: the dynamic model runs it."""
+        admission = self._admission.see(shape)
+        if admission.drop is not None:
+            del self._static[admission.drop]
+        if not admission.keep:
+            return None
+        if shape not in self._static:
+            try:
+                self._static[shape] = _Compiled(self._compile_model(shape), 1)
+            except ModelError as exc:  # a speed-up lost, not a request
+                log.warning("%s; running that shape on the dynamic model", exc)
+                self._static[shape] = None
+        return self._static[shape]
+
+    @property
+    def static_shapes(self) -> list[Dims]:
+        """The shapes that have a model of their own."""
+        return [shape for shape, model in self._static.items() if model is not None]
+
     def accept_images(self, tables: np.ndarray) -> bool:
         return False  # takes host arrays: the engine normalises them first (cv2.LUT)
 
     def release_memory(self) -> None:
         """After an oversized input, compile again and rewarm the recent shapes (see the
         module docstring); otherwise nothing holds memory beyond the model's needs."""
-        if self._compiled is None or not self._oversized:
+        if self._dynamic is None or not self._oversized:
             return
         self._oversized = False
         self._compile()
         for shape in self._recent:
-            self._infer(np.zeros(shape, np.float32))
+            if shape not in self._static:
+                self._dynamic.infer(np.zeros(shape, np.float32))
 
     def close(self) -> None:
         # OpenVINO frees a compiled model when its last reference (and its requests') goes.
-        self._compiled = None
-        self._requests = []
+        self._dynamic = None
+        self._static.clear()
+        self._admission.forget()
 
 
 def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> OpenVinoRuntime:
@@ -154,14 +212,19 @@ def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> OpenVin
         raise ModelError(f"{model_file} must have exactly one input and one output")
     config = compile_config(options)
 
-    def compile_model() -> Any:
+    def compile_model(shape: Dims | None) -> Any:
+        target = model
+        if shape is not None:
+            target = model.clone()
+            target.reshape(list(shape))
         try:
-            return core.compile_model(model, "CPU", config)
+            return core.compile_model(target, "CPU", config)
         except Exception as exc:
-            raise ModelError(f"openvino could not compile {model_file}: {exc}") from exc
+            raise ModelError(f"openvino could not compile {model_file}"
+                             f"{'' if shape is None else f' for {shape}'}: {exc}") from exc
 
     return OpenVinoRuntime(compile_model, _shape(model.input(0)), _shape(model.output(0)),
-                           options.cpu_streams)
+                           options.cpu_streams, options.static_shapes)
 
 
 def compile_config(options: RuntimeOptions) -> dict[str, str]:

@@ -176,23 +176,54 @@ def test_the_device_lookup_of_marked_crops_gives_the_hosts_bits() -> None:
 def test_marked_crops_in_give_the_recognizer_output_tensors_in_give(sign: Path) -> None:
     """The recognizer on a batch of uint8 crops (padding marked) equals it on the same
     crops normalised on the host, on real lines of a page."""
-    import cv2
-
     from ocrserve.engine.shapes import RecShaper
-    from ocrserve.ops import det as det_ops
-    from ocrserve.ops.geometry import crop_quad
-    from ocrserve.ops.rec import REC_TABLES, rec_input
+    from ocrserve.ops.rec import REC_TABLES
 
-    image = cv2.imread(str(sign))
-    tensor, shape_info = _det_input(sign)
-    det = load_runtime("onnxruntime", REPOSITORY / "ch_PP-OCRv2_det/1", "onnx", OPTIONS)
-    boxes, _ = det_ops.db_postprocess(det.run(tensor[None])[0, 0], shape_info, _det_params())
-    items = [rec_input(crop_quad(image, box.astype(np.float32)), 32, 416) for box in boxes[:6]]
+    items = _sign_line_items(sign)
     runtime = load_runtime("torch", REPOSITORY / "ch_PP-OCRv2_rec/1", "onnx", OPTIONS)
     from_tensor = runtime.run(RecShaper(32).assemble(items))
     assert runtime.accept_images(REC_TABLES)
     from_images = runtime.run(RecShaper(32, images_to_runtime=True).assemble(items))
     np.testing.assert_array_equal(from_images, from_tensor)
+
+
+def test_the_recognizer_reduces_on_its_device_to_the_hosts_bits(sign: Path) -> None:
+    """reduce_classes: (argmax, max) per step from the runtime equal the host's reduction
+    of the whole output (engine.shapes.best_class), on real lines of a page."""
+    from ocrserve.engine.shapes import RecShaper, best_class
+
+    items = _sign_line_items(sign)
+    runtime = load_runtime("torch", REPOSITORY / "ch_PP-OCRv2_rec/1", "onnx", OPTIONS)
+    x = RecShaper(32).assemble(items)
+    whole = runtime.run(x)
+    assert whole.shape[-1] == 6625
+    assert runtime.reduce_classes()
+    np.testing.assert_array_equal(runtime.run(x), best_class(whole))
+
+
+def test_the_device_reduction_takes_the_first_of_equal_maxima_as_numpy() -> None:
+    from ocrserve.engine.shapes import best_class as host_best_class
+    from ocrserve.runtimes.torch import best_class
+
+    output = np.random.default_rng(3).integers(0, 4, (5, 7, 9)).astype(np.float32)
+    assert (np.sort(output, axis=-1)[..., -1] == np.sort(output, axis=-1)[..., -2]).any()
+    np.testing.assert_array_equal(best_class(torch.from_numpy(output)).numpy(),
+                                  host_best_class(output))
+
+
+def _sign_line_items(sign: Path) -> list[np.ndarray]:
+    """The first six text lines of the sign as marked uint8 recognizer items, 416 wide."""
+    import cv2
+
+    from ocrserve.ops import det as det_ops
+    from ocrserve.ops.geometry import crop_quad
+    from ocrserve.ops.rec import rec_input
+
+    image = cv2.imread(str(sign))
+    tensor, shape_info = _det_input(sign)
+    det = load_runtime("onnxruntime", REPOSITORY / "ch_PP-OCRv2_det/1", "onnx", OPTIONS)
+    boxes, _ = det_ops.db_postprocess(det.run(tensor[None])[0, 0], shape_info, _det_params())
+    return [rec_input(crop_quad(image, box.astype(np.float32)), 32, 416) for box in boxes[:6]]
 
 
 def test_images_in_give_the_detector_output_tensors_in_give(sign: Path) -> None:
@@ -255,8 +286,10 @@ def test_the_pipeline_reads_the_same_text_on_torch_as_on_onnxruntime(sign: Path)
             params = convert.ocr_params(settings, pb.DetectionParams(),
                                         pb.ClassificationParams(), pb.RecognitionParams(), None)
             lines = (await Pipeline(engine).ocr(image, params)).value
-            det = engine._table.entries["det"].serving  # type: ignore[attr-defined]
-            assert not det.shaper.images_to_runtime  # a CPU: the host's LUT is faster
+            entries = engine._table.entries  # type: ignore[attr-defined]
+            assert not entries["det"].serving.shaper.images_to_runtime  # a CPU: cv2.LUT wins
+            # torch reduces the recognizer's output itself; the others leave it to the host
+            assert entries["rec"].serving.shaper.classes_reduced == (backend == "torch")
             return [(line.text, line.score) for line in lines]
         finally:
             await engine.close()
@@ -325,6 +358,27 @@ def test_the_engine_hands_a_gpu_the_pages_and_the_crops_as_images() -> None:
             await engine.close()
 
     assert asyncio.run(shapers()) == {"det": True, "cls": True, "rec": True}
+
+
+@needs_cuda
+def test_cuda_graphs_capture_the_reduction_of_the_recognizer_output() -> None:
+    """reduce_classes on CUDA: the argmax and gather are captured with the model, and a
+    replay with other crops gives the CPU's best class wherever the CPU's top two are
+    clearly apart, and its probability within 1e-4."""
+    from ocrserve.engine.shapes import best_class
+
+    folder = REPOSITORY / "ch_PP-OCRv2_rec/1"
+    cpu = load_runtime("torch", folder, "onnx", OPTIONS)
+    cuda = load_runtime("torch", folder, "onnx", RuntimeOptions(device="cuda:0"))
+    assert cuda.reduce_classes()
+    for seed in (0, 1):  # capture, then replay
+        whole = cpu.run(batch((6, 3, 32, 320), seed))
+        expected, got = best_class(whole), cuda.run(batch((6, 3, 32, 320), seed))
+        assert got.shape == expected.shape == (6, 80, 2)
+        top_two = np.sort(whole, axis=-1)[..., -2:]
+        clear = top_two[..., 1] - top_two[..., 0] > 1e-3
+        assert (got[..., 0] == expected[..., 0])[clear].all()
+        assert float(np.abs(got[..., 1] - expected[..., 1]).max()) < 1e-4
 
 
 @needs_cuda

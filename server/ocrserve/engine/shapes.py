@@ -23,8 +23,10 @@ a ``group_key``; a shaper decides that key and how to pad:
   batch, so nothing changes the model's input; a width step > 1 pads further
   so more items batch together.  The rec output is reduced on the engine to
   per-timestep (argmax, max prob): CTC greedy decoding needs nothing else, and
-  it is ~3000x smaller.  With ``images_to_runtime`` the batch stays uint8
-  NHWC, mask included, and the runtime normalises and masks on its device.
+  it is ~3000x smaller; by the runtime itself where it offers to
+  (``Runtime.reduce_classes``: torch, on the model's device).  With
+  ``images_to_runtime`` the batch stays uint8 NHWC, mask included, and the
+  runtime normalises and masks on its device.
 """
 
 from __future__ import annotations
@@ -209,6 +211,8 @@ class RecShaper:
     min_width: int = REC_BASE_WIDTH
     #: Batches of uint8 NHWC items for a runtime that accepted them (module docstring).
     images_to_runtime: bool = False
+    #: The runtime returns (argmax, max) per step itself (``Runtime.reduce_classes``).
+    classes_reduced: bool = False
 
     def check(self, item: np.ndarray) -> None:
         _check_crop(item, self.height)
@@ -233,21 +237,30 @@ class RecShaper:
         """Return per item a (T, 2) float32 array: argmax class, its probability."""
         if output.ndim != 3:
             raise ModelError(f"recognizer returned shape {output.shape}, expected NxTxClasses")
+        if self.classes_reduced:
+            if output.shape[2] != 2:
+                raise ModelError(f"recognizer returned shape {output.shape}, expected the "
+                                 "reduced NxTx2 (argmax, max)")
+            return [np.ascontiguousarray(r) for r in output]
         if self.num_classes is not None and output.shape[2] != self.num_classes:
             raise ModelError(
                 f"recognizer outputs {output.shape[2]} classes but its dictionary implies "
                 f"{self.num_classes} (lines + blank + space): wrong dictionary for this model?"
             )
-        best = output.argmax(axis=2)
-        # One pass over the class axis: the max is gathered at the argmax.
-        probs = np.take_along_axis(output, best[:, :, None], axis=2)[:, :, 0]
-        reduced = np.stack([best.astype(np.float32), probs], axis=2)
-        return [np.ascontiguousarray(r) for r in reduced]
+        return [np.ascontiguousarray(r) for r in best_class(output)]
 
     def warmup_batches(self, max_batch_size: int) -> list[np.ndarray]:
         widths = range(self.min_width, REC_WARM_MAX_WIDTH + 1, max(self.width_step, 64))
         return [_crop_warmup(n, self.height, w, self.images_to_runtime)
                 for w in widths for n in sorted({1, max_batch_size})]
+
+
+def best_class(output: np.ndarray) -> np.ndarray:
+    """(N, T, classes) -> (N, T, 2) float32: per step the argmax class and its value."""
+    best = output.argmax(axis=2)
+    # One pass over the class axis: the max is gathered at the argmax.
+    probs = np.take_along_axis(output, best[:, :, None], axis=2)[:, :, 0]
+    return np.stack([best.astype(np.float32), probs], axis=2)
 
 
 def input_range(kind: str, chw: Shape, max_batch_size: int, *, det_limit: int,

@@ -32,7 +32,7 @@ from ocrserve.models.catalog import rec_num_classes
 from ocrserve.models.repository import InstalledModel, file_problems
 from ocrserve.models.slots import SlotSpec
 from ocrserve.ops.det import DET_TABLES
-from ocrserve.ops.rec import REC_TABLES
+from ocrserve.ops.rec import REC_BASE_WIDTH, REC_TABLES
 from ocrserve.runtimes import Runtime, RuntimeOptions, load_runtime
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,10 @@ def make_shaper(cfg: SlotConfig, runtime: Runtime) -> Shaper:
     if model.kind == "rec":
         if not shape[1]:
             raise ModelError(f"{model.name}: unknown input height; set it on import")
+        # Wherever the runtime offers it: the same bits, fewer of them to copy back.
         return RecShaper(int(shape[1]), cfg.rec_width_step, model.num_classes,
-                         images_to_runtime=crops_on_device)
+                         images_to_runtime=crops_on_device,
+                         classes_reduced=runtime.reduce_classes())
     raise ModelError(f"{model.name}: unknown model kind {model.kind!r}")
 
 
@@ -104,6 +106,28 @@ def slot_info(cfg: SlotConfig, backend: str) -> SlotInfo:
         dictionary=str(model.dictionary) if model.dictionary else None,
         format=model.format,
     )
+
+
+def check_class_count(model: InstalledModel, runtime: Runtime) -> None:
+    """A recognizer must output dictionary lines + 2 classes
+    (docs/facts.md#dictionaries-and-input-shapes): the dictionary file as it is now,
+    not only the count its manifest recorded."""
+    if model.dictionary is None or not model.dictionary.is_file():
+        raise ModelError(f"{model.name} v{model.version}: a rec model needs a dictionary, "
+                         f"and {model.path} has none")
+    expected = rec_num_classes(model.dictionary)
+    if model.num_classes not in (None, expected):
+        raise ModelError(f"{model.name} v{model.version}: the manifest says "
+                         f"{model.num_classes} classes, the dictionary gives {expected}")
+    height = model.input_shape[1]
+    if not height:
+        raise ModelError(f"{model.name}: unknown input height; set it on import")
+    out = runtime.run(np.zeros((1, 3, int(height), REC_BASE_WIDTH), np.float32))
+    if out.shape[-1] != expected:
+        raise ModelError(
+            f"{model.name} v{model.version}: the model outputs {out.shape[-1]} classes, but "
+            f"its dictionary gives {expected} (lines + blank + space); wrong dictionary?"
+        )
 
 
 class LoadedSlot:
@@ -139,9 +163,9 @@ class LoadedSlot:
             raise ModelError("; ".join(problems))  # each names the model and version
         runtime = load_runtime(cfg.backend, Path(model.path), model.format, cfg.runtime)
         try:
+            if model.kind == "rec":  # before the shaper may ask for reduced outputs
+                check_class_count(cfg.model, runtime)
             slot = cls(cfg, runtime, executor)
-            if model.kind == "rec":
-                slot.check_class_count()
             loaded = time.perf_counter()
             if on_warming is not None:
                 on_warming()
@@ -157,25 +181,6 @@ class LoadedSlot:
                  model.name, model.version, runtime.backend, cfg.runtime.device,
                  slot.load_s + slot.warm_s, slot.warm_s)
         return slot
-
-    def check_class_count(self) -> None:
-        """A recognizer must output dictionary lines + 2 classes
-        (docs/facts.md#dictionaries-and-input-shapes): the dictionary file as it is
-        now, not only the count its manifest recorded."""
-        model = self.cfg.model
-        if model.dictionary is None or not model.dictionary.is_file():
-            raise ModelError(f"{model.name} v{model.version}: a rec model needs a dictionary, "
-                             f"and {model.path} has none")
-        expected = rec_num_classes(model.dictionary)
-        if model.num_classes not in (None, expected):
-            raise ModelError(f"{model.name} v{model.version}: the manifest says "
-                             f"{model.num_classes} classes, the dictionary gives {expected}")
-        out = self.runtime.run(np.zeros((1, 3, self.info.input_height, 320), np.float32))
-        if out.shape[-1] != expected:
-            raise ModelError(
-                f"{model.name} v{model.version}: the model outputs {out.shape[-1]} classes, but "
-                f"its dictionary gives {expected} (lines + blank + space); wrong dictionary?"
-            )
 
     def warm(self) -> None:
         """Run every shape bucket once, or once in all for shape-agnostic runtimes."""

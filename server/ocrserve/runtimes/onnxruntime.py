@@ -97,6 +97,9 @@ class OnnxRuntime:
     def accept_images(self, tables: np.ndarray) -> bool:
         return False  # takes host arrays: the engine normalises them first (cv2.LUT)
 
+    def reduce_classes(self) -> bool:
+        return False  # the whole output; the engine reduces it on the host
+
     def release_memory(self) -> None:
         """Shrink the arena to what a run needs.  onnxruntime shrinks only at the end
         of a run, so the smallest input seen is run once more, with that option."""

@@ -175,6 +175,11 @@ class OpenVinoRuntime:
     def accept_images(self, tables: np.ndarray) -> bool:
         return False  # takes host arrays: the engine normalises them first (cv2.LUT)
 
+    def reduce_classes(self) -> bool:
+        # A TopK in the graph gave the same bits and saved nothing: the copy out and the
+        # host's reduction are ~0.5 ms each of a 17 ms recognizer batch (BENCHMARKS.md).
+        return False
+
     def release_memory(self) -> None:
         """After an oversized input, compile again and rewarm the recent shapes (see the
         module docstring); otherwise nothing holds memory beyond the model's needs."""

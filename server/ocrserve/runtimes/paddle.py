@@ -93,6 +93,9 @@ class PaddleRuntime:
     def accept_images(self, tables: np.ndarray) -> bool:
         return False  # takes host arrays: the engine normalises them first (cv2.LUT)
 
+    def reduce_classes(self) -> bool:
+        return False  # the whole output; the engine reduces it on the host
+
     def release_memory(self) -> None:
         """Nothing to do: Paddle's CPU allocator frees to the heap, which the engine trims,
         and its per-shape MKLDNN cache is capped (``shape_cache_size``)."""

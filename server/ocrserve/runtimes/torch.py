@@ -36,6 +36,13 @@ the host's (ops/lookup.py), so the model gets the same bits either way.  It work
 the CPU too (``make test`` checks it there), but the engine asks for it on a GPU
 only: on a CPU torch's gather is ~10x slower than the host's cv2.LUT.
 
+Outputs reduced.  A recognizer's output is N x T x classes float32 (6625 classes
+for the Chinese dictionary: 68 MB for a batch of 64 v4 crops) and CTC greedy
+decoding needs only each step's best class and its probability.  The engine asks
+for that reduction (``reduce_classes``) and it runs on the device, inside the
+captured graph (:func:`best_class`): 20 KB cross back instead, bit for bit what
+the host's argmax would give.
+
 ``precision=fp16`` runs weights and activations in float16 (onnx_graph.py casts
 the input on entry and the output back to float32 inside the graph call, so a
 captured CUDA graph holds the casts and the engine keeps float32).  The CPU runs
@@ -87,6 +94,7 @@ class TorchRuntime:
                              tuple[Any, torch.Tensor, torch.Tensor]] = {}
         #: (C * 256,) lookup tables and each channel's offset into them (accept_images)
         self._tables: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._reduce = False  # reduce_classes
         cuda = self._device.type == "cuda"
         self._pool = torch.cuda.graph_pool_handle() if cuda else None
         self._stream = torch.cuda.Stream(self._device) if cuda else None
@@ -99,6 +107,11 @@ class TorchRuntime:
         flat = torch.from_numpy(np.ascontiguousarray(tables).reshape(-1)).to(self._device)
         offsets = torch.arange(channels, device=self._device, dtype=torch.int64) * levels
         self._tables = flat, offsets
+        return True
+
+    def reduce_classes(self) -> bool:
+        self._reduce = True
+        self._captured.clear()  # graphs captured before return the whole output
         return True
 
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -123,12 +136,14 @@ class TorchRuntime:
             raise ModelError(f"torch inference failed on a {batch.shape} batch: {exc}") from exc
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
-        """The model on a float32 NCHW batch, or on uint8 NHWC images (looked up first)."""
+        """The model on a float32 NCHW batch, or on uint8 NHWC images (looked up first);
+        its output reduced to the best class when asked (reduce_classes)."""
         assert self._graph is not None
         if batch.dtype == torch.uint8:
             assert self._tables is not None  # run() checked
             batch = lookup_nchw(batch, *self._tables)
-        return self._graph(batch)
+        output = self._graph(batch)
+        return best_class(output) if self._reduce else output
 
     def _replay(self, batch: np.ndarray) -> torch.Tensor:
         key = (batch.dtype.str, batch.shape)
@@ -177,6 +192,16 @@ def lookup_nchw(images: torch.Tensor, tables: torch.Tensor,
     if images.shape[-1] > channels:
         values = torch.where(images[..., channels:] == 0, 0.0, values)
     return values.permute(0, 3, 1, 2).contiguous()
+
+
+def best_class(output: torch.Tensor) -> torch.Tensor:
+    """(..., classes) -> (..., 2) float32: the index of the largest value of the last
+    axis (the first of equal ones, as numpy's argmax) and that value
+    (``Runtime.reduce_classes``).  On the output's device, nothing read back to the
+    host, so a CUDA graph can hold it."""
+    best = output.argmax(dim=-1, keepdim=True)
+    return torch.cat([best.to(torch.float32), output.gather(-1, best).to(torch.float32)],
+                     dim=-1)
 
 
 def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> TorchRuntime:

@@ -148,6 +148,16 @@ def test_rec_reduces_to_argmax_and_max_prob() -> None:
     assert out.tolist() == [[1.0, pytest.approx(0.7)], [0.0, pytest.approx(0.9)]]
 
 
+def test_rec_output_reduced_by_the_runtime_passes_through_and_is_checked() -> None:
+    shaper = RecShaper(32, classes_reduced=True)
+    reduced = np.array([[[1.0, 0.7], [0.0, 0.9]], [[5.0, 0.6], [2.0, 0.8]]], np.float32)
+    first, second = shaper.split(reduced, [crop(32, 320)] * 2)
+    np.testing.assert_array_equal(first, reduced[0])
+    np.testing.assert_array_equal(second, reduced[1])
+    with pytest.raises(ModelError, match="reduced"):
+        shaper.split(np.zeros((1, 5, 6625), np.float32), [crop(32, 320)])
+
+
 def test_rec_class_count_mismatch_is_a_model_error() -> None:
     with pytest.raises(ModelError, match="dictionary"):
         RecShaper(32, 32, num_classes=6625).split(np.zeros((1, 5, 97), np.float32),

@@ -5,10 +5,10 @@ frame, a ``process`` coroutine turns a frame into its response, and
 :meth:`FrameScheduler.responses` yields one response per frame in the order
 the frames came.  Its rules:
 
-- At most ``max_in_flight`` frames are processed at once.  A frame that no
-  longer needs the models (one found to repeat a frame still being processed,
-  waiting for that frame's lines) gives its place up early through the
-  ``release`` callback ``process`` gets; it still counts in :attr:`in_server`.
+- At most ``max_in_flight`` frames are processed at once.  A frame offered as
+  needing no place (one already found to repeat another, which only waits for
+  that frame's lines) starts at once whatever the policy, takes no place and
+  cannot be dropped; it still counts in :attr:`in_server`.
 - Policy ``block``: :meth:`~FrameScheduler.offer` returns only once the frame
   has started, so the reader stops reading while the stream is full and gRPC's
   flow control holds the sender back.  Nothing is dropped.
@@ -71,13 +71,12 @@ class _Waiting(Generic[F, R]):
 
 
 class FrameScheduler(Generic[F, R]):
-    def __init__(self, process: Callable[[F, Callable[[], None]], Awaitable[R]],
+    def __init__(self, process: Callable[[F], Awaitable[R]],
                  dropped: Callable[[F, DropReason], R], *, max_backlog: int = MAX_BACKLOG,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        """``process(frame, release)`` makes a frame's response (its errors are its own
-        to turn into a response: one that escapes ends the stream) and may call
-        ``release()`` once it needs no place among the ``max_in_flight``;
-        ``dropped(frame, why)`` makes the response of a frame that was not processed."""
+        """``process(frame)`` makes a frame's response (its errors are its own to turn
+        into a response: one that escapes ends the stream); ``dropped(frame, why)``
+        makes the response of a frame that was not processed."""
         self._process = process
         self._dropped = dropped
         self._max_backlog = max_backlog
@@ -85,29 +84,31 @@ class FrameScheduler(Generic[F, R]):
         self._order: deque[asyncio.Future[R]] = deque()
         self._waiting: _Waiting[F, R] | None = None
         self._running: set[asyncio.Task[None]] = set()  # holding a place
-        self._released: set[asyncio.Task[None]] = set()  # released, not done yet
+        self._free: set[asyncio.Task[None]] = set()  # needing none
         self._wake = asyncio.Event()
         self._finished = False
 
     @property
     def in_server(self) -> int:
         """Frames being processed or waiting."""
-        return len(self._running) + len(self._released) + (self._waiting is not None)
+        return len(self._running) + len(self._free) + (self._waiting is not None)
 
-    async def offer(self, frame: F, pacing: Pacing) -> None:
+    async def offer(self, frame: F, pacing: Pacing, *, needs_place: bool = True) -> None:
         """Take the next frame of the stream; see the module docstring for when this
-        returns."""
+        returns and what ``needs_place`` False means."""
         while len(self._order) >= self._max_backlog:
             await self._changed()
         response: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._order.append(response)
         entry = _Waiting(frame, pacing, self._clock(), response)
-        if pacing.policy is Policy.BLOCK:
+        if not needs_place:
+            self._start(entry, self._free)
+        elif pacing.policy is Policy.BLOCK:
             while len(self._running) >= pacing.max_in_flight or self._waiting is not None:
                 await self._changed()
-            self._start(entry)
+            self._start(entry, self._running)
         elif len(self._running) < pacing.max_in_flight and self._waiting is None:
-            self._start(entry)
+            self._start(entry, self._running)
         else:
             if self._waiting is not None:
                 self._drop(self._waiting, DropReason.SUPERSEDED)
@@ -134,7 +135,7 @@ class FrameScheduler(Generic[F, R]):
     async def close(self) -> None:
         """Stop everything this stream started (the caller went away)."""
         self._waiting = None
-        tasks = [*self._running, *self._released]
+        tasks = [*self._running, *self._free]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -145,23 +146,15 @@ class FrameScheduler(Generic[F, R]):
 
     # ------------------------------------------------------------ internals
 
-    def _start(self, entry: _Waiting[F, R]) -> None:
+    def _start(self, entry: _Waiting[F, R], tasks: set[asyncio.Task[None]]) -> None:
+        """Process ``entry`` in a task kept in ``tasks`` (``_running``: it holds a place)."""
         task = asyncio.create_task(self._run(entry))
-        self._running.add(task)
+        tasks.add(task)
         task.add_done_callback(self._ended)
 
     async def _run(self, entry: _Waiting[F, R]) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-
-        def release() -> None:
-            if task in self._running:
-                self._running.discard(task)
-                self._released.add(task)
-                self._make_room()
-
         try:
-            result = await self._process(entry.frame, release)
+            result = await self._process(entry.frame)
         except Exception as exc:  # a bug in process: the stream fails with it
             if not entry.response.done():
                 entry.response.set_exception(exc)
@@ -171,7 +164,7 @@ class FrameScheduler(Generic[F, R]):
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
-        self._released.discard(task)
+        self._free.discard(task)
         self._make_room()
 
     def _make_room(self) -> None:
@@ -183,7 +176,7 @@ class FrameScheduler(Generic[F, R]):
             if staleness and self._clock() - waiting.received > staleness:
                 self._drop(waiting, DropReason.STALE)
             else:
-                self._start(waiting)
+                self._start(waiting, self._running)
         self._notify()
 
     def _drop(self, entry: _Waiting[F, R], why: DropReason) -> None:

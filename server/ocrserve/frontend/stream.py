@@ -8,13 +8,19 @@ responses back in frame order.  Processing a frame is the unary ``Ocr``
 path, so frames of every stream and unary requests meet in the engine's
 batches, and it goes through the front-end's admission budget like a request.
 
-Dedup: each frame that starts is compared (``ops/frame_diff.py``) with the
-last frame chosen for processing, in frame order, even though frames are
-decoded concurrently.  Close enough, it gets that frame's lines (when they are
-ready) and status DEDUPED instead of a second run of the models; while it
-waits for them it does not count against ``max_in_flight``.  A frame that did
-change runs detection again, but its lines whose crops are exactly those of an
-earlier frame reuse their angle and text (``output_memo.py``).
+Dedup: with a threshold, the reader decodes each frame and compares it
+(``ops/frame_diff.py``) with the last frame chosen for the models, in frame
+order, before the frame is offered to the scheduler.  Close enough, it is a
+repeat: it takes no place among ``max_in_flight``, cannot be superseded, and
+gets that frame's lines (when they are ready) and status DEDUPED instead of a
+second run of the models.  Deciding this before a frame waits for a place
+matters under ``latest``: a repeat that waited for one was superseded by the
+next frame, though it would have cost nothing, and 8 streams of a mostly still
+video were answered at 2.8 frames/s each (BENCHMARKS.md, "Video streams").  A
+repeat of a frame that is dropped is dropped with it (its content was
+superseded too); one of a frame that failed runs the models itself.  A frame
+that did change runs detection again, but its lines whose crops are exactly
+those of an earlier frame reuse their angle and text (``output_memo.py``).
 
 A frame's own failure, whatever it is, is its response (FAILED, with the
 google.rpc.Status a unary call would have got) and the stream goes on.  Only a
@@ -89,19 +95,28 @@ class StreamCounters:
 
 
 @dataclass(eq=False)
-class _Pending:
-    frame: pb.Frame
-    config: StreamConfig
-    received: float
-
-
-@dataclass(eq=False)
 class _Reference:
-    """The last frame chosen for processing: what the next frames are compared with."""
+    """A frame chosen for the models: what the next frames are compared with.  Its
+    ``result`` is cancelled when it fails or is dropped (``dropped`` says why)."""
 
     frame_id: int
     thumbnail: frame_diff.Thumbnail
     result: asyncio.Future[pb.OcrResult]
+    dropped: DropReason | None = None
+
+
+@dataclass(eq=False)
+class _Pending:
+    """A frame, and what screening (dedup on) found out about it before it was offered."""
+
+    frame: pb.Frame
+    config: StreamConfig
+    received: float
+    image: np.ndarray | None = None  # decoded by screening
+    decode_ms: float = 0.0
+    failure: Exception | None = None  # screening failed: the frame's response says why
+    repeats: _Reference | None = None  # the frame it repeats: its response is DEDUPED
+    reference: _Reference | None = None  # the frames after it may repeat it
 
 
 #: What a stream needs of the servicer: decode an image (BGR, decode ms) ...
@@ -125,8 +140,8 @@ class FrameStream:
         self._max_in_flight = max_in_flight
         self._max_image_pixels = max_image_pixels
         self._clock = clock
-        #: Resolves to the reference for the next frame that starts (frame order).
-        self._reference: asyncio.Future[_Reference | None] | None = None
+        #: The last frame screened and chosen for the models: the next frames' reference.
+        self._reference: _Reference | None = None
         #: cls and rec outputs of this stream's recent lines, by exact input.
         self._memo = OutputMemo()
 
@@ -187,8 +202,9 @@ class FrameStream:
                 if kind == "config":
                     config = self.parse_config(msg.config)
                 elif kind == "frame":
-                    await scheduler.offer(_Pending(msg.frame, config, self._clock()),
-                                          config.pacing)
+                    pending = _Pending(msg.frame, config, self._clock())
+                    needs_place = await self._screen(pending)
+                    await scheduler.offer(pending, config.pacing, needs_place=needs_place)
                 else:
                     raise InvalidInput("a StreamOcrRequest must hold a config or a frame",
                                        field="message")
@@ -207,20 +223,47 @@ class FrameStream:
             drop_reason=drop_reason, deduped_from=deduped_from, reused_crops=reused_crops)
 
     def _dropped(self, pending: _Pending, why: DropReason) -> pb.StreamOcrResponse:
+        if pending.reference is not None:  # its repeats are dropped with it
+            pending.reference.dropped = why
+            pending.reference.result.cancel()
         return self._response(pending, pb.FRAME_STATUS_DROPPED, drop_reason=str(why))
 
-    async def _process(self, pending: _Pending, release: Callable[[], None]
-                       ) -> pb.StreamOcrResponse:
-        # Take this frame's place in the dedup order before anything can wait.
-        previous = self._reference
-        mine: asyncio.Future[_Reference | None] = asyncio.get_running_loop().create_future()
-        self._reference = mine
+    async def _screen(self, pending: _Pending) -> bool:
+        """With dedup on, decode the frame and decide, in frame order, whether it repeats
+        the last frame chosen for the models (see the module docstring).  Returns whether
+        it needs a place among ``max_in_flight``: not a repeat, nor a frame that failed
+        here (its failure is its response)."""
+        threshold = pending.config.dedup_threshold
+        if threshold <= 0:
+            self._reference = None  # frames processed without dedup are no reference
+            return True
         image = pending.frame.image
         try:
-            cost = convert.request_pixels([image], self._max_image_pixels)
-            with self._admit(cost):
-                img, decode_ms = await self._decode(image)
-                return await self._recognize(pending, img, decode_ms, previous, mine, release)
+            with self._admit(convert.request_pixels([image], self._max_image_pixels)):
+                pending.image, pending.decode_ms = await self._decode(image)
+            thumb = await asyncio.to_thread(frame_diff.thumbnail, pending.image)
+        except Exception as exc:  # _process makes it the frame's response
+            pending.failure = exc  # and the next frames keep the reference they had
+            return False
+        reference = self._reference
+        if (reference is not None and not reference.result.cancelled()
+                and frame_diff.difference(thumb, reference.thumbnail) < threshold):
+            pending.repeats, pending.image = reference, None  # decoded again if need be
+            return False
+        pending.reference = self._reference = _Reference(
+            pending.frame.frame_id, thumb, asyncio.get_running_loop().create_future())
+        return True
+
+    async def _process(self, pending: _Pending) -> pb.StreamOcrResponse:
+        reference = pending.reference
+        try:
+            if pending.failure is not None:
+                raise pending.failure
+            if pending.repeats is not None:
+                return await self._deduped(pending, pending.repeats)
+            result, reused = await self._run_models(pending)
+            if reference is not None:
+                reference.result.set_result(result)
         except OcrError as exc:
             if exc.field:
                 exc.field = exc.field.replace("images[0]", "frame.image", 1)
@@ -230,57 +273,37 @@ class FrameStream:
             log.exception("frame %d: unexpected error", pending.frame.frame_id)
             return self._failed(pending, OcrError(f"unexpected {type(exc).__name__}: {exc}"))
         finally:
-            if not mine.done():  # failed before deciding: the next frame keeps the old one
-                _chain(previous, mine)
-
-    async def _recognize(self, pending: _Pending, img: np.ndarray, decode_ms: float,
-                         previous: asyncio.Future[_Reference | None] | None,
-                         mine: asyncio.Future[_Reference | None],
-                         release: Callable[[], None]) -> pb.StreamOcrResponse:
-        frame = pending.frame
-        if pending.config.dedup_threshold > 0:
-            thumb = await asyncio.to_thread(frame_diff.thumbnail, img)
-            reference = await asyncio.shield(previous) if previous is not None else None
-            if (reference is not None
-                    and frame_diff.difference(thumb, reference.thumbnail)
-                    < pending.config.dedup_threshold):
-                mine.set_result(reference)
-                release()  # waiting for another frame's lines takes no model time
-                return await self._deduped(pending, img, reference)
-            ours = _Reference(frame.frame_id, thumb, asyncio.get_running_loop().create_future())
-            mine.set_result(ours)
-        else:
-            ours = None
-            mine.set_result(None)
-        try:
-            result, reused = await self._run_models(pending, img, decode_ms)
-        except BaseException:
-            if ours is not None:  # frames that repeat this one will run on their own
-                ours.result.cancel()
-            raise
-        if ours is not None:
-            ours.result.set_result(result)
+            if reference is not None and not reference.result.done():
+                reference.result.cancel()  # failed: frames that repeat it run on their own
         return self._response(pending, pb.FRAME_STATUS_PROCESSED, result, reused_crops=reused)
 
-    async def _run_models(self, pending: _Pending, img: np.ndarray, decode_ms: float
-                          ) -> tuple[pb.OcrResult, int]:
-        """The frame's OCR, and how many of its crops the memo answered."""
-        config = pending.config
-        memo = FrameMemo(self._memo)
-        result = await self._ocr(img, pending.frame.image.id, decode_ms, config.params,
-                                 Request(priority=config.priority, memo=memo),
-                                 config.return_timings)
+    async def _run_models(self, pending: _Pending) -> tuple[pb.OcrResult, int]:
+        """The frame's OCR (decoded first unless screening did), and how many of its
+        crops the memo answered."""
+        config, image = pending.config, pending.frame.image
+        with self._admit(convert.request_pixels([image], self._max_image_pixels)):
+            img, decode_ms = pending.image, pending.decode_ms
+            if img is None:
+                img, decode_ms = await self._decode(image)
+            pending.image = None  # held no longer than needed
+            memo = FrameMemo(self._memo)
+            result = await self._ocr(img, image.id, decode_ms, config.params,
+                                     Request(priority=config.priority, memo=memo),
+                                     config.return_timings)
         return result, memo.reused.get("rec", 0)
 
-    async def _deduped(self, pending: _Pending, img: np.ndarray,
-                       reference: _Reference) -> pb.StreamOcrResponse:
+    async def _deduped(self, pending: _Pending, reference: _Reference
+                       ) -> pb.StreamOcrResponse:
         try:
             source = await asyncio.shield(reference.result)
         except asyncio.CancelledError:
             if not reference.result.cancelled():
                 raise  # this frame itself was cancelled
+            if reference.dropped is not None:
+                return self._response(pending, pb.FRAME_STATUS_DROPPED,
+                                      drop_reason=str(reference.dropped))
             # The frame it repeats failed (perhaps for a passing reason): do the work.
-            result, reused = await self._run_models(pending, img, 0.0)
+            result, reused = await self._run_models(pending)
             return self._response(pending, pb.FRAME_STATUS_PROCESSED, result,
                                   reused_crops=reused)
         result = pb.OcrResult()
@@ -293,20 +316,6 @@ class FrameStream:
     def _failed(self, pending: _Pending, exc: OcrError) -> pb.StreamOcrResponse:
         result = pb.OcrResult(id=pending.frame.image.id, error=status_of(exc))
         return self._response(pending, pb.FRAME_STATUS_FAILED, result)
-
-
-def _chain(previous: asyncio.Future[_Reference | None] | None,
-           mine: asyncio.Future[_Reference | None]) -> None:
-    """Resolve ``mine`` with whatever ``previous`` resolves to (now or later)."""
-    if previous is None:
-        mine.set_result(None)
-        return
-
-    def copy(done: asyncio.Future[_Reference | None]) -> None:
-        if not mine.done():
-            mine.set_result(None if done.cancelled() or done.exception() else done.result())
-
-    previous.add_done_callback(copy)
 
 
 __all__ = ["FrameStream", "StreamConfig", "StreamCounters"]

@@ -23,7 +23,7 @@ class Worker:
         self.running = 0
         self.most_running = 0
 
-    async def process(self, frame: int, release: Callable[[], None]) -> Response:
+    async def process(self, frame: int) -> Response:
         self.started.append(frame)
         self.running += 1
         self.most_running = max(self.most_running, self.running)
@@ -165,7 +165,7 @@ def test_close_cancels_the_frames_in_flight() -> None:
 
 def test_an_error_escaping_process_fails_the_stream() -> None:
     async def scenario() -> None:
-        async def broken(frame: int, release: Callable[[], None]) -> Response:
+        async def broken(frame: int) -> Response:
             raise RuntimeError("bug")
 
         scheduler: FrameScheduler[int, Response] = FrameScheduler(broken, dropped)
@@ -177,25 +177,26 @@ def test_an_error_escaping_process_fails_the_stream() -> None:
     run(scenario)
 
 
-def test_a_released_frame_makes_room_but_still_counts_as_in_the_server() -> None:
+def test_a_frame_that_needs_no_place_starts_at_once_and_is_never_dropped() -> None:
+    """A repeat (it only waits for another frame's lines) neither waits for a place nor
+    takes one, under either policy, and still counts as in the server."""
     async def scenario() -> None:
-        gate = asyncio.Event()
-
-        async def repeat(frame: int, release: Callable[[], None]) -> Response:
-            if frame == 1:
-                release()  # e.g. it only waits for frame 0's lines
-            await gate.wait()
-            return frame, "processed"
-
-        scheduler: FrameScheduler[int, Response] = FrameScheduler(repeat, dropped)
-        pacing = Pacing(Policy.BLOCK, max_in_flight=2)
-        await scheduler.offer(0, pacing)
-        await scheduler.offer(1, pacing)
-        third = asyncio.create_task(scheduler.offer(2, pacing))
-        await settle()
-        assert third.done() and scheduler.in_server == 3
-        gate.set()
+        worker = Worker()
+        scheduler: FrameScheduler[int, Response] = FrameScheduler(worker.process, dropped)
+        for policy in (Policy.BLOCK, Policy.LATEST):
+            pacing = Pacing(policy, max_in_flight=1)
+            base = 3 * (policy is Policy.LATEST)
+            await scheduler.offer(base, pacing)  # holds the only place
+            await scheduler.offer(base + 1, pacing, needs_place=False)
+            await scheduler.offer(base + 2, pacing, needs_place=False)
+            await settle()
+            assert worker.started[-3:] == [base, base + 1, base + 2]
+            assert scheduler.in_server == 3
+            for frame in range(base, base + 3):
+                worker.release(frame)
+            await settle()
         scheduler.finish()
-        assert [frame for frame, _ in await collect(scheduler)] == [0, 1, 2]
+        assert await collect(scheduler) == [(n, "processed") for n in range(6)]
+        assert worker.most_running == 3
 
     run(scenario)

@@ -192,16 +192,20 @@ def test_a_changed_frame_recognizes_only_the_lines_whose_crops_changed(
             [x.score for x in fresh.lines], abs=1e-4)
 
 
+@pytest.mark.parametrize(("dedup", "again"), [(0.0, "processed"), (0.05, "deduped")])
 def test_a_failed_frame_does_not_end_the_stream(
-        client: OcrClient, video: list[VideoFrame]) -> None:
-    frames = [Frame(video[0].image), Frame(b"not an image at all"), Frame(video[30].image),
-              Frame(ocr_pb2.Image())]
-    results = list(client.stream(frames, overload="block"))
-    assert [r.status for r in results] == ["processed", "failed", "processed", "failed"]
-    assert [r.frame_id for r in results] == [0, 1, 2, 3]
+        client: OcrClient, video: list[VideoFrame], dedup: float, again: str) -> None:
+    """With dedup on, frames are decoded as they are read (stream.py): a broken one
+    fails alone there too, and leaves the frame the next ones repeat as it was."""
+    frames = [Frame(video[0].image), Frame(b"not an image at all"), Frame(video[0].image),
+              Frame(video[30].image), Frame(ocr_pb2.Image())]
+    results = list(client.stream(frames, overload="block", dedup_threshold=dedup))
+    assert [r.status for r in results] == ["processed", "failed", again, "processed", "failed"]
+    assert [r.frame_id for r in results] == [0, 1, 2, 3, 4]
     assert results[1].error is not None and results[1].error.reason == "IMAGE_UNDECODABLE"
-    assert results[3].error is not None and results[3].error.reason == "IMAGE_EMPTY"
-    assert [normalized(x.text) for x in results[2].lines] == [normalized(video[30].caption)]
+    assert results[4].error is not None and results[4].error.reason == "IMAGE_EMPTY"
+    assert [v.field for v in results[4].error.field_violations] == ["frame.image"]
+    assert [normalized(x.text) for x in results[3].lines] == [normalized(video[30].caption)]
 
 
 def test_bad_streams_fail_with_invalid_argument(client: OcrClient, server: ServerProcess,

@@ -23,7 +23,8 @@ the frames came.  Its rules:
   server hold an unbounded queue.
 
 What a stream holds is therefore bounded by ``max_in_flight`` frames being
-processed, one waiting, and ``max_backlog`` small responses.
+processed, one waiting, and ``max_backlog`` small responses or frames that need no
+place (the stream keeps no decoded image for those).
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ repeat: it takes no place among ``max_in_flight``, cannot be superseded, and
 gets that frame's lines (when they are ready) and status DEDUPED instead of a
 second run of the models.  Deciding this before a frame waits for a place
 matters under ``latest``: a repeat that waited for one was superseded by the
-next frame, though it would have cost nothing, and 8 streams of a mostly still
-video were answered at 2.8 frames/s each (BENCHMARKS.md, "Video streams").  A
+next frame, though it would have cost nothing, and 24 streams of a mostly still
+video were answered at 2.5 frames/s each on 2 cores, 12.3 since (BENCHMARKS.md,
+"Video streams").  A
 repeat of a frame that is dropped is dropped with it (its content was
 superseded too); one of a frame that failed runs the models itself.  A frame
 that did change runs detection again, but its lines whose crops are exactly

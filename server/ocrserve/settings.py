@@ -164,8 +164,8 @@ class Settings:
         "bounds the memory of varying shapes")
     det_static_shapes: int = _opt(
         2, "OpenVINO: detector input shapes that come back (batches up to 16 MB) are compiled "
-        "each on its own: same output, a fifth less time per run, 34-62 MiB each at "
-        "limit_side_len 960 (measured); at most this many (0: off)")
+        "each on its own: same output, a fifth less time per run; two took the engine "
+        "36-47 MiB more in ocr-bench memory; at most this many (0: off)")
     enable_mkldnn: bool = _opt(True, "use oneDNN (MKLDNN) with Paddle on CPU")
     gpu_memory_mb: int = _opt(500, "Paddle's initial GPU memory pool per slot, MiB")
     use_tensorrt: bool = _opt(False, "TensorRT on GPU (Paddle or onnxruntime)")

@@ -196,7 +196,8 @@ def large_and_small_together(server: ServerProcess, pages: Sequence[Path],
     """The largest request the limits allow (4 pages of 2000x2000 = 16 MP), and a
     one-image request sent once the large one's first page has been through the
     detector: the large one still has three pages and every line ahead of it.  (A
-    fixed second's wait raced it: on a fast CPU the whole large request took 0.8 s.)"""
+    fixed second's wait raced it: on a fast CPU the whole large request took about a
+    second, ``large_s`` in BENCHMARKS.md.)"""
     from ocrclient import OcrClient
 
     large = [png(cv2.resize(cv2.imread(str(p)), (2000, 2000))) for p in pages[:4]]

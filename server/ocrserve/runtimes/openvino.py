@@ -24,10 +24,10 @@ inferences" alternative to one multi-thread inference.
 
 Static shapes.  A model compiled for one fixed input shape runs faster than the
 dynamic model at that shape, with the same output bit for bit: the v2 detector at
-1x3x544x960 took 19.6 against 25.5 ms, at 1x3x960x736 27.3 against 34.1 ms, while
-the recognizer gained nothing and a compilation costs ~120 ms (BENCHMARKS.md,
-"Detector shapes compiled on their own").  Fixing H and W but not the batch kept
-only ~5 % of that, so the shape is the whole NCHW shape.  With ``static_shapes`` >
+1x3x544x960 took 21.0 against 28.5 ms, at 1x3x960x736 30.3 against 37.7 ms, while
+the recognizer gained nothing and a compilation costs 150-170 ms (``ocr-bench
+runtimes``, BENCHMARKS.md).  Fixing H and W but not the batch kept little of that in
+a one-off check, so the shape is the whole NCHW shape.  With ``static_shapes`` >
 0, shapes that come back are compiled on their own, up to ``static_shapes`` of
 them, chosen by ``static_shapes.ShapeAdmission``: one-off shapes (photos of any
 size) stay on the dynamic model and cost no compilation; video frames and
@@ -83,7 +83,7 @@ SHRINK_ABOVE = 16 * 1024 * 1024
 #: Shapes run again after such a compilation (the most recent ones).
 REWARM_SHAPES = 4
 #: Larger batches always run on the dynamic model: a static model keeps the memory of
-#: its shape for good (34-62 MiB measured for one det page at limit_side_len 960).
+#: its shape for good (with two, the engine took 36-47 MiB more in ocr-bench memory).
 STATIC_MAX_BYTES = 16 * 1024 * 1024
 
 
@@ -176,8 +176,8 @@ class OpenVinoRuntime:
         return False  # takes host arrays: the engine normalises them first (cv2.LUT)
 
     def reduce_classes(self) -> bool:
-        # A TopK in the graph gave the same bits and saved nothing: the copy out and the
-        # host's reduction are ~0.5 ms each of a 17 ms recognizer batch (BENCHMARKS.md).
+        # A TopK in the graph gave the same bits and no measurable gain on the CPU (a
+        # one-off check): the host's copy and reduction are small beside the model.
         return False
 
     def release_memory(self) -> None:

@@ -1,7 +1,7 @@
 """Which input shapes get a model compiled for them alone (pure: no runtime imported).
 
 A runtime that can compile a model for one fixed input shape (OpenVINO: a fifth
-faster for the detector, runtimes/openvino.py) pays ~120 ms per compilation and
+faster for the detector, runtimes/openvino.py) pays 150-170 ms per compilation and
 the memory of each compiled model, so it keeps a few and must choose well:
 
 - a shape seen once is a one-off (a photo of its own size): never compiled;

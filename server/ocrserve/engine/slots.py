@@ -83,10 +83,8 @@ def make_shaper(cfg: SlotConfig, runtime: Runtime) -> Shaper:
         return ClsShaper(int(shape[1] or ClsShaper.height), int(shape[2] or ClsShaper.width),
                          images_to_runtime=crops_on_device)
     if model.kind == "rec":
-        if not shape[1]:
-            raise ModelError(f"{model.name}: unknown input height; set it on import")
         # Wherever the runtime offers it: the same bits, fewer of them to copy back.
-        return RecShaper(int(shape[1]), cfg.rec_width_step, model.num_classes,
+        return RecShaper(rec_height(model), cfg.rec_width_step, model.num_classes,
                          images_to_runtime=crops_on_device,
                          classes_reduced=runtime.reduce_classes())
     raise ModelError(f"{model.name}: unknown model kind {model.kind!r}")
@@ -108,6 +106,15 @@ def slot_info(cfg: SlotConfig, backend: str) -> SlotInfo:
     )
 
 
+def rec_height(model: InstalledModel) -> int:
+    """A recognizer's input height, which its files do not reliably say (the catalog or
+    the import does)."""
+    height = model.input_shape[1]
+    if not height:
+        raise ModelError(f"{model.name}: unknown input height; set it on import")
+    return int(height)
+
+
 def check_class_count(model: InstalledModel, runtime: Runtime) -> None:
     """A recognizer must output dictionary lines + 2 classes
     (docs/facts.md#dictionaries-and-input-shapes): the dictionary file as it is now,
@@ -119,10 +126,7 @@ def check_class_count(model: InstalledModel, runtime: Runtime) -> None:
     if model.num_classes not in (None, expected):
         raise ModelError(f"{model.name} v{model.version}: the manifest says "
                          f"{model.num_classes} classes, the dictionary gives {expected}")
-    height = model.input_shape[1]
-    if not height:
-        raise ModelError(f"{model.name}: unknown input height; set it on import")
-    out = runtime.run(np.zeros((1, 3, int(height), REC_BASE_WIDTH), np.float32))
+    out = runtime.run(np.zeros((1, 3, rec_height(model), REC_BASE_WIDTH), np.float32))
     if out.shape[-1] != expected:
         raise ModelError(
             f"{model.name} v{model.version}: the model outputs {out.shape[-1]} classes, but "

@@ -240,7 +240,7 @@ class FrameStream:
             return True
         image = pending.frame.image
         try:
-            with self._admit(convert.request_pixels([image], self._max_image_pixels)):
+            with self._admit_frame(image):
                 pending.image, pending.decode_ms = await self._decode(image)
             thumb = await asyncio.to_thread(frame_diff.thumbnail, pending.image)
         except Exception as exc:  # _process makes it the frame's response
@@ -282,7 +282,7 @@ class FrameStream:
         """The frame's OCR (decoded first unless screening did), and how many of its
         crops the memo answered."""
         config, image = pending.config, pending.frame.image
-        with self._admit(convert.request_pixels([image], self._max_image_pixels)):
+        with self._admit_frame(image):
             img, decode_ms = pending.image, pending.decode_ms
             if img is None:
                 img, decode_ms = await self._decode(image)
@@ -292,6 +292,11 @@ class FrameStream:
                                      Request(priority=config.priority, memo=memo),
                                      config.return_timings)
         return result, memo.reused.get("rec", 0)
+
+    def _admit_frame(self, image: pb.Image) -> contextlib.AbstractContextManager[None]:
+        """The front-end's admission for a frame's pixels (read from its header), as for
+        a one-image request."""
+        return self._admit(convert.request_pixels([image], self._max_image_pixels))
 
     async def _deduped(self, pending: _Pending, reference: _Reference
                        ) -> pb.StreamOcrResponse:

@@ -505,11 +505,13 @@ def test_each_slot_gets_the_input_range_of_its_model(model_repository: Path) -> 
     assert rec is not None and rec.max == (8, 3, 32, 3200)
 
 
-def test_only_detector_slots_compile_shapes_on_their_own(model_repository: Path) -> None:
-    """det_static_shapes reaches det slots' runtimes; cls and rec gained nothing from
-    static shapes, so they stay dynamic (runtimes/openvino.py)."""
+def test_each_kind_of_slot_takes_its_own_count_of_static_shapes(
+        model_repository: Path) -> None:
+    """det_static_shapes and cls_static_shapes reach the runtimes of their own kind of
+    slot only; recognizers stay dynamic (runtimes/openvino.py, "Static shapes")."""
     factory = SlotFactory.from_settings(
-        Settings(model_repository=str(model_repository), det_static_shapes=3), "cpu")
+        Settings(model_repository=str(model_repository), det_static_shapes=3,
+                 cls_static_shapes=5), "cpu")
     static = {spec.split("=")[0]: factory.config(parse_slot_spec(spec)).runtime.static_shapes
               for spec in (f"det={DET}", f"rec={REC}", f"cls={CLS}@onnx")}
-    assert static == {"det": 3, "rec": 0, "cls": 0}
+    assert static == {"det": 3, "rec": 0, "cls": 5}

@@ -20,6 +20,7 @@ import pytest
 
 from ocrserve.errors import FailedPrecondition, InvalidInput, ModelError
 from ocrserve.runtimes import Runtime, RuntimeOptions, load_runtime
+from ocrserve.runtimes.base import ShapeRange
 
 ROOT = Path(__file__).resolve().parents[2]
 REPOSITORY = Path(os.environ.get("OCR_MODEL_REPOSITORY", ROOT / "models"))
@@ -340,6 +341,36 @@ def test_openvino_compiles_the_shapes_that_come_back_on_their_own() -> None:
         runtime.close()
     with pytest.raises(FailedPrecondition):
         static.run(a)
+
+
+@needs_openvino
+def test_openvino_pads_classifier_batches_to_the_sizes_it_compiled() -> None:
+    """Where only the batch size varies (the angle classifier), a batch runs on the static
+    model of the next power of two, at most the largest batch the engine sends: a few
+    models serve every size, and the zero items added change no other item's output.
+    A recognizer's width varies too, so its batches are never padded."""
+    from ocrserve.runtimes.openvino import OpenVinoRuntime
+
+    cases = [(CLS, (3, 48, 192), 3, 24, (3, 4, 3, 17, 20, 24, 1),
+              # 3 and 4 share the model of 4; 17, 20 and 24 that of 24 (the largest), not 32
+              [(4, 3, 48, 192), (24, 3, 48, 192)]),
+             (REC_V2, (3, 32, 320), 2, 6, (3, 3), [(3, 3, 32, 320)])]
+    for name, item, static_shapes, largest, sizes, kept in cases:
+        directory = model_dir(name, "onnx")
+        dynamic = load_runtime("openvino", directory, "onnx", OPTIONS)
+        widest = (largest, *item[:2], item[2] if name == CLS else 3200)
+        padded = load_runtime("openvino", directory, "onnx", RuntimeOptions(
+            device="cpu", cpu_threads=2, static_shapes=static_shapes,
+            input_range=ShapeRange((1, *item), (largest, *item), widest)))
+        assert isinstance(padded, OpenVinoRuntime)
+        for n in sizes:
+            batch = random_batch(n, *item)
+            out = padded.run(batch)
+            assert out.shape[0] == n
+            np.testing.assert_array_equal(out, dynamic.run(batch))
+        assert padded.static_shapes == kept
+        dynamic.close()
+        padded.close()
 
 
 @needs_paddle

@@ -9,7 +9,7 @@ reads manifests only; nothing here loads a model.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ocrserve.engine.policy import BatchPolicy
@@ -32,7 +32,9 @@ class SlotFactory:
     rec_width_step: int = 1
     det_warm_limit: int = 960
     det_max_side_len: int = 4096
-    det_static_shapes: int = 0
+    #: model kind -> how many of its input shapes get a static model (runtimes/openvino.py);
+    #: the recognizer's took 350-550 MiB more and gave nothing measurable (BENCHMARKS.md)
+    static_shapes: dict[str, int] = field(default_factory=dict)
     warmup: bool = True
 
     @classmethod
@@ -44,7 +46,9 @@ class SlotFactory:
             rec_width_step=settings.rec_width_step,
             det_warm_limit=settings.det_limit_side_len,
             det_max_side_len=settings.det_max_side_len,
-            det_static_shapes=settings.det_static_shapes, warmup=settings.warmup,
+            static_shapes={"det": settings.det_static_shapes,
+                           "cls": settings.cls_static_shapes},
+            warmup=settings.warmup,
         )
 
     def config(self, spec: SlotSpec) -> SlotConfig:
@@ -54,8 +58,7 @@ class SlotFactory:
         shapes = input_range(model.kind, tuple(model.input_shape), policy.max_batch_size,
                              det_limit=self.det_warm_limit, det_max_side=self.det_max_side_len,
                              det_buckets=self.det_buckets, rec_width_step=self.rec_width_step)
-        # Only the detector gained from static shapes (runtimes/openvino.py).
-        static = self.det_static_shapes if model.kind == "det" else 0
+        static = self.static_shapes.get(model.kind, 0)
         return SlotConfig(
             slot=spec.slot, model=model, backend=self.backend,
             runtime=replace(self.runtime, input_range=shapes, static_shapes=static),

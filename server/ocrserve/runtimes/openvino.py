@@ -22,19 +22,25 @@ per-shape state is bounded by ``shape_cache_size`` (OpenVINO's runtime cache).
 own stream with ``cpu_threads / cpu_streams`` threads: the "several one-thread
 inferences" alternative to one multi-thread inference.
 
-Static shapes.  A model compiled for one fixed input shape runs faster than the
-dynamic model at that shape, with the same output bit for bit: the v2 detector at
-1x3x544x960 took 21.0 against 28.5 ms, at 1x3x960x736 30.3 against 37.7 ms, while
-the recognizer gained nothing and a compilation costs 150-170 ms (``ocr-bench
-runtimes``, BENCHMARKS.md).  Fixing H and W but not the batch kept little of that in
-a one-off check, so the shape is the whole NCHW shape.  With ``static_shapes`` >
-0, shapes that come back are compiled on their own, up to ``static_shapes`` of
-them, chosen by ``static_shapes.ShapeAdmission``: one-off shapes (photos of any
-size) stay on the dynamic model and cost no compilation; video frames and
-same-size scans run static from their second one.  Not with ``cpu_streams`` > 1
-(each stream's slice has a shape of its own) nor for batches over
-:data:`STATIC_MAX_BYTES`, so ``static_shapes`` models take a bounded amount of
-memory that the slot's load-time measure does not include.
+Static shapes.  A model compiled for one fixed input shape gives the dynamic model's
+output bit for bit and runs faster: the v2 detector at 1x3x544x960 took 21.8
+against 29.9 ms, and the classifier's batch of 6 took 1.3 against 2.3 ms right
+after a batch of another size (``ocr-bench runtimes``, BENCHMARKS.md); a compilation
+costs 100-170 ms.  Fixing H and W but not the batch kept little of that in a one-off
+check, so the shape is the whole NCHW shape.  With ``static_shapes`` > 0, shapes that
+come back are compiled on their own, up to ``static_shapes`` of them, chosen by
+``static_shapes.ShapeAdmission``: one-off shapes (photos of any size) stay on the
+dynamic model and cost no compilation; video frames and same-size scans run static
+from their second one.  Not with ``cpu_streams`` > 1 (each stream's slice has a shape
+of its own) nor for batches over :data:`STATIC_MAX_BYTES`, so ``static_shapes`` models
+take a bounded amount of memory that the slot's load-time measure does not include.
+
+Where only the batch size varies (the angle classifier: the engine's input range fixes
+C, H and W), a batch is padded with zero items to the next power of two, at most the
+largest batch, before it looks for its static model: six models serve every size up
+to 32, and the added items change no other item's output, bit for bit.  The engine
+gives recognizers no static models: with four of them the engine took 350-550 MiB
+more and served no faster (``ocr-bench load``, BENCHMARKS.md).
 
 The compiled model keeps the memory of the largest input it has run (4 pages at
 limit_side_len 2048 left an engine at 2.2 GB), and only a new compilation gives it
@@ -61,6 +67,7 @@ from ocrserve.runtimes.base import (
     Dims,
     RuntimeOptions,
     Shape,
+    ShapeRange,
     as_output,
     check_batch,
     require_file,
@@ -117,9 +124,10 @@ class OpenVinoRuntime:
     shape_specialized = True  # first run at a new shape is slow: warm the buckets
 
     def __init__(self, compile_model: Callable[[Dims | None], Any], input_shape: Shape,
-                 output_shape: Shape, streams: int, static_shapes: int = 0) -> None:
+                 output_shape: Shape, streams: int, static_shapes: int = 0,
+                 input_range: ShapeRange | None = None) -> None:
         """``compile_model(None)`` compiles the dynamic model, ``compile_model(shape)``
-        one for that input shape only."""
+        one for that input shape only.  ``input_range``: the shapes the engine sends."""
         self.input_shape = input_shape
         self.output_shape = output_shape
         self._compile_model = compile_model
@@ -132,6 +140,10 @@ class OpenVinoRuntime:
             static_shapes if streams == 1 else 0)
         #: kept shapes -> their model (None: its compilation failed; the dynamic one runs it)
         self._static: dict[Dims, _Compiled | None] = {}
+        #: When only the batch size varies (the angle classifier), batches are padded
+        #: to powers of two up to the largest, so that a few static models serve them all.
+        self._max_batch = (input_range.max[0] if input_range is not None
+                           and input_range.min[1:] == input_range.max[1:] else None)
 
     def _compile(self) -> None:
         self._dynamic = None  # the old model's memory goes before the new one is built
@@ -148,8 +160,27 @@ class OpenVinoRuntime:
         self._recent.move_to_end(batch.shape)
         while len(self._recent) > REWARM_SHAPES:
             self._recent.popitem(last=False)
-        static = self._static_model(batch.shape) if batch.nbytes <= STATIC_MAX_BYTES else None
-        return (static or self._dynamic).infer(batch)
+        if batch.nbytes > STATIC_MAX_BYTES:
+            return self._dynamic.infer(batch)
+        shape = self._static_shape(batch.shape)
+        static = self._static_model(shape)
+        if static is None:
+            return self._dynamic.infer(batch)
+        if shape == batch.shape:
+            return static.infer(batch)
+        padded = np.zeros(shape, np.float32)
+        padded[:len(batch)] = batch
+        return static.infer(padded)[:len(batch)]
+
+    def _static_shape(self, shape: Dims) -> Dims:
+        """The shape a static model would run ``shape`` at: itself, or where only the
+        batch size varies, the batch padded to a power of two (at most the largest
+        batch).  Zero items added to a batch leave the others' outputs as they were,
+        bit for bit (tests/integration/test_runtimes.py)."""
+        if self._max_batch is None:
+            return shape
+        size = max(shape[0], min(1 << (shape[0] - 1).bit_length(), self._max_batch))
+        return (size, *shape[1:])
 
     def _static_model(self, shape: Dims) -> _Compiled | None:
         """The model compiled for ``shape`` alone when it is one to keep (compiled now
@@ -229,7 +260,7 @@ def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> OpenVin
                              f"{'' if shape is None else f' for {shape}'}: {exc}") from exc
 
     return OpenVinoRuntime(compile_model, _shape(model.input(0)), _shape(model.output(0)),
-                           options.cpu_streams, options.static_shapes)
+                           options.cpu_streams, options.static_shapes, options.input_range)
 
 
 def compile_config(options: RuntimeOptions) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """Where a load step's CPU went, per image served: by process role, and inside the
-front-ends by pipeline stage (``ocr_frontend_cpu_seconds_total``, metrics/cpu.py).
+front-ends by pipeline stage (``ocr_frontend_cpu_seconds_total``, metrics/cpu.py); and
+the resident memory of each role at the step's end.
 
 Read from the server's own ``/metrics`` before and after a step, so it works
 against any running server whose metrics port the caller can reach, and counts
@@ -20,10 +21,12 @@ STAGE_ORDER = ("decode", "det_preprocess", "det_postprocess", "crop", "cls_prepr
 
 @dataclass
 class CpuSample:
-    """Cumulative CPU seconds by process role and by front-end stage."""
+    """Cumulative CPU seconds by process role and by front-end stage; resident bytes by
+    role."""
 
     roles: dict[str, float] = field(default_factory=dict)
     stages: dict[str, float] = field(default_factory=dict)
+    resident: dict[str, float] = field(default_factory=dict)
 
 
 def parse_sample(text: str) -> CpuSample:
@@ -34,7 +37,22 @@ def parse_sample(text: str) -> CpuSample:
                 sample.roles[s.labels["role"]] = s.value
             elif s.name == "ocr_frontend_cpu_seconds_total":
                 sample.stages[s.labels["stage"]] = s.value
+            elif s.name == "ocr_process_resident_memory_bytes":
+                sample.resident[s.labels["role"]] = s.value
     return sample
+
+
+def resident_mib(sample: CpuSample) -> dict[str, int]:
+    """Resident memory by role, MiB."""
+    return {role: round(value / 2**20) for role, value in sorted(sample.resident.items())}
+
+
+def memory_line(steps: list[dict[str, object]]) -> str:
+    """What each role held at the end of each step."""
+    shown = [f"{s['step']}: " + ", ".join(f"{role} {mib} MiB" for role, mib in memory.items())
+             for s in steps if isinstance(memory := s.get("resident_mib"), dict) and memory]
+    return ("Resident memory at the end of each step (`ocr_process_resident_memory_bytes`): "
+            + "; ".join(shown) + ".") if shown else ""
 
 
 def scrape(url: str, timeout: float = 10.0) -> CpuSample:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from ocrserve.bench.cpu_report import cpu_per_image, cpu_table, parse_sample
+from ocrserve.bench.cpu_report import (
+    cpu_per_image,
+    cpu_table,
+    memory_line,
+    parse_sample,
+    resident_mib,
+)
 
 
 def exposition(engine: float, frontend: float, decode: float, crop: float) -> str:
@@ -44,3 +50,18 @@ def test_no_images_no_figures_and_the_table_skips_such_steps() -> None:
     assert table.splitlines()[0] == ("| step | engine ms | frontend ms | decode | crop | "
                                      "frontend other |")
     assert table.splitlines()[2] == "| concurrency 8 | 500.0 | 500.0 | 50.0 | 100.0 | 350.0 |"
+
+
+def test_resident_memory_by_role_at_each_steps_end() -> None:
+    sample = parse_sample(exposition(1.0, 1.0, 0.0, 0.0) + """\
+# HELP ocr_process_resident_memory_bytes RSS
+# TYPE ocr_process_resident_memory_bytes gauge
+ocr_process_resident_memory_bytes{role="frontend"} 167772160.0
+ocr_process_resident_memory_bytes{role="engine"} 1153433600.0
+""")
+    memory = resident_mib(sample)
+    assert memory == {"engine": 1100, "frontend": 160}
+    assert memory_line([{"step": "concurrency 1"}]) == ""
+    assert memory_line([{"step": "concurrency 8", "resident_mib": memory}]) == (
+        "Resident memory at the end of each step (`ocr_process_resident_memory_bytes`): "
+        "concurrency 8: engine 1100 MiB, frontend 160 MiB.")

@@ -27,14 +27,20 @@ def machine_description() -> str:
     return f"{os.cpu_count()} CPU cores ({cpu}), Python {platform.python_version()}"
 
 
+#: Flags that change how results are printed, not what is measured: not part of a section.
+OUTPUT_FLAGS = ("--json",)
+
+
 def update_section(path: Path, doc: dict[str, Any], table: str) -> None:
     # The key hashes the plain join, as it always has, so sections written before the
     # command was shown shell-quoted are still found; the line shows it runnable as is.
-    key = hashlib.sha1(" ".join(doc["argv"]).encode()).hexdigest()[:8]
+    # A run with --json measures what the same run without it does: same section.
+    argv = [arg for arg in doc["argv"] if arg not in OUTPUT_FLAGS]
+    key = hashlib.sha1(" ".join(argv).encode()).hexdigest()[:8]
     begin, end = f"<!-- bench:{key} begin -->", f"<!-- bench:{key} end -->"
     section = "\n".join([
         begin,
-        f"`{shlex.join(doc['argv'])}` — {doc['date']}, {doc['machine']}",
+        f"`{shlex.join(argv)}` — {doc['date']}, {doc['machine']}",
         "",
         table,
         end,

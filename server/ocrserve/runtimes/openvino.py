@@ -23,8 +23,8 @@ own stream with ``cpu_threads / cpu_streams`` threads: the "several one-thread
 inferences" alternative to one multi-thread inference.
 
 Static shapes.  A model compiled for one fixed input shape gives the dynamic model's
-output bit for bit and runs faster: the v2 detector at 1x3x544x960 took 21.8
-against 29.9 ms, and the classifier's batch of 6 took 1.3 against 2.3 ms right
+output bit for bit and runs faster: the v2 detector at 1x3x544x960 took 19.5
+against 24.4 ms, and the classifier's batch of 6 took 1.4 against 2.0 ms right
 after a batch of another size (``ocr-bench runtimes``, BENCHMARKS.md); a compilation
 costs 100-170 ms.  Fixing H and W but not the batch kept little of that in a one-off
 check, so the shape is the whole NCHW shape.  With ``static_shapes`` > 0, shapes that

@@ -34,3 +34,14 @@ def test_a_rerun_replaces_its_section_written_before_the_quoting(tmp_path: Path)
     text = path.read_text()
     assert "| new |" in text and "| old |" not in text and text.count("bench:") == 2
     assert text.rstrip().endswith("prose after")
+
+
+def test_json_output_writes_the_same_section(tmp_path: Path) -> None:
+    """--json changes what is printed, not what is measured: the run with it replaces
+    the section of the run without it, and the line shows the command without it."""
+    path = tmp_path / "B.md"
+    update_section(path, doc("2026-12-02"), "| old |")
+    update_section(path, {**doc("2026-12-03"), "argv": [*ARGV, "--json"]}, "| new |")
+    text = path.read_text()
+    assert "| new |" in text and "| old |" not in text and text.count("bench:") == 2
+    assert "--json" not in text

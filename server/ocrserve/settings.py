@@ -177,7 +177,7 @@ class Settings:
         "minutes); empty: rebuilt at every load")
     precision: str = _opt(
         "fp32", "fp32 | fp16 (GPU; on the CPU: backend torch, or openvino where the CPU has "
-        "fp16; onnxruntime and paddle run fp32 there)")
+        "fp16 arithmetic, refused elsewhere; onnxruntime and paddle run fp32 there)")
     # --- batching (Triton's names)
     det_max_batch_size: int = _opt(4, "detection: most images in one batch")
     cls_max_batch_size: int = _opt(32, "angle classifier: most crops in one batch")

@@ -373,6 +373,25 @@ def test_openvino_pads_classifier_batches_to_the_sizes_it_compiled() -> None:
         padded.close()
 
 
+@needs_openvino
+def test_openvino_loads_fp16_only_where_the_cpu_runs_it() -> None:
+    """What this CPU runs for an f16 hint, asked of OpenVINO directly, decides whether a
+    precision=fp16 slot loads or is refused (no silent bf16 or f32 instead)."""
+    import openvino as ov
+
+    directory = model_dir(CLS, "onnx")
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(str(directory / "model.onnx")), "CPU",
+                                  {"INFERENCE_PRECISION_HINT": "f16"})
+    runs = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+    options = RuntimeOptions(device="cpu", cpu_threads=2, precision="fp16")
+    if runs == "f16":
+        load_runtime("openvino", directory, "onnx", options).close()
+    else:
+        with pytest.raises(ModelError, match=f"runs the model in {runs}"):
+            load_runtime("openvino", directory, "onnx", options)
+
+
 @needs_paddle
 def test_paddle_takes_the_tensorrt_shape_range() -> None:
     """set_trt_dynamic_shape_info runs on a CPU build too: the arguments the GPU path

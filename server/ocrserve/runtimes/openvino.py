@@ -9,7 +9,9 @@ Settings that decide results are pinned rather than left to the plugin:
 
 * inference precision f32 (``precision=fp32``).  OpenVINO's CPU plugin would
   otherwise pick bf16 on CPUs that have it (AMX, AVX512_BF16), and results would
-  stop being PaddleOCR's.  ``precision=fp16`` asks for f16 where the CPU has it.
+  stop being PaddleOCR's.  ``precision=fp16`` runs f16 where the CPU has it and is
+  refused where it has not (:func:`check_precision`): the plugin would run bf16 or
+  f32 instead.
 * one thread pool of ``cpu_threads`` threads, not pinned to cores: the
   front-end processes share the cores, and a pinned pool fights them.
 
@@ -254,13 +256,27 @@ def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> OpenVin
             target = model.clone()
             target.reshape(list(shape))
         try:
-            return core.compile_model(target, "CPU", config)
+            compiled = core.compile_model(target, "CPU", config)
         except Exception as exc:
             raise ModelError(f"openvino could not compile {model_file}"
                              f"{'' if shape is None else f' for {shape}'}: {exc}") from exc
+        check_precision(compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name(),
+                        options.precision)
+        return compiled
 
     return OpenVinoRuntime(compile_model, _shape(model.input(0)), _shape(model.output(0)),
                            options.cpu_streams, options.static_shapes, options.input_range)
+
+
+def check_precision(runs: str, precision: str) -> None:
+    """Refuse a model that would run at another precision than the one asked for: the
+    CPU plugin takes ``f16`` as a hint and, on a CPU without f16 arithmetic, runs bf16
+    (AVX512_BF16, AMX) or f32 instead.  bf16 is not a faster fp16: on a Zen 5 CPU it
+    ran the v2 pipeline 1.1x faster with 178 of 216 lines unchanged (BENCHMARKS.md)."""
+    wanted = _PRECISION[precision]
+    if runs != wanted:
+        raise ModelError(f"precision={precision}: this CPU runs the model in {runs}, not "
+                         f"{wanted} (it has no {wanted} arithmetic); use precision=fp32")
 
 
 def compile_config(options: RuntimeOptions) -> dict[str, str]:

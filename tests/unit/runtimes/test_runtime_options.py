@@ -188,3 +188,17 @@ def test_openvino_pins_what_decides_results() -> None:
     assert config["NUM_STREAMS"] == "2" and config["INFERENCE_NUM_THREADS"] == "4"
     assert config["CPU_RUNTIME_CACHE_CAPACITY"] == "7"
     assert compile_config(RuntimeOptions(precision="fp16"))["INFERENCE_PRECISION_HINT"] == "f16"
+
+
+def test_openvino_refuses_a_precision_the_cpu_would_not_run() -> None:
+    """The CPU plugin takes f16 as a hint: without f16 arithmetic it runs bf16 or f32."""
+    pytest.importorskip("openvino")
+    from ocrserve.runtimes.openvino import check_precision
+
+    check_precision("f32", "fp32")
+    check_precision("f16", "fp16")
+    for runs in ("bf16", "f32"):
+        with pytest.raises(ModelError, match=f"runs the model in {runs}, not f16"):
+            check_precision(runs, "fp16")
+    with pytest.raises(ModelError, match="in bf16, not f32"):
+        check_precision("bf16", "fp32")

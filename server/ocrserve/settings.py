@@ -164,11 +164,12 @@ class Settings:
         "bounds the memory of varying shapes")
     det_static_shapes: int = _opt(
         2, "OpenVINO: detector input shapes that come back (batches up to 16 MB) are compiled "
-        "each on its own: same output, no cost of changing shape on the dynamic model; at "
-        "most this many (0: off; 50-90 MiB each)")
+        "each on its own: same output, less time per run; two took the engine 36-47 MiB "
+        "more in ocr-bench memory; at most this many (0: off)")
     cls_static_shapes: int = _opt(
         6, "OpenVINO: the angle classifier's batches, padded with zero items to powers of two, "
-        "get static models the same way; 6 covers every size up to 32 (10-24 MiB each)")
+        "get static models the same way; 6 covers every size up to 32 (about 150 MiB in all "
+        "in ocr-bench load); 0: off")
     enable_mkldnn: bool = _opt(True, "use oneDNN (MKLDNN) with Paddle on CPU")
     gpu_memory_mb: int = _opt(500, "Paddle's initial GPU memory pool per slot, MiB")
     use_tensorrt: bool = _opt(False, "TensorRT on GPU (Paddle or onnxruntime)")

@@ -28,7 +28,7 @@ Static shapes.  A model compiled for one fixed input shape gives the dynamic mod
 output bit for bit and runs faster: the v2 detector at 1x3x544x960 took 19.5
 against 24.4 ms, and the classifier's batch of 6 took 1.4 against 2.0 ms right
 after a batch of another size (``ocr-bench runtimes``, BENCHMARKS.md); a compilation
-costs 100-170 ms.  Fixing H and W but not the batch kept little of that in a one-off
+costs 100-190 ms.  Fixing H and W but not the batch kept little of that in a one-off
 check, so the shape is the whole NCHW shape.  With ``static_shapes`` > 0, shapes that
 come back are compiled on their own, up to ``static_shapes`` of them, chosen by
 ``static_shapes.ShapeAdmission``: one-off shapes (photos of any size) stay on the

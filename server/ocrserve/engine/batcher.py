@@ -102,9 +102,9 @@ class DynamicBatcher:
 
     def __init__(self, run_batch: RunBatch, policy: BatchPolicy, *,
                  clock: Callable[[], float] = time.monotonic, name: str = "",
-                 observer: Callable[[Sequence[float], float], None] | None = None) -> None:
-        """``observer(queue_waits, run_s)`` hears of each batch that ran: how long each
-        of its items waited from admission to the batch's start, and how long it ran."""
+                 observer: Callable[[Sequence[float]], None] | None = None) -> None:
+        """``observer(queue_waits)`` hears of each batch that ran: how long each of its
+        items waited from admission to the batch's start."""
         policy.validate()
         self.name = name
         self._observer = observer
@@ -296,7 +296,7 @@ class DynamicBatcher:
             run_s = self._clock() - started
             self._learn_run_time(batch[0].group_key, run_s)
             if self._observer is not None:
-                self._observer([started - entry.enqueued_at for entry in batch], run_s)
+                self._observer([started - entry.enqueued_at for entry in batch])
         except OcrError as exc:
             self._stats.failed_batches += 1
             _fail(batch, exc)

@@ -69,11 +69,13 @@ INFERENCE_EXEC_COUNT = Counter(
     "ocr_inference_exec_count", "batches a model ran; inference_count / exec_count is the "
     "mean batch size", MODEL)
 INFERENCE_QUEUE_DURATION = Histogram(
-    "ocr_inference_queue_duration_seconds", "time an item waited in its model's batcher",
+    "ocr_inference_queue_duration_seconds", "time an item waited before its batch ran: in "
+    "its model's batcher, then for the inference thread (on a CPU, shared by the slots)",
     MODEL, buckets=DURATION_BUCKETS)
 INFERENCE_COMPUTE_DURATION = Histogram(
-    "ocr_inference_compute_duration_seconds", "time a batch took in the runtime, "
-    "assembling and splitting included", MODEL, buckets=DURATION_BUCKETS)
+    "ocr_inference_compute_duration_seconds", "time a batch took on the inference thread: "
+    "the runtime, assembling and splitting included; its sum over time is how busy the "
+    "models kept the device", MODEL, buckets=DURATION_BUCKETS)
 INFERENCE_BATCH_SIZE = Histogram(
     "ocr_inference_batch_size", "items per batch", MODEL, buckets=BATCH_BUCKETS)
 INFERENCE_PENDING = Gauge(

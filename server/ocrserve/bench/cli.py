@@ -79,6 +79,8 @@ from ocrserve.bench.cpu_report import (
     cpu_per_image,
     cpu_table,
     memory_line,
+    model_table,
+    model_time,
     resident_mib,
     scrape,
 )
@@ -360,6 +362,8 @@ async def _load_step(clients: list[Any], args: argparse.Namespace, payloads: lis
     if cpu_before is not None and cpu_after is not None:
         summary["cpu_ms_per_image"] = cpu_per_image(cpu_before, cpu_after, result.images)
         summary["resident_mib"] = resident_mib(cpu_after)
+        summary["model_time"] = model_time(cpu_before, cpu_after, result.images,
+                                           result.duration_s)
     batches = after[0] - before[0]
     summary["rec_mean_batch"] = round((after[1] - before[1]) / batches, 2) if batches else 0
     return summary
@@ -501,6 +505,12 @@ def load_table(doc: dict[str, Any]) -> str:
     if cpu:
         lines += ["", "CPU milliseconds per image served, by process role and, inside the "
                   "front-ends, by stage (`ocr_frontend_cpu_seconds_total`):", "", cpu]
+    models = model_table(doc["steps"])
+    if models:
+        lines += ["", "The models' own time per image served, on the engine's inference "
+                  "thread (`ocr_inference_compute_duration_seconds`), and how busy they kept "
+                  "it. With the CPU's slots sharing that one thread (the default), the last "
+                  "column bounds the step: the models alone, back to back.", "", models]
     memory = memory_line(doc["steps"])
     if memory:
         lines += ["", memory]

@@ -1,6 +1,7 @@
 """Where a load step's CPU went, per image served: by process role, and inside the
-front-ends by pipeline stage (``ocr_frontend_cpu_seconds_total``, metrics/cpu.py); and
-the resident memory of each role at the step's end.
+front-ends by pipeline stage (``ocr_frontend_cpu_seconds_total``, metrics/cpu.py); the
+models' own time on the inference thread (``ocr_inference_compute_duration_seconds``)
+and what it bounds; and the resident memory of each role at the step's end.
 
 Read from the server's own ``/metrics`` before and after a step, so it works
 against any running server whose metrics port the caller can reach, and counts
@@ -18,15 +19,19 @@ from prometheus_client.parser import text_string_to_metric_families
 STAGE_ORDER = ("decode", "det_preprocess", "det_postprocess", "crop", "cls_preprocess",
                "cls_postprocess", "rec_preprocess", "rec_postprocess", "memo_keys", "response")
 
+#: Model kinds in pipeline order, for the model-time table.
+SLOT_KINDS = ("det", "cls", "rec")
+
 
 @dataclass
 class CpuSample:
-    """Cumulative CPU seconds by process role and by front-end stage; resident bytes by
-    role."""
+    """Cumulative CPU seconds by process role and by front-end stage, and the models'
+    compute seconds by slot; resident bytes by role."""
 
     roles: dict[str, float] = field(default_factory=dict)
     stages: dict[str, float] = field(default_factory=dict)
     resident: dict[str, float] = field(default_factory=dict)
+    compute: dict[str, float] = field(default_factory=dict)
 
 
 def parse_sample(text: str) -> CpuSample:
@@ -39,6 +44,9 @@ def parse_sample(text: str) -> CpuSample:
                 sample.stages[s.labels["stage"]] = s.value
             elif s.name == "ocr_process_resident_memory_bytes":
                 sample.resident[s.labels["role"]] = s.value
+            elif s.name == "ocr_inference_compute_duration_seconds_sum":
+                slot = s.labels["slot"]  # summed over the versions a swap served
+                sample.compute[slot] = sample.compute.get(slot, 0.0) + s.value
     return sample
 
 
@@ -75,6 +83,57 @@ def cpu_per_image(before: CpuSample, after: CpuSample, images: int) -> dict[str,
     stages = dict(sorted(stages.items(), key=lambda kv: _stage_rank(kv[0])))
     other = roles.get("frontend", 0.0) - sum(stages.values())
     return {"roles": roles, "stages": stages, "frontend_other": round(other, 2)}
+
+
+def model_time(before: CpuSample, after: CpuSample, images: int,
+               seconds: float) -> dict[str, object]:
+    """The models' time on the inference thread during a step: milliseconds per image by
+    slot, the share of the step they kept the thread busy, and the images/s the step
+    would reach with the models run back to back and nothing else in the way.
+
+    That last figure bounds a CPU server whose slots share one inference thread (the
+    default ``inference_threads`` 1): the front-ends' work can only fit in the gaps.
+    Where slots run at once (more inference threads, a GPU) it bounds nothing."""
+    if images <= 0 or seconds <= 0:
+        return {}
+    spent = {slot: v - before.compute.get(slot, 0.0)
+             for slot, v in sorted(after.compute.items(), key=lambda kv: _slot_rank(kv[0]))
+             if v > before.compute.get(slot, 0.0)}
+    total = sum(spent.values())
+    if total <= 0:
+        return {}
+    return {"ms_per_image": {slot: round(1000 * v / images, 2) for slot, v in spent.items()},
+            "busy": round(total / seconds, 3),
+            "back_to_back_images_per_s": round(images / total, 2)}
+
+
+def model_table(steps: list[dict[str, object]]) -> str:
+    """One row per step: the models' milliseconds per image, how busy they kept the
+    inference thread, and the images/s that allows (see :func:`model_time`)."""
+    measured = [s for s in steps if isinstance(s.get("model_time"), dict) and s["model_time"]]
+    if not measured:
+        return ""
+    slots: list[str] = []
+    for s in measured:
+        assert isinstance(s["model_time"], dict)
+        slots += [slot for slot in s["model_time"]["ms_per_image"] if slot not in slots]
+    header = ["step", "images/s", *(f"{slot} ms" for slot in slots), "models busy",
+              "images/s with the models back to back"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for s in measured:
+        model = s["model_time"]
+        assert isinstance(model, dict)
+        cells = [str(s["step"]), f"{s['images_per_s']:.2f}",
+                 *(f"{model['ms_per_image'].get(slot, 0.0):.1f}" for slot in slots),
+                 f"{model['busy']:.0%}", f"{model['back_to_back_images_per_s']:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _slot_rank(slot: str) -> tuple[int, str]:
+    """Slots in pipeline order (det, cls, rec), named ones after their kind's default."""
+    kind = slot.split(":", 1)[0]
+    return (SLOT_KINDS.index(kind) if kind in SLOT_KINDS else len(SLOT_KINDS), slot)
 
 
 def _stage_rank(stage: str) -> tuple[int, str]:

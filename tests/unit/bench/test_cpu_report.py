@@ -6,6 +6,8 @@ from ocrserve.bench.cpu_report import (
     cpu_per_image,
     cpu_table,
     memory_line,
+    model_table,
+    model_time,
     parse_sample,
     resident_mib,
 )
@@ -65,3 +67,38 @@ ocr_process_resident_memory_bytes{role="engine"} 1153433600.0
     assert memory_line([{"step": "concurrency 8", "resident_mib": memory}]) == (
         "Resident memory at the end of each step (`ocr_process_resident_memory_bytes`): "
         "concurrency 8: engine 1100 MiB, frontend 160 MiB.")
+
+
+def compute(det: float, rec_v1: float, rec_v2: float, cls: float = 0.0) -> str:
+    return f"""# HELP ocr_inference_compute_duration_seconds batch time
+# TYPE ocr_inference_compute_duration_seconds histogram
+ocr_inference_compute_duration_seconds_sum{{model="d",slot="det",version="1"}} {det}
+ocr_inference_compute_duration_seconds_count{{model="d",slot="det",version="1"}} 3.0
+ocr_inference_compute_duration_seconds_sum{{model="r",slot="rec",version="1"}} {rec_v1}
+ocr_inference_compute_duration_seconds_sum{{model="c",slot="cls",version="1"}} {cls}
+ocr_inference_compute_duration_seconds_sum{{model="r",slot="rec",version="2"}} {rec_v2}
+"""
+
+
+def test_model_time_per_image_busy_share_and_the_back_to_back_bound() -> None:
+    before = parse_sample(compute(det=1.0, rec_v1=4.0, rec_v2=0.0))
+    # 10 images in 10 s; det ran 2 s, rec 6 s over two versions (a swap mid-step)
+    after = parse_sample(compute(det=3.0, rec_v1=7.0, rec_v2=3.0))
+    model = model_time(before, after, images=10, seconds=10.0)
+    assert model == {"ms_per_image": {"det": 200.0, "rec": 600.0}, "busy": 0.8,
+                     "back_to_back_images_per_s": 1.25}
+    assert list(model["ms_per_image"]) == ["det", "rec"]  # the idle classifier left out
+    with_cls = model_time(before, parse_sample(compute(3.0, 7.0, 3.0, cls=1.0)), 10, 10.0)
+    assert list(with_cls["ms_per_image"]) == ["det", "cls", "rec"]  # pipeline order
+    table = model_table([{"step": "concurrency 8", "images_per_s": 1.0, "model_time": model},
+                         {"step": "concurrency 1", "images_per_s": 0.5, "model_time": {}}])
+    assert table.splitlines()[0] == ("| step | images/s | det ms | rec ms | models busy | "
+                                     "images/s with the models back to back |")
+    assert table.splitlines()[2:] == ["| concurrency 8 | 1.00 | 200.0 | 600.0 | 80% | 1.25 |"]
+
+
+def test_no_model_time_without_images_or_batches() -> None:
+    sample = parse_sample(compute(det=1.0, rec_v1=1.0, rec_v2=0.0))
+    assert model_time(sample, sample, images=10, seconds=10.0) == {}
+    assert model_time(sample, parse_sample(compute(2.0, 2.0, 0.0)), images=0, seconds=1.0) == {}
+    assert model_table([{"step": "concurrency 1", "model_time": {}}]) == ""

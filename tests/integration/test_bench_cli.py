@@ -102,7 +102,13 @@ def test_ceiling_adds_each_models_share_of_a_page(model_repository: Path,
         assert row["ms_per_image"] == row["batch_ms"] / int(row["input"][0]) * per_image
     total = sum(r["ms_per_image"] for r in rows.values())
     assert doc["images_per_s"] == 1000 / total
-    assert "images/s" in report.read_text()
+    # the arithmetic of each batch and the rate it ran at, against the CPU's dense rate
+    for row in rows.values():
+        assert row["gflop"] > 0
+        assert row["gflops"] == 1000 * row["gflop"] / row["batch_ms"]
+    assert doc["dense_gflops"] > 0  # type: ignore[operator]
+    text = report.read_text()
+    assert "images/s" in text and "of the dense multiply" in text
 
 
 def test_core_versus_counts_the_lines_two_configurations_share(

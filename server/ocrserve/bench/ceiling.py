@@ -13,6 +13,10 @@ calls after two that warm the shape (a CUDA-graph capture on torch).
 The three models' times are added: the ceiling of running one model at a time.
 The server may overlap them (every GPU slot has its own thread and CUDA stream),
 so a server can in principle beat this figure; on a CPU it cannot.
+
+Each row also gives the model's arithmetic per batch and the rate it ran at, and on
+a CPU the rate of the runtime's own dense matrix multiply on as many threads
+(bench/flops.py): how near the models already run to what the CPU can do.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ocrserve.bench.fidelity import ModelSet
+from ocrserve.bench.flops import REFERENCE_SIDE, dense_gflops, model_gflop
 from ocrserve.models.repository import ModelRepository
 from ocrserve.runtimes import RuntimeOptions, load_runtime
 
@@ -70,14 +75,19 @@ def measure_ceiling(repo: ModelRepository, model_set: ModelSet, workload: Worklo
         finally:
             runtime.close()
         item_ms = batch_ms / shapes[kind][0]
+        gflop = model_gflop(model.path, model.format, shapes[kind])
         rows.append({"model": kind, "name": model.name, "version": model.version,
                      "backend": runtime.backend, "input": "x".join(map(str, shapes[kind])),
                      "batch_ms": batch_ms, "item_ms": item_ms,
-                     "ms_per_image": item_ms * per_image[kind]})
+                     "ms_per_image": item_ms * per_image[kind], "gflop": gflop,
+                     "gflops": None if gflop is None else 1000 * gflop / batch_ms})
     image_ms = sum(r["ms_per_image"] for r in rows)
+    dense = dense_gflops(options.cpu_threads) if options.device == "cpu" else None
     return {"model_set": model_set.name, "device": options.device, "repeat": repeat,
+            "threads": options.cpu_threads,
             "workload": {"page": list(workload.page), "lines": workload.lines},
-            "rows": rows, "ms_per_image": image_ms, "images_per_s": 1000 / image_ms}
+            "rows": rows, "ms_per_image": image_ms, "images_per_s": 1000 / image_ms,
+            "dense_gflops": dense}
 
 
 def _median_ms(run: Callable[[np.ndarray], np.ndarray], shape: tuple[int, ...],
@@ -94,14 +104,25 @@ def _median_ms(run: Callable[[np.ndarray], np.ndarray], shape: tuple[int, ...],
 
 
 def ceiling_table(doc: dict[str, Any]) -> str:
-    lines = ["| model | backend | batch input | ms per batch | ms per item | ms per image |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {r['model']} ({r['name']} v{r['version']}) | {r['backend']} | {r['input']} | "
-              f"{r['batch_ms']:.2f} | {r['item_ms']:.3f} | {r['ms_per_image']:.2f} |"
-              for r in doc["rows"]]
+    dense = doc.get("dense_gflops")
+    lines = ["| model | backend | batch input | ms per batch | ms per item | ms per image | "
+             "GFLOP per batch | GFLOPS |" + (" of the dense multiply |" if dense else ""),
+             "|---|---|---|---|---|---|---|---|" + ("---|" if dense else "")]
+    for r in doc["rows"]:
+        gflop, gflops = r.get("gflop"), r.get("gflops")
+        row = (f"| {r['model']} ({r['name']} v{r['version']}) | {r['backend']} | {r['input']} | "
+               f"{r['batch_ms']:.2f} | {r['item_ms']:.3f} | {r['ms_per_image']:.2f} | "
+               + ("– | – |" if gflop is None else f"{gflop:.2f} | {gflops:.0f} |"))
+        if dense:
+            row += " – |" if gflops is None else f" {gflops / dense:.0%} |"
+        lines.append(row)
     work = doc["workload"]
     lines += ["", f"Ceiling on {doc['device']} ({doc['model_set']}, a {work['page'][1]}x"
               f"{work['page'][0]} page with {work['lines']} lines, one model at a time, median "
               f"of {doc['repeat']} warm calls): **{doc['images_per_s']:.1f} images/s** "
               f"({doc['ms_per_image']:.1f} ms per image)."]
+    if dense:
+        lines += ["", f"OpenVINO's own fp32 multiply of two {REFERENCE_SIDE}x{REFERENCE_SIDE} "
+                  f"matrices on {doc['threads']} threads: {dense:.0f} GFLOPS, the most this "
+                  "CPU gave a runtime in fp32 here."]
     return "\n".join(lines)

@@ -163,9 +163,10 @@ class Settings:
         128, "input shapes whose prepared kernels a model keeps (Paddle MKLDNN, OpenVINO); "
         "bounds the memory of varying shapes")
     det_static_shapes: int = _opt(
-        2, "OpenVINO: detector input shapes that come back (batches up to 16 MB) are compiled "
-        "each on its own: same output, less time per run; two took the engine 36-47 MiB "
-        "more in ocr-bench memory; at most this many (0: off)")
+        2, "OpenVINO: detector page sizes that come back (pages up to 16 MB) get a model "
+        "compiled for one such page, which also runs their batches page by page: same "
+        "output, less time per page; two took the engine 36-47 MiB more in ocr-bench "
+        "memory; at most this many (0: off)")
     cls_static_shapes: int = _opt(
         6, "OpenVINO: the angle classifier's batches, padded with zero items to powers of two, "
         "get static models the same way; 6 covers every size up to 32 (about 150 MiB in all "

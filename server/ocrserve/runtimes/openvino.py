@@ -29,13 +29,15 @@ output bit for bit and runs faster: the v2 detector at 1x3x544x960 took 19.5
 against 24.4 ms, and the classifier's batch of 6 took 1.4 against 2.0 ms right
 after a batch of another size (``ocr-bench runtimes``, BENCHMARKS.md); a compilation
 costs 100-190 ms.  Fixing H and W but not the batch kept little of that in a one-off
-check, so the shape is the whole NCHW shape.  With ``static_shapes`` > 0, shapes that
-come back are compiled on their own, up to ``static_shapes`` of them, chosen by
-``static_shapes.ShapeAdmission``: one-off shapes (photos of any size) stay on the
-dynamic model and cost no compilation; video frames and same-size scans run static
-from their second one.  Not with ``cpu_streams`` > 1 (each stream's slice has a shape
-of its own) nor for batches over :data:`STATIC_MAX_BYTES`, so ``static_shapes`` models
-take a bounded amount of memory that the slot's load-time measure does not include.
+check, so the shape is the whole NCHW shape, of one page: a batch of several pages
+runs page by page on it (see :meth:`OpenVinoRuntime._static_shape`).  With
+``static_shapes`` > 0, shapes that come back are compiled on their own, up to
+``static_shapes`` of them, chosen by ``static_shapes.ShapeAdmission``: one-off shapes
+(photos of any size) stay on the dynamic model and cost no compilation; video frames
+and same-size scans run static from their second one.  Not with ``cpu_streams`` > 1
+(each stream's slice has a shape of its own) nor for inputs over
+:data:`STATIC_MAX_BYTES`, so ``static_shapes`` models take a bounded amount of memory
+that the slot's load-time measure does not include.
 
 Where only the batch size varies (the angle classifier: the engine's input range fixes
 C, H and W), a batch is padded with zero items to the next power of two, at most the
@@ -56,6 +58,7 @@ Not thread-safe: one infer request per stream, driven by one thread at a time.
 from __future__ import annotations
 
 import logging
+import math
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -91,8 +94,9 @@ _HINT = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
 SHRINK_ABOVE = 16 * 1024 * 1024
 #: Shapes run again after such a compilation (the most recent ones).
 REWARM_SHAPES = 4
-#: Larger batches always run on the dynamic model: a static model keeps the memory of
-#: its shape for good (with two, the engine took 36-47 MiB more in ocr-bench memory).
+#: Larger inputs of a static model's shape (a page, or a padded classifier batch) always
+#: run on the dynamic model: a static model keeps the memory of its shape for good (with
+#: two, the engine took 36-47 MiB more in ocr-bench memory).
 STATIC_MAX_BYTES = 16 * 1024 * 1024
 
 
@@ -162,25 +166,34 @@ class OpenVinoRuntime:
         self._recent.move_to_end(batch.shape)
         while len(self._recent) > REWARM_SHAPES:
             self._recent.popitem(last=False)
-        if batch.nbytes > STATIC_MAX_BYTES:
-            return self._dynamic.infer(batch)
         shape = self._static_shape(batch.shape)
+        if math.prod(shape) * batch.itemsize > STATIC_MAX_BYTES:
+            return self._dynamic.infer(batch)
         static = self._static_model(shape)
         if static is None:
             return self._dynamic.infer(batch)
         if shape == batch.shape:
             return static.infer(batch)
+        if shape[0] == 1:
+            return np.concatenate([static.infer(batch[i:i + 1]) for i in range(len(batch))])
         padded = np.zeros(shape, np.float32)
         padded[:len(batch)] = batch
         return static.infer(padded)[:len(batch)]
 
     def _static_shape(self, shape: Dims) -> Dims:
-        """The shape a static model would run ``shape`` at: itself, or where only the
-        batch size varies, the batch padded to a power of two (at most the largest
-        batch).  Zero items added to a batch leave the others' outputs as they were,
-        bit for bit (tests/integration/test_runtimes.py)."""
+        """The shape a static model would run ``shape`` at.  Where only the batch size
+        varies (the classifier), the batch padded to a power of two (at most the
+        largest batch).  Zero items added to a batch leave the others' outputs as they
+        were, bit for bit (tests/integration/test_runtimes.py).  Elsewhere (the
+        detector) one item: a batch of several runs item by item.  Those batches are
+        of one page size (the batcher groups by shape); on the dynamic model they took
+        longer per page and kept more memory than their pages one by one on the static
+        model (720p frames at concurrency 8: 38 against 34 ms of detector per frame,
+        the engine 935 against 683 MiB; "Detector batches page by page" in
+        BENCHMARKS.md), and a static model per batch size would take the memory of
+        one per size."""
         if self._max_batch is None:
-            return shape
+            return (1, *shape[1:])
         size = max(shape[0], min(1 << (shape[0] - 1).bit_length(), self._max_batch))
         return (size, *shape[1:])
 

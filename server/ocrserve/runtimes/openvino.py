@@ -234,7 +234,7 @@ class OpenVinoRuntime:
         self._oversized = False
         self._compile()
         for shape in self._recent:
-            if shape not in self._static:
+            if self._static_shape(shape) not in self._static:  # else its static model runs it
                 self._dynamic.infer(np.zeros(shape, np.float32))
 
     def close(self) -> None:

@@ -33,6 +33,7 @@ KNOWN = {
     "ocr_inference_exec_count_total",
     "ocr_inference_queue_duration_seconds_bucket",
     "ocr_inference_compute_duration_seconds_bucket",
+    "ocr_inference_compute_duration_seconds_sum",
     "ocr_inference_batch_size_bucket",
     "ocr_inference_pending_items",
     "ocr_inference_batch_elements_total",

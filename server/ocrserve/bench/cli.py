@@ -14,10 +14,12 @@
                     [--reference-python PY --model-set NAME --peer paddleocr|rapidocr]
         Closed-loop sweep (or open loop at a fixed rate) like perf_analyzer:
         throughput, p50/p90/p99 latency, errors and the recognizer's mean
-        batch per step; optionally a peer's sequential pipeline as the
-        baseline, with the server's throughput and latency relative to it.
-        A spawned server serves the model set's models (unless its flags
-        name slots).
+        batch per step; from the server's /metrics, the CPU each image cost
+        and the models' own time per image, how busy they kept the inference
+        thread and the images/s that allows; optionally a peer's sequential
+        pipeline as the baseline, with the server's throughput and latency
+        relative to it. A spawned server serves the model set's models
+        (unless its flags name slots).
 
     ocr-bench runtimes [--model KIND ...] [--backend NAME ...] [--repeat 15]
         Every backend on every model kind (bench/runtimes.py): first call
@@ -28,7 +30,9 @@
                     [--det-batch 8 --cls-batch 64 --rec-batch 64] [--lines 10]
         The bare batched-model ceiling (bench/ceiling.py): det + cls + rec at
         those batch sizes, no server, as images/s of a 720p page with that
-        many lines; what full OCR through the server is held against.
+        many lines; what full OCR through the server is held against. Each
+        model's GFLOP per batch and the rate it ran at, beside OpenVINO's own
+        dense fp32 multiply on the same threads (bench/flops.py).
 
     ocr-bench transport
         Round-trip cost of the tensors a request moves between a front-end

@@ -21,8 +21,6 @@ a CPU the rate of the runtime's own dense matrix multiply on as many threads
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +29,7 @@ import numpy as np
 
 from ocrserve.bench.fidelity import ModelSet
 from ocrserve.bench.flops import REFERENCE_SIDE, dense_gflops, model_gflop
+from ocrserve.bench.timing import median_ms
 from ocrserve.models.repository import ModelRepository
 from ocrserve.runtimes import RuntimeOptions, load_runtime
 
@@ -93,14 +92,7 @@ def measure_ceiling(repo: ModelRepository, model_set: ModelSet, workload: Worklo
 def _median_ms(run: Callable[[np.ndarray], np.ndarray], shape: tuple[int, ...],
                repeat: int) -> float:
     batch = np.random.default_rng(sum(shape)).uniform(-1, 1, shape).astype(np.float32)
-    for _ in range(2):
-        run(batch)
-    times = []
-    for _ in range(max(1, repeat)):
-        started = time.perf_counter()
-        run(batch)
-        times.append(1000 * (time.perf_counter() - started))
-    return statistics.median(times)
+    return median_ms(run, batch, repeat)
 
 
 def ceiling_table(doc: dict[str, Any]) -> str:

@@ -132,12 +132,17 @@ def model_table(steps: list[dict[str, object]]) -> str:
 
 def _slot_rank(slot: str) -> tuple[int, str]:
     """Slots in pipeline order (det, cls, rec), named ones after their kind's default."""
-    kind = slot.split(":", 1)[0]
-    return (SLOT_KINDS.index(kind) if kind in SLOT_KINDS else len(SLOT_KINDS), slot)
+    return _rank(SLOT_KINDS, slot.split(":", 1)[0], slot)
 
 
 def _stage_rank(stage: str) -> tuple[int, str]:
-    return (STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER), stage)
+    return _rank(STAGE_ORDER, stage, stage)
+
+
+def _rank(order: tuple[str, ...], key: str, name: str) -> tuple[int, str]:
+    """Sorts ``name`` by where ``key`` stands in ``order`` (unknown keys last), then by
+    name."""
+    return (order.index(key) if key in order else len(order), name)
 
 
 def cpu_table(steps: list[dict[str, object]]) -> str:

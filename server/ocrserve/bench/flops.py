@@ -15,11 +15,12 @@ convolutions (grouped and transposed too), matrix products and LSTMs.
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ocrserve.bench.timing import median_ms
 
 #: Sides of the square matrices of the dense multiply, as a reference for the CPU's rate.
 REFERENCE_SIDE = 2048
@@ -86,11 +87,5 @@ def dense_gflops(threads: int, repeat: int = 10) -> float | None:
         "PERFORMANCE_HINT": "LATENCY"})
     request = compiled.create_infer_request()
     data = rng.uniform(-1, 1, (side, side)).astype(np.float32)
-    for _ in range(2):
-        request.infer({0: data})
-    times = []
-    for _ in range(max(1, repeat)):
-        started = time.perf_counter()
-        request.infer({0: data})
-        times.append(time.perf_counter() - started)
-    return 2 * side**3 / float(np.median(times)) / 1e9
+    ms = median_ms(lambda x: request.infer({0: x}), data, repeat)
+    return 2 * side**3 / (ms / 1000) / 1e9

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ocrserve.bench.timing import timed_ms
 from ocrserve.models.repository import ModelRepository
 from ocrserve.runtimes import RuntimeOptions, load_runtime
 
@@ -137,11 +138,11 @@ def _measure(runtime: Any, shape: tuple[int, ...], companion: tuple[int, ...], r
     started = time.perf_counter()
     output = runtime.run(batch)
     first_ms = 1000 * (time.perf_counter() - started)
-    warm = [_timed(runtime, batch) for _ in range(max(1, repeat))]
+    warm = [timed_ms(runtime.run, batch) for _ in range(max(1, repeat))]
     switched = []
     for _ in range(max(1, repeat)):
         runtime.run(other)
-        switched.append(_timed(runtime, batch))
+        switched.append(timed_ms(runtime.run, batch))
     diff: float | str | None
     if is_native:
         reference[shape] = output
@@ -155,10 +156,3 @@ def _measure(runtime: Any, shape: tuple[int, ...], companion: tuple[int, ...], r
     return {"output": _shape_text(output.shape), "first_call_ms": first_ms,
             "warm_median_ms": statistics.median(warm),
             "after_other_shape_ms": statistics.median(switched), "max_abs_diff": diff}
-
-
-def _timed(runtime: Any, batch: np.ndarray) -> float:
-    """Milliseconds of one run."""
-    started = time.perf_counter()
-    runtime.run(batch)
-    return 1000 * (time.perf_counter() - started)

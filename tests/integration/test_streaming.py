@@ -216,6 +216,9 @@ def test_bad_streams_fail_with_invalid_argument(client: OcrClient, server: Serve
         list(client.stream(frames_of(video[:2]), dedup_threshold=2.0))
     with pytest.raises(NotFound, match="klingon"):
         list(client.stream(frames_of(video[:2]), language="klingon"))
+    for staleness in (-1.0, float("nan")):
+        with pytest.raises(InvalidArgument, match="max_staleness_s must be >= 0"):
+            list(client.stream(frames_of(video[:2]), max_staleness_s=staleness))
 
     stub = ocr_pb2_grpc.OcrServiceStub(grpc.insecure_channel(server.target))
     frame = ocr_pb2.StreamOcrRequest(frame=ocr_pb2.Frame(frame_id=1))

@@ -183,8 +183,8 @@ class FrameStream:
         if msg.overload not in _POLICIES:
             raise InvalidInput(f"unknown overload policy {msg.overload}",
                                field="config.overload", metadata={"value": msg.overload})
-        if msg.max_staleness_s < 0:
-            raise InvalidInput("max_staleness_s must be >= 0",
+        if not msg.max_staleness_s >= 0:  # NaN too: it would mean "never stale"
+            raise InvalidInput(f"max_staleness_s must be >= 0, got {msg.max_staleness_s:g}",
                                reason=Reason.PARAMETER_OUT_OF_RANGE,
                                field="config.max_staleness_s")
         check_unit_interval("config.dedup_threshold", msg.dedup_threshold)

@@ -232,12 +232,23 @@ class Pipeline:
                                 params, image.shape)
         return Output(boxes, prob.models)
 
+    def detector_pixels(self, height: int, width: int, params: det_ops.DetParams) -> int:
+        """Pixels of the detector input for an image of this size; 0 where
+        :meth:`detect` refuses it before allocating anything (so it costs nothing)."""
+        h, w = det_ops.det_input_size(height, width, params.limit_side_len, params.limit_type)
+        return 0 if self._over_det_limits(h, w) else h * w
+
+    def _over_det_limits(self, height: int, width: int) -> bool:
+        limits = self._limits
+        return max(height, width) > limits.det_max_side_len or \
+            height * width > limits.det_max_pixels
+
     def _check_det_input(self, height: int, width: int, params: det_ops.DetParams) -> None:
         """Refuse an image whose detector input would exceed the limits, before resizing:
         limit_type "min" can ask for a 20000-pixel side on a 100-pixel image."""
         h, w = det_ops.det_input_size(height, width, params.limit_side_len, params.limit_type)
         limits = self._limits
-        if max(h, w) > limits.det_max_side_len or h * w > limits.det_max_pixels:
+        if self._over_det_limits(h, w):
             raise InvalidInput(
                 f"the detector input for this {width}x{height} image with limit_side_len="
                 f"{params.limit_side_len}, limit_type={params.limit_type} would be {w}x{h}, "

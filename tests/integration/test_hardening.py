@@ -46,6 +46,15 @@ def test_a_tiny_request_cannot_ask_for_a_huge_detector_input(server: ServerProce
     assert figures["frontend_rss_delta_mb"] < 100
 
 
+def test_a_tiny_image_costs_its_detector_input_at_admission(server: ServerProcess) -> None:
+    figures = hardening.tiny_image_large_detector_input(server)
+    assert figures["request_bytes"] < 100
+    assert figures["reason"] == "REQUEST_TOO_LARGE"
+    assert figures["metadata"] == {"limit": "16000000", "value": str(4096 * 4096),
+                                   "setting": "max_request_pixels"}
+    assert figures["engine_rss_delta_mb"] < 100
+
+
 def test_an_image_too_large_is_refused_from_its_header_before_decoding(
         server: ServerProcess) -> None:
     figures = hardening.header_bomb(server)  # 64 MP of white: under 1 MB, 192 MB as BGR

@@ -141,6 +141,26 @@ def tiny_request_huge_detector_input(server: ServerProcess) -> Figures:
     return figures
 
 
+def tiny_image_large_detector_input(server: ServerProcess) -> Figures:
+    """A 1x1 PNG (67 bytes) with limit_type=min, limit_side_len=4096: its detector input
+    is 4096x4096, 16.8 MP, within the detector's limits but over the 16 MP request
+    budget.  Admission counted the 1 pixel of its header, and the engine took 2.8 GB."""
+    from ocrclient import InvalidArgument, OcrClient
+
+    engine = server.child_pids()["engine-cpu"]
+    before = rss_mb(engine)
+    tiny = png(np.full((1, 1, 3), 255, np.uint8))
+    figures: Figures = {"request_bytes": len(tiny)}
+    with OcrClient(server.target, timeout=60, retries=0) as client:
+        try:
+            client.ocr([tiny], limit_side_len=4096, limit_type="min")
+            figures["reason"] = None
+        except InvalidArgument as exc:
+            figures |= {"reason": exc.reason, "metadata": exc.metadata}
+    figures["engine_rss_delta_mb"] = round(rss_mb(engine) - before, 1)
+    return figures
+
+
 def header_bomb(server: ServerProcess, side: int = 8000) -> Figures:
     """A valid PNG declaring side x side pixels, over max_image_pixels."""
     from ocrclient import OcrClient
@@ -456,6 +476,7 @@ def run_all(images: Sequence[Path], env: dict[str, str] | None = None) -> list[F
 
     with ServerProcess(list(SERVER_ARGS), env=env) as server:
         record("1", tiny_request_huge_detector_input, server)
+        record("1", tiny_image_large_detector_input, server)
         record("2", header_bomb, server)
         record("2", lying_header, server)
         record("3", request_over_budget, server)

@@ -10,7 +10,7 @@ in ``ocr.v1`` terms (``images[3].encoded``, ``detection.box_thresh``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -86,20 +86,36 @@ def decode(msg: pb.Image, index: int, max_pixels: int) -> np.ndarray:
         raise
 
 
-def request_pixels(images: Sequence[pb.Image], max_pixels: int) -> int:
+def request_pixels(images: Sequence[pb.Image], max_pixels: int,
+                   detector_pixels: Callable[[int, int], int] | None = None) -> int:
     """What a request costs: the pixels its images declare (raw sizes, encoded headers),
     known before anything is decoded.  Images that will fail on their own (no size, over
-    ``max_pixels``) cost nothing."""
-    sizes = [_declared_pixels(image) for image in images]
-    return sum(n for n in sizes if n <= max_pixels)
+    ``max_pixels``) cost nothing.
+
+    Where the images go through the detector, ``detector_pixels(height, width)`` gives
+    the pixels of an image's detector input (Pipeline.detector_pixels), and the image
+    costs those where they are more: limit_type min or resize_long scale a 67-byte 1x1
+    PNG up to a 4096x4096 input, which took the engine to 2.8 GB while admission
+    counted one pixel."""
+    total = 0
+    for image in images:
+        size = _declared_size(image)
+        if size is None or size[0] * size[1] > max_pixels:
+            continue
+        width, height = size
+        pixels = width * height
+        if detector_pixels is not None and pixels:
+            pixels = max(pixels, detector_pixels(height, width))
+        total += pixels
+    return total
 
 
-def _declared_pixels(image: pb.Image) -> int:
+def _declared_size(image: pb.Image) -> tuple[int, int] | None:
+    """(width, height) as the request or the image's header declares it."""
     which = image.WhichOneof("source")
     if which == "raw":
-        return image.raw.width * image.raw.height
-    size = image_size(image.encoded) if which == "encoded" else None
-    return 0 if size is None else size[0] * size[1]
+        return image.raw.width, image.raw.height
+    return image_size(image.encoded) if which == "encoded" else None
 
 
 def priority(value: int) -> Priority:

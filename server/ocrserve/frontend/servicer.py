@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Executor
+from functools import partial
 from typing import TypeVar
 
 import numpy as np
@@ -45,6 +46,7 @@ from ocrserve.memory import FRONTEND_TRIM_GROWTH, IdleTrim
 from ocrserve.metrics import families
 from ocrserve.metrics.cpu import cpu_of, metered
 from ocrserve.models.catalog import load_catalog
+from ocrserve.ops.det import DetParams
 from ocrserve.ops.rec import REC_MAX_WIDTH
 from ocrserve.pipeline import (
     OcrParams,
@@ -131,17 +133,24 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
 
     async def _each_image(self, request: Message, images: Sequence[pb.Image],
                           work: Callable[[int, pb.Image], Awaitable[R]],
-                          result_type: type[R]) -> list[R]:
+                          result_type: type[R], det: DetParams | None = None) -> list[R]:
         """:func:`per_image` through the response cache, once the request is admitted
-        whole (see admission.py)."""
+        whole (see admission.py).  ``det``: the detection parameters, where the images
+        go through the detector."""
         convert.check_image_count(images, self._settings)
         if self.cache.enabled:
             work = self._cached(request, work, result_type)
-        cost = convert.request_pixels(images, self._settings.max_image_pixels)
-        with self._admission.admit(cost):
+        with self._admission.admit(self._cost(images, det)):
             return await per_image(images, work,
                                    lambda id_, error: result_type(id=id_, error=error),
                                    type(request).__name__.removesuffix("Request"))
+
+    def _cost(self, images: Sequence[pb.Image], det: DetParams | None) -> int:
+        """The pixels admission counts for ``images`` (convert.request_pixels); ``det``:
+        they go through the detector with these parameters."""
+        detector_pixels = None if det is None else partial(
+            self._pipeline.detector_pixels, params=det)
+        return convert.request_pixels(images, self._settings.max_image_pixels, detector_pixels)
 
     def _cached(self, request: Message, work: Callable[[int, pb.Image], Awaitable[R]],
                 result_type: type[R]) -> Callable[[int, pb.Image], Awaitable[R]]:
@@ -207,7 +216,8 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
                                                         decode_ms + det_ms))
             return result
 
-        results = await self._each_image(request, request.images, one, pb.DetectResult)
+        results = await self._each_image(request, request.images, one, pb.DetectResult,
+                                         params)
         return pb.DetectResponse(results=results)
 
     async def Classify(self, request: pb.ClassifyRequest, context: aio.ServicerContext
@@ -258,7 +268,8 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
             crops[0] += cost.boxes
             return result
 
-        results = await self._each_image(request, request.images, one, pb.OcrResult)
+        results = await self._each_image(request, request.images, one, pb.OcrResult,
+                                         params.det)
         families.REQUEST_CROPS.observe(crops[0])
         return pb.OcrResponse(results=results)
 
@@ -266,9 +277,8 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
                         context: aio.ServicerContext) -> AsyncIterator[pb.StreamOcrResponse]:
         stream = FrameStream(
             decode=lambda image: self._decode(0, image), ocr=self._ocr_decoded,
-            resolve_params=self._ocr_params, admit=self._admission.admit,
-            counters=self.streams, max_in_flight=self._settings.stream_max_in_flight,
-            max_image_pixels=self._settings.max_image_pixels)
+            resolve_params=self._ocr_params, admit=self._admission.admit, cost=self._cost,
+            counters=self.streams, max_in_flight=self._settings.stream_max_in_flight)
         async for response in stream.serve(request_iterator):
             yield response
 

@@ -36,7 +36,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +49,7 @@ from ocrserve.frontend.errors import status_of
 from ocrserve.frontend.frame_scheduler import DropReason, FrameScheduler, Pacing, Policy
 from ocrserve.metrics import families
 from ocrserve.ops import frame_diff
+from ocrserve.ops.det import DetParams
 from ocrserve.output_memo import FrameMemo, OutputMemo
 from ocrserve.pipeline import OcrParams, Request, check_unit_interval
 
@@ -127,19 +128,21 @@ Recognize = Callable[[np.ndarray, str, float, OcrParams, Request, bool], Awaitab
 #: ... resolve parameters as the unary Ocr does, and admit work (pixels) ...
 ResolveParams = Callable[[pb.StreamConfig], OcrParams]
 Admit = Callable[[int], contextlib.AbstractContextManager[None]]
+#: ... that costs these pixels (images, the detection parameters if they go through it)
+Cost = Callable[[Sequence[pb.Image], DetParams | None], int]
 
 
 class FrameStream:
     def __init__(self, *, decode: Decode, ocr: Recognize, resolve_params: ResolveParams,
-                 admit: Admit, counters: StreamCounters, max_in_flight: int,
-                 max_image_pixels: int, clock: Callable[[], float] = time.monotonic) -> None:
+                 admit: Admit, cost: Cost, counters: StreamCounters, max_in_flight: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._decode = decode
         self._ocr = ocr
         self._resolve_params = resolve_params
         self._admit = admit
         self._counters = counters
         self._max_in_flight = max_in_flight
-        self._max_image_pixels = max_image_pixels
+        self._cost = cost
         self._clock = clock
         #: The last frame screened and chosen for the models: the next frames' reference.
         self._reference: _Reference | None = None
@@ -282,7 +285,7 @@ class FrameStream:
         """The frame's OCR (decoded first unless screening did), and how many of its
         crops the memo answered."""
         config, image = pending.config, pending.frame.image
-        with self._admit_frame(image):
+        with self._admit_frame(image, config.params.det):
             img, decode_ms = pending.image, pending.decode_ms
             if img is None:
                 img, decode_ms = await self._decode(image)
@@ -293,10 +296,11 @@ class FrameStream:
                                      config.return_timings)
         return result, memo.reused.get("rec", 0)
 
-    def _admit_frame(self, image: pb.Image) -> contextlib.AbstractContextManager[None]:
+    def _admit_frame(self, image: pb.Image, det: DetParams | None = None
+                     ) -> contextlib.AbstractContextManager[None]:
         """The front-end's admission for a frame's pixels (read from its header), as for
-        a one-image request."""
-        return self._admit(convert.request_pixels([image], self._max_image_pixels))
+        a one-image request; ``det``: the frame goes through the detector."""
+        return self._admit(self._cost([image], det))
 
     async def _deduped(self, pending: _Pending, reference: _Reference
                        ) -> pb.StreamOcrResponse:

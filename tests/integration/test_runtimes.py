@@ -307,6 +307,24 @@ def test_openvino_gives_back_the_memory_of_an_oversized_input() -> None:
 
 
 @needs_openvino
+def test_openvino_runs_a_batch_of_oversized_items_one_at_a_time() -> None:
+    """Its memory is one item's, not the batch's, and its output the batch's."""
+    one_page = random_batch(1, 3, 2048, 2048)
+    pages = np.concatenate([one_page, np.zeros_like(one_page), one_page])
+    for runtime in load(DET_V2, "onnx", "openvino"):
+        before = _rss_mb()
+        expected = runtime.run(one_page)
+        one = _rss_mb() - before
+        runtime.release_memory()
+        before = _rss_mb()
+        got = runtime.run(pages)
+        three = _rss_mb() - before
+        assert one > 300 and three < 1.5 * one, (one, three)
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[2], expected[0])
+
+
+@needs_openvino
 def test_openvino_compiles_the_shapes_that_come_back_on_their_own() -> None:
     """A page size seen twice gets a model of its own for one page (same bits as the
     dynamic model), and a batch of such pages runs page by page on it;

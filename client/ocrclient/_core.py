@@ -8,6 +8,7 @@ constructor arguments exist once.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -163,6 +164,12 @@ def frame_request(frame: Frame | ImageLike, index: int, channel_order: ChannelOr
     return ocr_pb2.StreamOcrRequest(frame=message)
 
 
+#: The end of the caller's frames (next()'s default).
+_END = object()
+#: Seconds a closing stream waits for gRPC's thread to leave the caller's iterator.
+STOP_WAIT_S = 5.0
+
+
 class FrameSource:
     """The request messages of one stream: its config, then the caller's frames.
 
@@ -176,15 +183,39 @@ class FrameSource:
         self.config = config
         self.channel_order = channel_order
         self.error: Exception | None = None
+        self._stopped = threading.Event()
+        self._outside = threading.Event()  # gRPC's thread is not in the caller's iterator
+        self._outside.set()
 
     def requests(self, frames: Iterable[Frame | ImageLike]
                  ) -> Iterator[ocr_pb2.StreamOcrRequest]:
         yield ocr_pb2.StreamOcrRequest(config=self.config)
         try:
-            for index, frame in enumerate(frames):
+            for index, frame in enumerate(self._until_stopped(frames)):
                 yield frame_request(frame, index, self.channel_order)
         except Exception as exc:
             self.error = exc
+
+    def _until_stopped(self, frames: Iterable[Frame | ImageLike]
+                       ) -> Iterator[Frame | ImageLike]:
+        iterator = iter(frames)
+        while not self._stopped.is_set():
+            self._outside.clear()
+            try:
+                frame = next(iterator, _END)
+            finally:
+                self._outside.set()
+            if frame is _END:
+                return
+            yield frame
+
+    def stop(self, wait_s: float = STOP_WAIT_S) -> None:
+        """Take no more frames, and wait (``wait_s`` at most) until gRPC's thread is out
+        of the caller's iterator.  A process that exits while that thread is inside
+        native code, such as OpenCV's ``VideoCapture.read``, aborts ("FATAL: exception
+        not rethrown"): ``ocr-client stream`` did, on a stream the server refused."""
+        self._stopped.set()
+        self._outside.wait(wait_s)
 
     async def arequests(self, frames: Iterable[Frame | ImageLike]
                         | AsyncIterable[Frame | ImageLike]

@@ -175,7 +175,8 @@ def from_rpc_error(error: grpc.RpcError) -> OcrClientError:
     details_fn = getattr(error, "details", None)
     status = code_fn() if callable(code_fn) else None
     code = status.name if isinstance(status, grpc.StatusCode) else "UNKNOWN"
-    details = (details_fn() if callable(details_fn) else None) or str(error) or code
+    # an empty message falls back to the code, not to grpc's multi-line repr of the call
+    details = (details_fn() if callable(details_fn) else str(error)) or code
     trailing = _trailing_metadata(error)
     request_id = _text(trailing.get(REQUEST_ID_KEY))
     rich = trailing.get(STATUS_DETAILS_KEY)

@@ -211,7 +211,10 @@ def _fill(msg: M, params: Mapping[str, Any], names: Iterable[str]) -> M:
         field = msg.DESCRIPTOR.fields_by_name[_RENAMED.get(name, name)]
         if field.enum_type is not None:
             value = enum_number(field.enum_type, name, value)
-        setattr(msg, field.name, value)
+        try:
+            setattr(msg, field.name, value)
+        except (TypeError, ValueError) as exc:  # protobuf's range and type checks
+            raise ValueError(f"{name}: {exc} ({value!r})") from None
     return msg
 
 

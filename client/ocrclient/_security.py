@@ -94,9 +94,17 @@ def add_security_flags(add: Callable[..., Any], default: Callable[[Any], Any],
 
 
 def check_security_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """A usage error (exit 2) for half an mTLS pair, before any channel is opened."""
+    """A usage error (exit 2) for half an mTLS pair or a PEM file that cannot be read,
+    before any channel is opened."""
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
+    for flag, path in (("--tls-ca", args.tls_ca), ("--tls-cert", args.tls_cert),
+                       ("--tls-key", args.tls_key)):
+        if path is not None:
+            try:
+                read_pem(path)
+            except OSError as exc:
+                parser.error(f"{flag} {path}: {exc.strerror or exc}")
 
 
 def security_of(args: argparse.Namespace) -> Security:

@@ -22,6 +22,7 @@ from typing import Any
 
 import grpc
 
+from ocrclient._argtypes import UINT32_MAX
 from ocrclient._errors import InvalidArgument, Unavailable, from_rpc_error
 from ocrclient._security import Pem, Security
 from ocrclient._types import (
@@ -50,7 +51,7 @@ def model_spec(text: str) -> models_pb2.ModelSpec:
     name, *tags = text.split("@")
     spec = models_pb2.ModelSpec(name=name)
     for tag in tags:
-        if tag.isdigit() and not spec.version:
+        if tag.isdigit() and not spec.version and int(tag) <= UINT32_MAX:
             spec.version = int(tag)
         elif tag in ("onnx", "paddle") and not spec.format:
             spec.format = tag

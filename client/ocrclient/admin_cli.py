@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+from ocrclient._argtypes import seconds, uint32
 from ocrclient._errors import OcrClientError
 from ocrclient._security import add_security_flags, check_security_flags, security_of
 from ocrclient._types import PullProgress, SlotStatus
@@ -68,8 +69,8 @@ def shared_options(*, suppress: bool) -> argparse.ArgumentParser:
                                                        DEFAULT_ADMIN_TARGET)),
                         help="the ModelService's address (env OCR_ADMIN_SERVER)")
     add_security_flags(common.add_argument, default, ("OCR_ADMIN_TOKEN", "OCR_TOKEN"))
-    common.add_argument("--timeout", type=float, default=default(600.0),
-                        help="seconds per call (default: 600)")
+    common.add_argument("--timeout", type=seconds, default=default(600.0), metavar="S",
+                        help="seconds per call; 0: no limit (default: 600)")
     common.add_argument("--json", action="store_true", default=default(False),
                         help="print one JSON document")
     common.add_argument("--request-id", default=default(None),
@@ -91,11 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("slot", help="e.g. rec or rec:french")
         command.add_argument("model", help="NAME[@VERSION][@onnx|@paddle]")
         if name == "swap":
-            command.add_argument("--expect-version", type=int,
+            command.add_argument("--expect-version", type=uint32,
                                  help="only while the slot serves this version")
     unload = sub.add_parser("unload", parents=[common], help="drain and free a slot")
     unload.add_argument("slot")
-    unload.add_argument("--expect-version", type=int)
+    unload.add_argument("--expect-version", type=uint32,
+                        help="only while the slot serves this version")
     pull = sub.add_parser("pull", parents=[common],
                           help="the server fetches a catalog model into its repository")
     pull.add_argument("name")
@@ -142,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_security_flags(parser, args)
     try:
-        with AdminClient(args.server, timeout=args.timeout,
+        with AdminClient(args.server, timeout=args.timeout or None,
                          **asdict(security_of(args))) as admin:
             run(args, admin)
     except OcrClientError as exc:

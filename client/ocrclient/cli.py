@@ -80,6 +80,7 @@ from typing import Any, Literal, TextIO, get_args, get_origin, get_type_hints
 
 import ocrclient
 from ocrclient import _draw
+from ocrclient._argtypes import non_negative_int, positive_int, seconds, uint32
 from ocrclient._core import DEFAULT_TARGET
 from ocrclient._errors import OcrClientError
 from ocrclient._output import (
@@ -475,39 +476,10 @@ def add_param_flags(parser: argparse.ArgumentParser, params: type) -> None:
         elif get_origin(kind) is Literal:
             options["choices"] = get_args(kind)
         else:
-            options["type"] = kind
+            # every whole-number parameter is a uint32 field: out of range, a usage error
+            options["type"] = uint32 if kind is int else kind
             options["metavar"] = METAVARS.get(kind, "VALUE")
         group.add_argument(*flags, **options)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, not {value:g}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, not {value}")
-    return value
 
 
 def global_options(default_server: str, *, suppress: bool) -> argparse.ArgumentParser:
@@ -524,10 +496,10 @@ def global_options(default_server: str, *, suppress: bool) -> argparse.ArgumentP
     group = parent.add_argument_group("shared options (before or after the command)")
     group.add_argument("--server", default=default(default_server), metavar="HOST:PORT",
                        help=f"server address (default: $OCR_SERVER or {DEFAULT_TARGET})")
-    group.add_argument("--timeout", type=_seconds, default=default(DEFAULT_TIMEOUT),
+    group.add_argument("--timeout", type=seconds, default=default(DEFAULT_TIMEOUT),
                        metavar="S", help="seconds per request, retries included; 0: no "
                                          "limit (default: 30)")
-    group.add_argument("--retries", type=_non_negative_int, default=default(DEFAULT_RETRIES),
+    group.add_argument("--retries", type=non_negative_int, default=default(DEFAULT_RETRIES),
                        metavar="N", help="retries of transient failures per request "
                        f"(default: {DEFAULT_RETRIES}, spanning 3.75-7.5 s)")
     group.add_argument("--wait-for-ready", action="store_true", default=default(False),
@@ -536,7 +508,7 @@ def global_options(default_server: str, *, suppress: bool) -> argparse.ArgumentP
                        help="print one JSON document at the end (results in input order)")
     group.add_argument("--jsonl", action="store_true", default=default(False),
                        help="print one JSON object per image, as each completes")
-    group.add_argument("-j", "--concurrency", type=_positive_int,
+    group.add_argument("-j", "--concurrency", type=positive_int,
                        default=default(DEFAULT_CONCURRENCY), metavar="N",
                        help=f"requests in flight at once (default: {DEFAULT_CONCURRENCY})")
     group.add_argument("--request-id", default=default(None), metavar="ID",
@@ -581,7 +553,7 @@ def build_parser(default_server: str = DEFAULT_TARGET) -> argparse.ArgumentParse
         sub = commands.add_parser(name, help=command.help, description=command.help,
                                   parents=[shared])
         sub.add_argument("paths", nargs="+", metavar="PATH", help="image files")
-        sub.add_argument("--batch", type=_positive_int, default=1, metavar="N",
+        sub.add_argument("--batch", type=positive_int, default=1, metavar="N",
                          help="images per request (default: 1)")
         if command.draw_tag is not None:
             draw = sub.add_argument_group("drawing (needs Pillow: pip install "

@@ -111,6 +111,7 @@ class OcrClient(_core.ClientBase):
             raise from_rpc_error(exc) from exc
         finally:
             call.cancel()
+            source.stop()
         source.raise_error()
 
     def get_server_info(self, **options: Unpack[CallOptions]) -> ServerInfo:

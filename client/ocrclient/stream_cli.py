@@ -25,6 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
+from ocrclient._argtypes import positive_int
 from ocrclient._errors import OcrClientError
 from ocrclient._output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command_error_line
 from ocrclient._params import StreamParams, param_names
@@ -67,6 +68,7 @@ class VideoSource:
         self.max_frames = max_frames
         #: Frames sent and not yet answered, kept for --draw.
         self.kept: dict[int, Any] | None = None
+        self.frames_read = 0
 
     def frames(self) -> Iterator[Frame]:
         cv2 = _cv2()
@@ -82,6 +84,7 @@ class VideoSource:
                 time.sleep(max(0.0, started + index / self.fps - time.monotonic()))
             if self.kept is not None:
                 self.kept[index] = image
+            self.frames_read += 1
             yield Frame(self._payload(image), index, timestamp)
             index += 1
         self.capture.release()
@@ -98,7 +101,9 @@ class VideoSource:
 class VideoWriter:
     """``--draw``: each answered frame with its lines drawn on it."""
 
-    def __init__(self, path: Path, fps: float, size: tuple[int, int]) -> None:
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], source: str) -> None:
+        if Path(source).exists() and path.resolve() == Path(source).resolve():
+            raise VideoError(f"refusing to overwrite the input {source} with --draw")
         cv2 = _cv2()
         fourcc = cv2.VideoWriter.fourcc(*("mp4v" if path.suffix.lower() == ".mp4" else "MJPG"))
         self.writer = cv2.VideoWriter(str(path), fourcc, fps, size)
@@ -151,7 +156,8 @@ def run_stream(args: argparse.Namespace, client: OcrClient, out: TextIO, err: Te
     try:
         source = VideoSource(args.source, pace=args.pace, encode=args.encode,
                              max_frames=args.max_frames)
-        writer = VideoWriter(args.draw, source.fps, source.size) if args.draw else None
+        writer = (VideoWriter(args.draw, source.fps, source.size, args.source)
+                  if args.draw else None)
     except VideoError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_USAGE
@@ -182,6 +188,9 @@ def run_stream(args: argparse.Namespace, client: OcrClient, out: TextIO, err: Te
     finally:
         if writer is not None:
             writer.close()
+    if source.frames_read == 0:  # opened, but nothing in it OpenCV can read
+        print(f"error: no frame could be read from {args.source}", file=err)
+        return EXIT_USAGE
     if args.json:
         print(json.dumps({"frames": records, "statuses": dict(statuses)},
                          ensure_ascii=False, indent=2), file=out)
@@ -233,6 +242,6 @@ def add_stream_parser(commands: Any, shared: argparse.ArgumentParser,
                      help="print every frame with its status, not only changes of text")
     sub.add_argument("--draw", type=Path, metavar="OUT.mp4",
                      help="write the video with each frame's boxes and text drawn")
-    sub.add_argument("--max-frames", type=int, default=None, metavar="N",
+    sub.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
                      help="stop after N frames")
     add_param_flags(sub, StreamParams)

@@ -333,3 +333,34 @@ def test_the_cli_draws_an_annotated_video(server: ServerProcess, clip: Path,
 def test_the_cli_reports_a_source_it_cannot_open(server: ServerProcess, tmp_path: Path) -> None:
     done = stream_cli(server, tmp_path / "missing.mp4")
     assert done.returncode == 2 and "cannot open video" in done.stderr
+
+
+def test_the_cli_refuses_to_draw_over_its_input(server: ServerProcess, clip: Path,
+                                                tmp_path: Path) -> None:
+    copy = tmp_path / "clip.avi"
+    copy.write_bytes(clip.read_bytes())
+    done = stream_cli(server, copy, "--pace", "max", "--draw", copy)
+    assert done.returncode == 2 and "refusing to overwrite the input" in done.stderr
+    assert copy.read_bytes() == clip.read_bytes()
+
+
+def test_the_cli_reports_a_source_with_no_readable_frame(server: ServerProcess,
+                                                         tmp_path: Path) -> None:
+    fake = tmp_path / "notes.png"
+    fake.write_text("not an image, nor a video\n")
+    done = stream_cli(server, fake)
+    assert done.returncode == 2 and "no frame could be read" in done.stderr
+
+
+def test_the_cli_exits_cleanly_when_the_server_refuses_the_stream(
+        server: ServerProcess, video: list[VideoFrame], tmp_path: Path) -> None:
+    """The refusal arrives while gRPC's thread decodes the next frame inside OpenCV; the
+    process used to abort on its way out ("FATAL: exception not rethrown", exit 134)
+    in 3 runs of 6 with an mp4 clip."""
+    mp4 = write_video(video[:30], tmp_path / "clip.mp4")
+    for _ in range(6):
+        done = stream_cli(server, mp4, "--box-thresh", "7")
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.strip().splitlines() == [
+            line for line in done.stderr.strip().splitlines() if line.startswith("error:")]
+        assert "box_thresh must be in [0, 1]" in done.stderr

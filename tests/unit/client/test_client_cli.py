@@ -135,6 +135,11 @@ def test_paths_after_double_dash_may_start_with_a_dash() -> None:
     ["ocr", "a.png", "-j", "0"],                  # concurrency below 1
     ["ocr", "a.png", "--batch", "0"],
     ["ocr", "a.png", "--timeout", "-1"],
+    ["ocr", "a.png", "--timeout", "inf"],
+    ["ocr", "a.png", "--limit-side-len", "-1"],   # a uint32 field
+    ["detect", "a.png", "--max-candidates", "99999999999"],
+    ["stream", "clip.mp4", "--max-frames", "-3"],
+    ["health", "--tls-ca", "/nonexistent/ca.pem"],
     ["classify", "a.png", "--draw", "out"],       # nothing to draw
     ["ocr", "a.png", "--draw-style", "boxes"],    # without --draw
     ["ocr", "a.png", "--json", "--jsonl"],

@@ -88,8 +88,9 @@ def test_unlisted_code_gives_the_base_class_with_the_code() -> None:
     assert error.code == "ABORTED"
 
 
-def test_missing_details_fall_back_to_the_code() -> None:
-    error = from_rpc_error(StatusError(grpc.StatusCode.UNAVAILABLE, None))
+@pytest.mark.parametrize("details", [None, ""])
+def test_missing_details_fall_back_to_the_code(details: str | None) -> None:
+    error = from_rpc_error(StatusError(grpc.StatusCode.UNAVAILABLE, details))
     assert isinstance(error, Unavailable)
     assert error.details == "UNAVAILABLE"
 

@@ -43,7 +43,11 @@ def test_half_a_client_identity_is_refused() -> None:
         Security(certificate_chain=b"c")
 
 
-def test_ocr_client_flags_go_after_the_verb() -> None:
+def test_ocr_client_flags_go_after_the_verb(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("ca.pem", "c.pem", "k.pem"):
+        (tmp_path / name).write_bytes(b"-----BEGIN CERTIFICATE-----\n")
     args = parse_args(["ocr", "a.png", "--tls-ca", "ca.pem", "--tls-cert", "c.pem",
                        "--tls-key", "k.pem", "--server-name", "ocr.test", "--token", "t"])
     assert security_of(args) == Security("ca.pem", "c.pem", "k.pem", "ocr.test", "t")

@@ -36,7 +36,8 @@ pytestmark = pytest.mark.slow
 TOKEN = "s3cret-admin-token"
 MODELS = ("ch_PP-OCRv2_det", "ch_PP-OCRv2_rec", "ch_PP-OCRv4_rec", "ch_ppocr_mobile_v2.0_cls")
 SLOTS = ["--slot", "det=ch_PP-OCRv2_det", "--slot", "cls=ch_ppocr_mobile_v2.0_cls@onnx",
-         "--slot", "rec=ch_PP-OCRv2_rec", "--slot", "rec:second=ch_PP-OCRv2_rec"]
+         "--slot", "rec=ch_PP-OCRv2_rec", "--slot", "rec:second=ch_PP-OCRv2_rec",
+         "--slot", "rec:cold=ch_PP-OCRv2_rec"]
 
 
 def linked_repository(source: Path, dest: Path) -> Path:
@@ -60,6 +61,7 @@ def server(repository: Path, tmp_path_factory: pytest.TempPathFactory
     admin_port = free_port("127.0.0.1")
     cache = tmp_path_factory.mktemp("admin-cache")
     with ServerProcess(["--workers", "2", *SLOTS, "--lazy-slots", "rec:second",
+                        "--lazy-slots", "rec:cold",
                         "--admin-port", str(admin_port), "--pull-allowed-hosts", "127.0.0.1"],
                        env={"OCR_MODEL_REPOSITORY": str(repository),
                             "OCR_ADMIN_TOKEN": TOKEN, "OCR_CACHE_DIR": str(cache)}) as proc:
@@ -190,6 +192,27 @@ def test_a_corrupt_model_fails_the_swap_with_the_cause(
         assert client.ocr_one(sign).lines
     finally:
         shutil.rmtree(broken)
+
+
+def test_a_failed_swap_leaves_a_cold_slot_cold_with_its_model(
+        admin: AdminClient, client: OcrClient, repository: Path, sign: Path) -> None:
+    """Nothing serves in a COLD slot, but it still holds the model it would load: a swap
+    whose model fails to load must not leave it FAILED (it did, and OCR on it failed)."""
+    broken = repository / "ch_PP-OCRv2_rec" / "8"
+    shutil.copytree((repository / "ch_PP-OCRv2_rec" / "1").resolve(), broken)
+    manifest = broken / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "version": 8}))
+    flip_one_byte(broken / "model.onnx")
+    try:
+        with pytest.raises(FailedPrecondition, match="does not match its sha256"):
+            admin.swap_slot("rec:cold", "ch_PP-OCRv2_rec@8")
+    finally:
+        shutil.rmtree(broken)
+    (cold,) = admin.get_slot("rec:cold")
+    assert (cold.state, cold.model, cold.version) == ("COLD", "ch_PP-OCRv2_rec", 1)
+    assert "sha256" in cold.message  # the failed swap's cause stays visible
+    assert [x.text for x in client.ocr_one(sign, language="cold").lines] == [
+        x.text for x in client.ocr_one(sign).lines]
 
 
 @pytest.mark.parametrize("slot, model, field", [

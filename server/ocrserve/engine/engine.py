@@ -332,8 +332,16 @@ class Engine:
         """Make ``entry`` (its lock held) serve ``cfg``; on failure the old model serves on."""
         old = entry.serving
         if old is None:  # COLD or FAILED: nothing serves, so nothing to keep serving
+            previous, cold = entry.config, entry.state is SlotState.COLD
             self._set_config(entry, cfg)
-            await self._fill(entry)
+            try:
+                await self._fill(entry)
+            except OcrError:
+                if cold:  # a COLD slot keeps the model it would load (error recorded)
+                    self._set_config(entry, previous)
+                    entry.state = SlotState.COLD
+                    self._table.changed()
+                raise
             return
         entry.standby = cfg
         try:

@@ -255,6 +255,9 @@ def test_slots_are_loaded_and_unloaded(repo: ModelRepository, tmp_path: Path) ->
             await engine.load_slot("cls:b", f"{CLS}@{broken}")
         failed = engine.slots()["cls:b"]  # kept, to show the error
         assert failed.state == "FAILED" and "did not load" in failed.error
+        # the runtime's own text and the server's paths stay in the log
+        assert "Exception from" not in failed.error and str(tmp_path) not in failed.error
+        assert failed.error.endswith("could not read model.onnx"), failed.error
         with pytest.raises(FailedPrecondition, match="failed to load"):
             await engine.infer("cls:b", cls_items())
 

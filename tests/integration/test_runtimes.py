@@ -195,8 +195,10 @@ def test_corrupt_files_are_model_errors(
         pytest.skip("paddlepaddle is not installed")
     for name in files:
         (tmp_path / name).write_bytes(np.random.default_rng(1).bytes(4096))
-    with pytest.raises(ModelError, match=str(tmp_path)):
+    with pytest.raises(ModelError, match=files[0]) as info:
         load_runtime(NATIVE[model_format], tmp_path, model_format, OPTIONS)
+    # the library's text and the server's paths go to the log, not to callers
+    assert str(tmp_path) not in info.value.message and "Error" not in info.value.message
 
 
 @needs_paddle

@@ -495,7 +495,10 @@ class Engine:
                 f"slot {cfg.slot}: out of memory loading {model.name} v{model.version}",
                 reason=Reason.MODEL_LOAD_FAILED, metadata={"slot": cfg.slot}) from exc
         except Exception as exc:
-            detail = exc.message if isinstance(exc, OcrError) else f"{type(exc).__name__}: {exc}"
+            # The library's own text (and the model's path) goes to the log, not to callers.
+            log.warning("slot %s: %s v%d did not load", cfg.slot, model.name, model.version,
+                        exc_info=exc)
+            detail = exc.message if isinstance(exc, OcrError) else type(exc).__name__
             raise FailedPrecondition(
                 f"slot {cfg.slot}: {model.name} v{model.version} did not load: {detail}",
                 reason=Reason.MODEL_LOAD_FAILED, metadata={"slot": cfg.slot}) from exc

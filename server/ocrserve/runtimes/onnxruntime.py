@@ -126,7 +126,7 @@ def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> OnnxRun
             str(model_file), sess_options=_session_options(options), providers=providers
         )
     except Exception as exc:
-        raise ModelError(f"onnxruntime could not load {model_file}: {exc}") from exc
+        raise ModelError(f"onnxruntime could not load {model_file.name}") from exc
     _check_providers(session, options, model_file)
     try:
         return OnnxRuntime(session)

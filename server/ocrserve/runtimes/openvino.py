@@ -261,7 +261,7 @@ def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> OpenVin
     try:
         model = core.read_model(str(model_file))
     except Exception as exc:
-        raise ModelError(f"openvino could not read {model_file}: {exc}") from exc
+        raise ModelError(f"openvino could not read {model_file.name}") from exc
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ModelError(f"{model_file} must have exactly one input and one output")
     config = compile_config(options)
@@ -274,8 +274,8 @@ def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> OpenVin
         try:
             compiled = core.compile_model(target, "CPU", config)
         except Exception as exc:
-            raise ModelError(f"openvino could not compile {model_file}"
-                             f"{'' if shape is None else f' for {shape}'}: {exc}") from exc
+            raise ModelError(f"openvino could not compile {model_file.name}"
+                             f"{'' if shape is None else f' for {shape}'}") from exc
         check_precision(compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name(),
                         options.precision)
         return compiled

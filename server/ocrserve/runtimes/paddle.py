@@ -124,7 +124,7 @@ def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> PaddleR
     try:
         predictor = paddle_infer.create_predictor(config)
     except Exception as exc:
-        raise ModelError(f"paddle could not load {model_dir}: {exc}") from exc
+        raise ModelError(f"paddle could not load {model_dir.name}") from exc
     # MKLDNN (CPU) and TensorRT (GPU) build kernels or engines per input shape.
     specialized = options.enable_mkldnn if options.gpu_id is None else options.use_tensorrt
     return PaddleRuntime(predictor, signature.input_shape, signature.output_shape, specialized)
@@ -215,7 +215,7 @@ def _read_signature(model_file: Path) -> Signature:
                          _var_shape(variables[output_name]))
     except Exception as exc:
         raise ModelError(
-            f"{model_file} is not a single-input, single-output Paddle program: {exc!r}"
+            f"{model_file.name} is not a single-input, single-output Paddle program"
         ) from exc
 
 

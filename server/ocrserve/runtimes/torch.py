@@ -226,7 +226,7 @@ def load(model_dir: Path, model_format: str, options: RuntimeOptions) -> TorchRu
     except ModelError:
         raise
     except Exception as exc:
-        raise ModelError(f"the torch backend could not load {model_file}: {exc}") from exc
+        raise ModelError(f"the torch backend could not load {model_file.name}") from exc
     (model_input,) = [i for i in model.graph.input
                       if i.name not in {t.name for t in model.graph.initializer}]
     return TorchRuntime(graph, _dims(model_input), _dims(model.graph.output[0]), options)

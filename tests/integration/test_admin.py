@@ -262,3 +262,34 @@ def test_pull_a_model_over_http_then_swap_to_it(
     assert {(s.version, s.state) for s in slots} == {(done.version, "READY")}
     result = client.ocr_one(sign, use_angle_cls=True)
     assert ("cls", done.version) in {(m.stage, m.version) for m in result.models}
+
+
+def test_watching_reports_changes_of_state_not_uses(
+        server: tuple[ServerProcess, str], admin: AdminClient, client: OcrClient,
+        sign: Path) -> None:
+    """A slot's use time moves with every request; WatchSlots sent every slot again on
+    the next change anywhere, as if it had changed."""
+    events: list[tuple[str, str, bool]] = []
+    snapshot = len(admin.list_slots())
+
+    def watch() -> None:
+        with AdminClient(server[1], token=TOKEN, timeout=None) as watcher:
+            for event in watcher.watch_slots():
+                events.append((event.slot.slot, event.slot.state, event.removed))
+                if event.removed and event.slot.slot == "rec:watched":
+                    return
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while len(events) < snapshot and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.5)  # past the staleness a use time may have before it is reported
+    assert client.ocr_one(sign).lines
+    admin.load_slot("rec:watched", "ch_PP-OCRv2_rec")
+    admin.unload_slot("rec:watched")
+    thread.join(60)
+    assert not thread.is_alive()
+    later = events[snapshot:]
+    assert {slot for slot, _, _ in later} == {"rec:watched"}, later
+    assert ("rec:watched", "READY", False) in later and later[-1][2]

@@ -218,7 +218,7 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
                    for engine, slots in self._admin.slots_by_engine()
                    for name, info in slots.items()}
             for key, status in now.items():
-                if seen.get(key) != status:
+                if key not in seen or _without_use_time(seen[key]) != _without_use_time(status):
                     yield mpb.SlotEvent(slot=status)
             for key in seen.keys() - now.keys():
                 yield mpb.SlotEvent(slot=seen[key], removed=True)
@@ -347,3 +347,11 @@ def _check(outcomes: list[EngineOutcome]) -> list[EngineOutcome]:
         if outcome.error is not None:
             raise outcome.error
     return outcomes
+
+
+def _without_use_time(status: mpb.SlotStatus) -> mpb.SlotStatus:
+    """``status`` as WatchSlots compares it: a use of the slot is not a change."""
+    copy = mpb.SlotStatus()
+    copy.CopyFrom(status)
+    copy.ClearField("last_used_unix")
+    return copy

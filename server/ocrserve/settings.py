@@ -358,6 +358,11 @@ class Settings:
         self._validate_request_defaults()
         for spec in specs:
             self.batch_policy(spec.slot)
+        unknown = set(self.lazy_slots) - {spec.slot for spec in specs} - {"*"}
+        if unknown:  # a typo would load the slot at start-up, silently
+            raise InvalidInput(f"invalid configuration: lazy_slots names {sorted(unknown)}, "
+                               f"which no slot setting declares (slots: "
+                               f"{', '.join(spec.slot for spec in specs)}; or * for all)")
 
     def _validate_security(self) -> None:
         """Refuse an exposed admin API without a token, and TLS files that cannot serve."""

@@ -58,6 +58,8 @@ def test_booleans_and_lists_parse_from_the_environment() -> None:
     (["--max-model-mb", "0"], "max_model_mb"),
     (["--max-archive-members", "0"], "max_archive_members"),
     (["--backend", "onnxruntime", "--precision", "fp16"], "backend torch or openvino"),
+    (["--lazy-slots", "rec:second"], "which no slot setting declares"),
+    (["--lazy-slots", "det,cls"], "which no slot setting declares"),  # one name, not a list
 ])
 def test_bad_values_stop_start_up(argv: list[str], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):

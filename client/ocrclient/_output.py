@@ -192,9 +192,12 @@ def _points(box: Box) -> str:
     return " ".join(f"{x:g},{y:g}" for x, y in box)
 
 
-def _header(path: str, result: OcrResult | DetectResult, count: int, noun: str) -> str:
+def _header(path: str, result: OcrResult | DetectResult, count: int,
+            nouns: tuple[str, str]) -> str:
+    """``nouns``: for one, for several."""
     timing = f", {result.timings.total_ms:.1f} ms" if result.timings else ""
-    return f"{path}  ({result.width}x{result.height}, {count} {noun}{timing})"
+    counted = f"{count} {nouns[count != 1]}"
+    return f"{path}  ({result.width}x{result.height}, {counted}{timing})"
 
 
 def result_text(path: str, result: AnyResult) -> str:
@@ -205,10 +208,10 @@ def result_text(path: str, result: AnyResult) -> str:
     ``rotated``); recognize: ``path  score  text``.
     """
     if isinstance(result, OcrResult):
-        return "\n".join([_header(path, result, len(result.lines), "lines"),
+        return "\n".join([_header(path, result, len(result.lines), ("line", "lines")),
                           *(f"{line.score:.3f}  {line.text}" for line in result.lines)])
     if isinstance(result, DetectResult):
-        return "\n".join([_header(path, result, len(result.boxes), "boxes"),
+        return "\n".join([_header(path, result, len(result.boxes), ("box", "boxes")),
                           *(f"{box.score:.3f}  {_points(box.box)}" for box in result.boxes)])
     if isinstance(result, Classification):
         return f"{path}  {result.angle}  {result.score:.3f}" + ("  rotated" if result.rotated

@@ -129,8 +129,7 @@ def run(args: argparse.Namespace, admin: AdminClient) -> None:
     elif args.command == "unload":
         admin.unload_slot(args.slot, expected_version=args.expect_version,
                           request_id=args.request_id)
-        if not args.json:
-            print(f"unloaded {args.slot}")
+        print(json.dumps({"unloaded": args.slot}) if args.json else f"unloaded {args.slot}")
     elif args.command == "pull":
         done = admin.pull_model(args.name, url=args.url, request_id=args.request_id,
                                 on_progress=_progress_of_pull)

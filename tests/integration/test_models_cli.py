@@ -139,3 +139,10 @@ def test_errors_are_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...]) -
     assert done.returncode == 2
     assert done.stderr.startswith("ocr-models: error: ")
     assert len(done.stderr.splitlines()) == 1
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
+    env = {"OCR_MODEL_REPOSITORY": str(tmp_path / "repo"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(f"'{CLI}' list | true", shell=True, capture_output=True,
+                          text=True, env=env, timeout=120, check=False)
+    assert "BrokenPipeError" not in done.stderr, done.stderr

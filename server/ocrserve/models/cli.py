@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -173,10 +174,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     repo = ModelRepository(args.repository or default_root())
     try:
         result: int = args.handler(repo, args)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below, not at exit
     except OcrError as exc:
         print(f"ocr-models: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ocr-models: interrupted (a partial download resumes next time)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `ocr-models list | head`: the reader is done
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return result

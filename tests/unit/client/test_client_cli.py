@@ -289,7 +289,7 @@ def test_result_text() -> None:
         "a.png  (640x480, 2 lines)", "0.980  Hello", "0.875  世界"]
     assert result_text("b.png", EMPTY) == "b.png  (10x20, 0 lines, 12.5 ms)"
     detected = result_text("a.png", DetectResult("", 5, 6, (TextBox(BOX, 0.5),)))
-    assert detected.splitlines() == ["a.png  (5x6, 1 boxes)", "0.500  1,2 30,2 30,12.5 1,12.5"]
+    assert detected.splitlines() == ["a.png  (5x6, 1 box)", "0.500  1,2 30,2 30,12.5 1,12.5"]
     assert result_text("c.png", Classification("", 180, 0.99)) == "c.png  180  0.990"
     assert result_text("c.png", Classification("", 180, 0.99, True)) == \
         "c.png  180  0.990  rotated"
@@ -411,8 +411,8 @@ def test_failed_images_do_not_stop_the_others(tmp_path: Path, fake_client: type[
     missing = str(tmp_path / "missing.png")
     assert main(["ocr", paths[0], missing, paths[1], paths[2], "-j", "1"]) == 1
     out, err = capsys.readouterr()
-    assert out.splitlines() == [f"{paths[0]}  (40x20, 1 lines)", "0.900  good", "",
-                                f"{paths[2]}  (40x20, 1 lines)", "0.900  also good"]
+    assert out.splitlines() == [f"{paths[0]}  (40x20, 1 line)", "0.900  good", "",
+                                f"{paths[2]}  (40x20, 1 line)", "0.900  also good"]
     assert err.splitlines() == [
         f"error: {missing}: No such file or directory",
         f"{paths[1]}: error: INVALID_ARGUMENT [IMAGE_UNDECODABLE]: image could not be decoded "

@@ -122,6 +122,10 @@ class _Compiled:
             raise ModelError(f"openvino inference failed on a {batch.shape} batch: {exc}") from exc
         return as_output(outputs[0] if len(outputs) == 1 else np.concatenate(outputs))
 
+    def infer_each(self, batch: np.ndarray) -> np.ndarray:
+        """The batch's output, run one item at a time."""
+        return np.concatenate([self.infer(batch[i:i + 1]) for i in range(len(batch))])
+
 
 class OpenVinoRuntime:
     """The dynamic model, and the static ones of shapes that came back."""
@@ -163,8 +167,7 @@ class OpenVinoRuntime:
             # One item at a time: the memory of a batch of them is the sum of theirs
             # (four 4096x4096 detector inputs took an engine to 8.5 GB).
             self._oversized = True
-            return np.concatenate([self._dynamic.infer(batch[i:i + 1])
-                                   for i in range(len(batch))])
+            return self._dynamic.infer_each(batch)
         self._recent[batch.shape] = None
         self._recent.move_to_end(batch.shape)
         while len(self._recent) > REWARM_SHAPES:
@@ -178,7 +181,7 @@ class OpenVinoRuntime:
         if shape == batch.shape:
             return static.infer(batch)
         if shape[0] == 1:
-            return np.concatenate([static.infer(batch[i:i + 1]) for i in range(len(batch))])
+            return static.infer_each(batch)
         padded = np.zeros(shape, np.float32)
         padded[:len(batch)] = batch
         return static.infer(padded)[:len(batch)]

@@ -144,7 +144,7 @@ def tiny_request_huge_detector_input(server: ServerProcess) -> Figures:
 def tiny_image_large_detector_input(server: ServerProcess) -> Figures:
     """A 1x1 PNG (67 bytes) with limit_type=min, limit_side_len=4096: its detector input
     is 4096x4096, 16.8 MP, within the detector's limits but over the 16 MP request
-    budget.  Admission counted the 1 pixel of its header, and the engine took 2.8 GB."""
+    budget.  Admission counted the 1 pixel of its header, and the engine ran it."""
     from ocrclient import InvalidArgument, OcrClient
 
     engine = server.child_pids()["engine-cpu"]

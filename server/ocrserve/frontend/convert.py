@@ -95,8 +95,8 @@ def request_pixels(images: Sequence[pb.Image], max_pixels: int,
     Where the images go through the detector, ``detector_pixels(height, width)`` gives
     the pixels of an image's detector input (Pipeline.detector_pixels), and the image
     costs those where they are more: limit_type min or resize_long scale a 67-byte 1x1
-    PNG up to a 4096x4096 input, which took the engine to 2.8 GB while admission
-    counted one pixel."""
+    PNG up to a 4096x4096 input, gigabytes of engine memory, which admission counted
+    as one pixel."""
     total = 0
     for image in images:
         size = _declared_size(image)

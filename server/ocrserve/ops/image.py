@@ -24,8 +24,9 @@ PIXEL_ORDERS: dict[str, int] = {"BGR": 3, "RGB": 3, "GRAY": 1, "BGRA": 4, "RGBA"
 #: few dozen; 500 is the limit libjpeg-turbo's own fuzzers decode under.
 JPEG_MAX_SCANS = 500
 #: Pixels a sample conversion works on at a time (:func:`_by_rows`).  Its float64
-#: arithmetic takes ~60 bytes a pixel: converted whole, a 7000x7000 RGBA PNG of 190 KB
-#: took a front-end to 3.3 GB; by blocks, the temporaries stay near 16 MB.
+#: arithmetic takes ~60 bytes a pixel: converted whole, a 2000x2000 RGBA image took
+#: 244 MB of temporaries (tests/unit/ops/test_ops_image.py), and a small PNG may declare
+#: 7000x7000 of one colour; by blocks, the temporaries stay near 16 MB.
 CONVERT_BLOCK_PIXELS = 1 << 18
 
 

@@ -74,8 +74,8 @@ def test_alpha_blocks_give_the_whole_image_formula() -> None:
 
 
 def test_converting_a_large_image_takes_block_sized_temporaries() -> None:
-    """A 7000x7000 RGBA PNG of 190 KB took a front-end to 3.3 GB when its float64
-    compositing ran over the whole image at once (~60 bytes a pixel)."""
+    """Converted whole, the float64 compositing took ~60 bytes a pixel (244 MB here),
+    and a small PNG may declare 7000x7000 pixels of one colour."""
     bgra = np.random.default_rng(2).integers(0, 256, size=(2000, 2000, 4), dtype=np.uint8)
     floats = np.random.default_rng(3).random((2000, 2000, 3), dtype=np.float32)
     for convert, image in ((composite_over_white, bgra), (_to_uint8, floats)):
